@@ -1,0 +1,92 @@
+import { z } from 'zod';
+import { parseDurationMs } from './config';
+
+const duration = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((text, ctx) => {
+      const ms = parseDurationMs(text);
+      if (ms === undefined) {
+        ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration (e.g. 500ms, 10s, 5m, 24h, 90d)` });
+        return z.NEVER;
+      }
+      return ms;
+    });
+
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+const brokerList = z
+  .string()
+  .default('127.0.0.1:9092')
+  .transform((text, ctx) => {
+    const brokers = text.split(',').map((b) => b.trim()).filter((b) => b.length > 0);
+    const bad = brokers.filter((b) => !/^[^:\s]+:\d{1,5}$/.test(b));
+    if (brokers.length === 0 || bad.length > 0) {
+      ctx.addIssue({ code: 'custom', message: `expected host:port[,host:port...], got "${text}"` });
+      return z.NEVER;
+    }
+    return brokers;
+  });
+
+/**
+ * Every setting of the fleet, read from the environment once. The README's configuration
+ * table lists these names; keep the two in step.
+ */
+export const fleetConfigSchema = z
+  .object({
+    KAFKA_BROKERS: brokerList,
+    KAFKA_CLIENT_ID: z.string().min(1).default('meterline'),
+    METERLINE_TOPIC_USAGE_EVENTS: z.string().min(1).default('usage-events'),
+    METERLINE_TOPIC_DLQ: z.string().min(1).optional(),
+    METERLINE_USAGE_EVENTS_PARTITIONS: positiveInt(12),
+    METERLINE_SINK_GROUP: z.string().min(1).default('meterline-clickhouse-sink'),
+    METERLINE_SINK_FLUSH_ROWS: positiveInt(10_000),
+    METERLINE_SINK_FLUSH_MS: duration('500ms'),
+    CLICKHOUSE_URL: z.url().optional(),
+    CLICKHOUSE_USER: z.string().optional(),
+    CLICKHOUSE_PASSWORD: z.string().optional(),
+    CLICKHOUSE_DATABASE: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a plain identifier').default('meterline'),
+    METERLINE_CHDB_PATH: z.string().min(1).default('.data/chdb'),
+    METERLINE_RAW_TTL_MONTHS: positiveInt(36),
+    REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').default('redis://127.0.0.1:6379'),
+    METERLINE_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
+    METERLINE_HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(8787),
+    METERLINE_EVENT_MAX_PAST: duration('90d'),
+    METERLINE_EVENT_MAX_FUTURE: duration('10m'),
+    METERLINE_SPOOL_DIR: z.string().min(1).default('.data/spool'),
+    METERLINE_API_KEY_PEPPER: z.string().optional(),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    LOG_FORMAT: z.enum(['json', 'pretty', 'auto']).default('auto'),
+  })
+  .transform((env) => ({
+    kafka: {
+      brokers: env.KAFKA_BROKERS,
+      clientId: env.KAFKA_CLIENT_ID,
+    },
+    topics: {
+      usageEvents: env.METERLINE_TOPIC_USAGE_EVENTS,
+      usageEventsDlq: env.METERLINE_TOPIC_DLQ ?? `${env.METERLINE_TOPIC_USAGE_EVENTS}.dlq`,
+      usageEventsPartitions: env.METERLINE_USAGE_EVENTS_PARTITIONS,
+    },
+    sink: {
+      groupId: env.METERLINE_SINK_GROUP,
+      flushRows: env.METERLINE_SINK_FLUSH_ROWS,
+      flushMs: env.METERLINE_SINK_FLUSH_MS,
+    },
+    clickhouse: {
+      url: env.CLICKHOUSE_URL,
+      username: env.CLICKHOUSE_USER,
+      password: env.CLICKHOUSE_PASSWORD,
+      database: env.CLICKHOUSE_DATABASE,
+      chdbPath: env.METERLINE_CHDB_PATH,
+      rawTtlMonths: env.METERLINE_RAW_TTL_MONTHS,
+    },
+    redis: { url: env.REDIS_URL },
+    http: { host: env.METERLINE_HTTP_HOST, port: env.METERLINE_HTTP_PORT },
+    events: { maxPastMs: env.METERLINE_EVENT_MAX_PAST, maxFutureMs: env.METERLINE_EVENT_MAX_FUTURE },
+    producer: { spoolDir: env.METERLINE_SPOOL_DIR, apiKeyPepper: env.METERLINE_API_KEY_PEPPER },
+    log: { level: env.LOG_LEVEL, format: env.LOG_FORMAT },
+  }));
+
+export type FleetConfig = z.infer<typeof fleetConfigSchema>;
