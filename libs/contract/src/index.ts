@@ -2,3 +2,4 @@ export { crc64Avro } from './crc64-avro';
 export { SchemaRegistry, defaultSchemasDir, SINGLE_OBJECT_MAGIC, SINGLE_OBJECT_HEADER_BYTES, type RegisteredSchema } from './schema-registry';
 export { AvroCodec, DecodeError, type DecodeFailure } from './codec';
 export { usageEventCodec, schemaRegistry, USAGE_EVENT_RECORD } from './usage-event-codec';
+export { InvalidEventError } from './invalid-event-error';

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 
 /**
@@ -87,7 +87,7 @@ export async function spawnManaged(
 ): Promise<ManagedProcess> {
   installExitHook();
   const outFd = openSync(options.outputFile, 'a');
-  let child;
+  let child: ChildProcess;
   try {
     child = spawn(command, args, {
       cwd: options.cwd,

@@ -1,0 +1,3 @@
+export { openClickHouse, ensureDatabase, quoteIdentifier, type ClickHouseConfig, type ClickHouseHandle, type ClickHouseClient } from './client';
+export { migrate, loadMigrations, splitStatements, defaultMigrationsDir, type Migration, type MigrateResult } from './migrations';
+export { UsageEventsTable, type UsageEventRow, type TenantUsageTotals } from './usage-events-table';

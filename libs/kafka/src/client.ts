@@ -1,0 +1,44 @@
+import { Kafka, logLevel, type KafkaConfig, type LogEntry, type logCreator } from 'kafkajs';
+import type { Logger } from '@meterline/platform';
+
+export interface KafkaClientConfig {
+  brokers: string[];
+  clientId: string;
+  /** Connection timeout per broker; short so a down broker is noticed quickly. */
+  connectionTimeoutMs?: number;
+  requestTimeoutMs?: number;
+}
+
+// KafkaJS logs these at WARN/ERROR on every expected transition (our own retry/backoff handles
+// them); they would bury real problems.
+const expectedNoise = [
+  'Limiting retries for the idempotent producer',
+  'The group is rebalancing, re-joining',
+  'KafkaJS v2.0.0 switched default partitioner',
+];
+
+/** Routes KafkaJS's own logs into pino, at WARN and above. */
+function pinoLogCreator(log: Logger): logCreator {
+  return () =>
+    ({ level, label, log: entry }: LogEntry) => {
+      const { message, ...rest } = entry;
+      if (expectedNoise.some((noise) => message.includes(noise))) return;
+      const fields = { kafkajs: label, ...rest };
+      if (level <= logLevel.ERROR) log.error(fields, `kafkajs: ${message}`);
+      else if (level === logLevel.WARN) log.warn(fields, `kafkajs: ${message}`);
+      else log.debug(fields, `kafkajs: ${message}`);
+    };
+}
+
+export function createKafka(config: KafkaClientConfig, log: Logger): Kafka {
+  const options: KafkaConfig = {
+    clientId: config.clientId,
+    brokers: config.brokers,
+    connectionTimeout: config.connectionTimeoutMs ?? 3_000,
+    requestTimeout: config.requestTimeoutMs ?? 30_000,
+    logLevel: logLevel.WARN,
+    logCreator: pinoLogCreator(log.child({ component: 'kafkajs' })),
+    retry: { initialRetryTime: 100, retries: 8, maxRetryTime: 5_000 },
+  };
+  return new Kafka(options);
+}

@@ -1,0 +1,3 @@
+export { createKafka, type KafkaClientConfig } from './client';
+export { ensureTopics, rawPathTopics, type TopicSpec } from './topics';
+export { toDeadLetterMessage, dlqHeaders, headerText, type DeadLetter } from './dead-letter';

@@ -1,0 +1,5 @@
+export { createMeter, BufferFullError, MeterClosedError, type Meter, type MeterConfig, type MeterStats, type BufferFullPolicy } from './meter';
+export { type UsageRecord, buildUsageEvent } from './usage-record';
+export { hashApiKey } from './api-key';
+export { uuidv7 } from './uuidv7';
+export { Spool, encodeFrames, decodeFrames, type SpooledMessage } from './spool';

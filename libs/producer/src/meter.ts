@@ -1,0 +1,268 @@
+import { CompressionTypes, Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
+import { defaultEventLimits, validateUsageEvent, type EventLimits, type UsageEvent } from '@meterline/domain';
+import { InvalidEventError, usageEventCodec, type AvroCodec } from '@meterline/contract';
+import { createKafka } from '@meterline/kafka';
+import { MeterlineError, errorMessage, silentLogger, type Logger } from '@meterline/platform';
+import { Spool, type SpooledMessage } from './spool';
+import { buildUsageEvent, type UsageRecord } from './usage-record';
+
+export type BufferFullPolicy = 'spool' | 'throw';
+
+export interface MeterConfig {
+  /** Kafka brokers, or pass `kafka` to share a client. */
+  brokers?: string[];
+  kafka?: Kafka;
+  clientId?: string;
+  topic?: string;
+  /** Where events go when Kafka cannot take them; replayed automatically. Required: no data loss. */
+  spoolDir: string;
+  /** Send a batch after this long, even if it is not full. */
+  lingerMs?: number;
+  /** Send as soon as this many events wait. */
+  batchSize?: number;
+  /**
+   * Events held in memory before the buffer counts as full. When full, `spool` (default)
+   * appends new events straight to the disk spool (record() stays synchronous and nothing is
+   * dropped); `throw` makes record() throw BufferFullError so the caller can shed load.
+   */
+  maxBufferedEvents?: number;
+  onBufferFull?: BufferFullPolicy;
+  /** HMAC pepper for API key hashes (optional). */
+  apiKeyPepper?: string;
+  limits?: Partial<EventLimits>;
+  /** How often to retry the spool while Kafka is unreachable. */
+  replayIntervalMs?: number;
+  clock?: () => number;
+  log?: Logger;
+  /** fdatasync after each spool append (default true). */
+  spoolFsync?: boolean;
+}
+
+export class BufferFullError extends MeterlineError {
+  constructor(limit: number) {
+    super('BUFFER_FULL', `meter buffer full (${limit} events waiting for Kafka) and onBufferFull is "throw"`, { retriable: true });
+  }
+}
+
+export class MeterClosedError extends MeterlineError {
+  constructor() {
+    super('METER_CLOSED', 'meter is closed: record() after close()', { retriable: false });
+  }
+}
+
+export interface MeterStats {
+  recorded: number;
+  rejected: number;
+  sent: number;
+  spooled: number;
+  replayed: number;
+  buffered: number;
+  kafkaReachable: boolean;
+}
+
+export interface Meter {
+  /** Validates, fills event_id, hashes the API key, encodes and buffers. Never waits on the network. Returns the event_id. */
+  record(record: UsageRecord): string;
+  /** Resolves when every event recorded so far is in Kafka or in the spool on disk. */
+  flush(): Promise<void>;
+  /** Flushes, tries one last spool replay, disconnects. */
+  close(): Promise<void>;
+  stats(): MeterStats;
+}
+
+const MAX_SEND_BATCH = 10_000;
+
+export function createMeter(config: MeterConfig): Meter {
+  return new KafkaMeter(config);
+}
+
+class KafkaMeter implements Meter {
+  readonly #topic: string;
+  readonly #kafka: Kafka;
+  readonly #codec: AvroCodec<UsageEvent>;
+  readonly #limits: EventLimits;
+  readonly #clock: () => number;
+  readonly #log: Logger;
+  readonly #spool: Spool;
+  readonly #lingerMs: number;
+  readonly #batchSize: number;
+  readonly #maxBuffered: number;
+  readonly #onBufferFull: BufferFullPolicy;
+  readonly #replayIntervalMs: number;
+  readonly #pepper: string | undefined;
+
+  #pending: Message[] = [];
+  #producer: Producer | undefined;
+  #connected: Promise<void> | undefined;
+  #online = true;
+  #lingerTimer: NodeJS.Timeout | undefined;
+  #replayTimer: NodeJS.Timeout | undefined;
+  #draining: Promise<void> | undefined;
+  #replaying: Promise<void> | undefined;
+  #closed = false;
+  readonly #stats = { recorded: 0, rejected: 0, sent: 0, spooled: 0, replayed: 0 };
+
+  constructor(config: MeterConfig) {
+    this.#log = (config.log ?? silentLogger()).child({ component: 'meter' });
+    if (!config.kafka && (!config.brokers || config.brokers.length === 0)) {
+      throw new MeterlineError('CONFIG_INVALID', 'createMeter: give `brokers` (host:port list) or a `kafka` client');
+    }
+    this.#kafka = config.kafka ?? createKafka({ brokers: config.brokers ?? [], clientId: config.clientId ?? 'meterline-producer' }, this.#log);
+    this.#topic = config.topic ?? 'usage-events';
+    this.#codec = usageEventCodec();
+    this.#limits = { ...defaultEventLimits, ...config.limits };
+    this.#clock = config.clock ?? Date.now;
+    this.#lingerMs = config.lingerMs ?? 20;
+    this.#batchSize = config.batchSize ?? 2_000;
+    this.#maxBuffered = config.maxBufferedEvents ?? 200_000;
+    this.#onBufferFull = config.onBufferFull ?? 'spool';
+    this.#replayIntervalMs = config.replayIntervalMs ?? 2_000;
+    this.#pepper = config.apiKeyPepper;
+    this.#spool = new Spool(config.spoolDir, this.#log, { fsync: config.spoolFsync ?? true });
+    // Events a previous run could not send are replayed as soon as Kafka answers.
+    if (this.#spool.hasSegments()) this.#scheduleReplay(0);
+  }
+
+  record(record: UsageRecord): string {
+    if (this.#closed) throw new MeterClosedError();
+    const now = this.#clock();
+    const event = buildUsageEvent(record, now, this.#pepper);
+    const violations = validateUsageEvent(event, now, this.#limits);
+    if (violations.length > 0) {
+      this.#stats.rejected++;
+      throw new InvalidEventError(violations);
+    }
+    const value = this.#codec.encode(event);
+    const message: Message = { key: event.tenant_id, value, timestamp: String(now) };
+    if (this.#pending.length >= this.#maxBuffered) {
+      if (this.#onBufferFull === 'throw') throw new BufferFullError(this.#maxBuffered);
+      this.#spoolMessages([message]);
+    } else {
+      this.#pending.push(message);
+      if (this.#pending.length >= this.#batchSize) this.#startDrain();
+      else this.#lingerTimer ??= setTimeout(() => this.#startDrain(), this.#lingerMs);
+    }
+    this.#stats.recorded++;
+    return event.event_id;
+  }
+
+  async flush(): Promise<void> {
+    while (this.#pending.length > 0 || this.#draining) {
+      this.#startDrain();
+      await this.#draining;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.flush();
+    clearTimeout(this.#replayTimer);
+    await this.#replaying;
+    if (this.#spool.hasSegments()) await this.#replayOnce();
+    this.#spool.close();
+    if (this.#spool.hasSegments()) {
+      this.#log.warn({ dir: this.#spool.dir }, 'events remain in the spool: they are replayed at the next start or with `meterline spool replay`');
+    }
+    await this.#producer?.disconnect().catch(() => undefined);
+  }
+
+  stats(): MeterStats {
+    return { ...this.#stats, buffered: this.#pending.length, kafkaReachable: this.#online };
+  }
+
+  #startDrain(): void {
+    clearTimeout(this.#lingerTimer);
+    this.#lingerTimer = undefined;
+    this.#draining ??= this.#drain().finally(() => {
+      this.#draining = undefined;
+      if (this.#pending.length > 0) this.#startDrain();
+    });
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#pending.length > 0) {
+      const batch = this.#pending.length <= MAX_SEND_BATCH ? this.#pending : this.#pending.slice(0, MAX_SEND_BATCH);
+      this.#pending = this.#pending.length <= MAX_SEND_BATCH ? [] : this.#pending.slice(MAX_SEND_BATCH);
+      if (!this.#online) {
+        this.#spoolMessages(batch);
+        continue;
+      }
+      try {
+        await this.#send(batch);
+        this.#stats.sent += batch.length;
+      } catch (error) {
+        this.#goOffline(error);
+        this.#spoolMessages(batch);
+      }
+    }
+  }
+
+  async #send(messages: Message[]): Promise<void> {
+    this.#connected ??= this.#connect();
+    await this.#connected;
+    await (this.#producer as Producer).send({ topic: this.#topic, messages, acks: -1, compression: CompressionTypes.None });
+  }
+
+  async #connect(): Promise<void> {
+    const producer = this.#kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      // Few, quick retries: past them the spool takes the batch, so a dead broker never
+      // blocks flush() for long.
+      retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1_000 },
+    });
+    this.#producer = producer;
+    await producer.connect();
+  }
+
+  #goOffline(error: unknown): void {
+    if (this.#online) this.#log.warn({ err: errorMessage(error) }, 'Kafka unreachable: spooling events to disk until it returns');
+    this.#online = false;
+    // A producer that lost its broker is rebuilt on the next attempt.
+    const producer = this.#producer;
+    this.#producer = undefined;
+    this.#connected = undefined;
+    void producer?.disconnect().catch(() => undefined);
+    this.#scheduleReplay(this.#replayIntervalMs);
+  }
+
+  #spoolMessages(messages: Message[]): void {
+    const spooled: SpooledMessage[] = messages.map((m) => ({
+      key: Buffer.from(m.key as string),
+      value: m.value as Buffer,
+      timestamp: Number(m.timestamp),
+    }));
+    this.#spool.append(spooled);
+    this.#stats.spooled += spooled.length;
+    if (this.#online) this.#scheduleReplay(this.#replayIntervalMs);
+  }
+
+  #scheduleReplay(delayMs: number): void {
+    if (this.#replayTimer || this.#closed) return;
+    this.#replayTimer = setTimeout(() => {
+      this.#replayTimer = undefined;
+      this.#replaying ??= this.#replayOnce().finally(() => {
+        this.#replaying = undefined;
+      });
+    }, delayMs);
+    this.#replayTimer.unref();
+  }
+
+  async #replayOnce(): Promise<void> {
+    try {
+      const replayed = await this.#spool.replay((messages) =>
+        this.#send(messages.map((m) => ({ key: m.key, value: m.value, timestamp: String(m.timestamp) }))),
+      );
+      this.#stats.replayed += replayed;
+      if (!this.#online) this.#log.info({ replayed }, 'Kafka reachable again: spool replayed');
+      this.#online = true;
+      // Events spooled while the replay ran sit in a new segment: take them too.
+      if (this.#spool.hasSegments()) this.#scheduleReplay(0);
+    } catch (error) {
+      this.#goOffline(error);
+    }
+  }
+}

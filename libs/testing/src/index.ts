@@ -1,0 +1,26 @@
+export { repoRoot } from './paths';
+export { freePort, freePorts } from './ports';
+export {
+  spawnManaged,
+  spawnWatchdog,
+  waitForExit,
+  waitForPidGone,
+  waitUntilReady,
+  isPidAlive,
+  tailFile,
+  type ManagedProcess,
+  type SpawnManagedOptions,
+  type ExitInfo,
+  type WaitUntilReadyOptions,
+} from './processes';
+export {
+  startKafka,
+  ensureKafkaJars,
+  newKafkaClusterId,
+  KAFKA_VERSION,
+  type KafkaBroker,
+  type StartKafkaOptions,
+} from './kafka-broker';
+export { startRedis, findOnPath, type RedisServer, type StartRedisOptions } from './redis-server';
+export { uniqueName, uniqueIdentifier } from './names';
+export { default as integrationGlobalSetup } from './global-setup';
