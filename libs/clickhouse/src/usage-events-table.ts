@@ -64,7 +64,8 @@ export class UsageEventsTable {
         FROM ${this.#table} FINAL
         ${where}
         GROUP BY tenant_id
-        ORDER BY tenant_id`,
+        ORDER BY tenant_id
+        SETTINGS prefer_column_name_to_alias = 1`,
       query_params: tenantId === undefined ? {} : { tenant: tenantId },
       format: 'JSONEachRow',
     });

@@ -24,3 +24,5 @@ export {
 export { startRedis, findOnPath, type RedisServer, type StartRedisOptions } from './redis-server';
 export { uniqueName, uniqueIdentifier } from './names';
 export { default as integrationGlobalSetup } from './global-setup';
+export { usageGenerator, seededRandom, sampleModels, sampleTenants, UsageReference, type GeneratorOptions, type TenantReference } from './usage-generator';
+export { waitFor } from './wait';

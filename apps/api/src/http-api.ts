@@ -1,0 +1,127 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { InvalidEventError } from '@meterline/contract';
+import type { UsageEventsTable } from '@meterline/clickhouse';
+import type { Meter, UsageRecord } from '@meterline/producer';
+import { MeterlineError, errorMessage, type Logger } from '@meterline/platform';
+
+export interface HttpApiDeps {
+  usage: UsageEventsTable;
+  /** Ingest endpoint writes through the producer shim; absent: POST /v1/events answers 503. */
+  meter?: Meter;
+  /** Extra fields for /healthz (worker stats). */
+  health?: () => Record<string, unknown>;
+  log: Logger;
+}
+
+export interface HttpApi {
+  url: string;
+  server: Server;
+  close(): Promise<void>;
+}
+
+const MAX_BODY_BYTES = 5 * 1024 * 1024;
+const MAX_EVENTS_PER_REQUEST = 10_000;
+
+class HttpError extends MeterlineError {
+  constructor(readonly status: number, code: string, message: string) {
+    super(code, message);
+  }
+}
+
+/**
+ * Health, live per-tenant totals and JSON ingest. The embedded ClickHouse can be opened by
+ * one process only, so while the fleet runs this is how the CLI (`meterline usage`) reads.
+ */
+export async function startHttpApi(deps: HttpApiDeps, host: string, port: number): Promise<HttpApi> {
+  const log = deps.log.child({ component: 'http-api' });
+  const server = createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      const status = error instanceof HttpError ? error.status : 500;
+      if (status >= 500) log.error({ err: errorMessage(error), url: req.url }, 'request failed');
+      send(res, status, { error: { code: error instanceof MeterlineError ? error.code : 'INTERNAL', message: errorMessage(error) } });
+    });
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const path = url.pathname.replace(/\/+$/, '') || '/';
+    if (req.method === 'GET' && (path === '/healthz' || path === '/')) {
+      send(res, 200, { status: 'ok', ...deps.health?.() });
+      return;
+    }
+    if (req.method === 'GET' && path === '/v1/usage') {
+      const tenant = url.searchParams.get('tenant') ?? undefined;
+      send(res, 200, { tenants: await deps.usage.tenantTotals(tenant) });
+      return;
+    }
+    const tenantMatch = /^\/v1\/usage\/([^/]+)$/.exec(path);
+    if (req.method === 'GET' && tenantMatch) {
+      const tenant = decodeURIComponent(tenantMatch[1] as string);
+      const [totals] = await deps.usage.tenantTotals(tenant);
+      if (!totals) throw new HttpError(404, 'TENANT_NOT_FOUND', `no usage recorded for tenant "${tenant}"`);
+      send(res, 200, totals);
+      return;
+    }
+    if (req.method === 'POST' && path === '/v1/events') {
+      if (!deps.meter) throw new HttpError(503, 'INGEST_DISABLED', 'ingest is not enabled in this process');
+      const body = await readJson(req);
+      const records: unknown[] = Array.isArray(body) ? body : [body];
+      if (records.length > MAX_EVENTS_PER_REQUEST) throw new HttpError(413, 'TOO_MANY_EVENTS', `${records.length} events in one request, over the limit of ${MAX_EVENTS_PER_REQUEST}`);
+      const accepted: string[] = [];
+      const rejected: { index: number; error: string; violations?: unknown }[] = [];
+      records.forEach((record, index) => {
+        try {
+          if (typeof record !== 'object' || record === null) throw new HttpError(400, 'EVENT_INVALID', `event ${index} is not a JSON object`);
+          accepted.push(deps.meter!.record(record as UsageRecord));
+        } catch (error) {
+          rejected.push({ index, error: errorMessage(error), ...(error instanceof InvalidEventError ? { violations: error.violations } : {}) });
+        }
+      });
+      const status = rejected.length === 0 ? 202 : accepted.length === 0 ? 400 : 207;
+      send(res, status, { accepted, rejected });
+      return;
+    }
+    throw new HttpError(404, 'NOT_FOUND', `no route for ${req.method ?? 'GET'} ${path}`);
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const url = `http://${host}:${address.port}`;
+  log.info({ url }, 'http api listening');
+  return {
+    url,
+    server,
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }),
+  };
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body, null, 2);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, 'BODY_TOO_LARGE', `request body over ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+  } catch (error) {
+    throw new HttpError(400, 'BODY_NOT_JSON', `request body is not valid JSON: ${errorMessage(error)}`);
+  }
+}

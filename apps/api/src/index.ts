@@ -1,0 +1,1 @@
+export { startHttpApi, type HttpApi, type HttpApiDeps } from './http-api';

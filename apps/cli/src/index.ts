@@ -1,0 +1,2 @@
+export { runFleet, type FleetOptions } from './fleet';
+export { startSampleTraffic } from './sample-traffic';

@@ -1,0 +1,55 @@
+/**
+ * Collects batches from many partitions and writes them together when `maxRows` are waiting
+ * or `maxWaitMs` passed since the first one, whichever comes first (OpenMeter's sink rule).
+ * Each `submit` resolves only after the write that contains it succeeded, so the caller
+ * commits its offsets after its rows are durable, never before. Writes never overlap.
+ */
+export class FlushBuffer<P extends { size: number }> {
+  #parts: { part: P; resolve: () => void; reject: (error: unknown) => void }[] = [];
+  #size = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #writing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly write: (parts: P[]) => Promise<void>,
+    private readonly maxRows: number,
+    private readonly maxWaitMs: number,
+  ) {}
+
+  submit(part: P): Promise<void> {
+    const done = new Promise<void>((resolve, reject) => {
+      this.#parts.push({ part, resolve, reject });
+    });
+    this.#size += part.size;
+    if (this.#size >= this.maxRows) this.flushNow();
+    else this.#timer ??= setTimeout(() => this.flushNow(), this.maxWaitMs);
+    return done;
+  }
+
+  /** Starts a write of everything waiting (after any write in progress). */
+  flushNow(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#parts.length === 0) return;
+    const taken = this.#parts;
+    this.#parts = [];
+    this.#size = 0;
+    this.#writing = this.#writing.then(async () => {
+      try {
+        await this.write(taken.map((t) => t.part));
+        for (const t of taken) t.resolve();
+      } catch (error) {
+        for (const t of taken) t.reject(error);
+      }
+    });
+  }
+
+  get waitingRows(): number {
+    return this.#size;
+  }
+
+  /** Resolves when every write started so far has finished. */
+  idle(): Promise<void> {
+    return this.#writing;
+  }
+}

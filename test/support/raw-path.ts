@@ -1,0 +1,92 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Kafka, KafkaMessage } from 'kafkajs';
+import { ClickHouseSink } from '@meterline/clickhouse-sink';
+import { UsageEventsTable, migrate, openClickHouse, type ClickHouseHandle } from '@meterline/clickhouse';
+import { createKafka, ensureTopics } from '@meterline/kafka';
+import { createMeter, type Meter, type MeterConfig } from '@meterline/producer';
+import { createLogger, type Logger } from '@meterline/platform';
+import { uniqueIdentifier, uniqueName } from '@meterline/testing';
+
+export const testLog: Logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'error', format: 'json', name: 'test' });
+
+/** One chdb directory per test file (libchdb binds one per process); one database per test. */
+let sharedHandle: { path: string; handle: ClickHouseHandle } | undefined;
+export function chdbForThisFile(): ClickHouseHandle {
+  if (!sharedHandle) {
+    const path = mkdtempSync(join(tmpdir(), 'meterline-chdb-'));
+    sharedHandle = { path, handle: openClickHouse({ database: 'default', chdbPath: path }) };
+  }
+  return sharedHandle.handle;
+}
+
+export interface RawPath {
+  kafka: Kafka;
+  topic: string;
+  dlqTopic: string;
+  partitions: number;
+  database: string;
+  handle: ClickHouseHandle;
+  table: UsageEventsTable;
+  spoolDir: string;
+  newMeter(overrides?: Partial<MeterConfig>): Meter;
+  startSink(overrides?: { flushRows?: number; flushMs?: number }): Promise<ClickHouseSink>;
+  readDlq(expected: number): Promise<KafkaMessage[]>;
+  close(): Promise<void>;
+}
+
+/** A topic pair, a database and a spool of this test's own, on the shared broker. */
+export async function rawPath(brokers: string[], options: { partitions?: number; handle?: ClickHouseHandle } = {}): Promise<RawPath> {
+  const kafka = createKafka({ brokers, clientId: 'meterline-test' }, testLog);
+  const topic = uniqueName('usage-events');
+  const dlqTopic = `${topic}.dlq`;
+  const partitions = options.partitions ?? 12;
+  await ensureTopics(kafka, [{ topic, numPartitions: partitions }, { topic: dlqTopic, numPartitions: 1 }], testLog);
+  const database = uniqueIdentifier('t');
+  const base = options.handle ?? chdbForThisFile();
+  const handle: ClickHouseHandle = { ...base, database };
+  await migrate(handle, testLog, { rawTtlMonths: 36 });
+  const table = new UsageEventsTable(handle);
+  const spoolDir = mkdtempSync(join(tmpdir(), 'meterline-spool-'));
+  const meters: Meter[] = [];
+  const sinks: ClickHouseSink[] = [];
+  return {
+    kafka, topic, dlqTopic, partitions, database, handle, table, spoolDir,
+    newMeter(overrides = {}) {
+      const meter = createMeter({ kafka, topic, spoolDir, log: testLog, ...overrides });
+      meters.push(meter);
+      return meter;
+    },
+    async startSink(overrides = {}) {
+      const sink = new ClickHouseSink(kafka, table, { groupId: uniqueName('sink'), topic, dlqTopic, flushRows: overrides.flushRows ?? 10_000, flushMs: overrides.flushMs ?? 500 }, testLog);
+      await sink.start();
+      sinks.push(sink);
+      return sink;
+    },
+    async readDlq(expected) {
+      const consumer = kafka.consumer({ groupId: uniqueName('dlq-reader') });
+      await consumer.connect();
+      await consumer.subscribe({ topic: dlqTopic, fromBeginning: true });
+      const messages: KafkaMessage[] = [];
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`read ${messages.length} of ${expected} DLQ messages`)), 60_000);
+        void consumer.run({
+          eachMessage: async ({ message }) => {
+            messages.push(message);
+            if (messages.length >= expected) {
+              clearTimeout(timer);
+              resolve();
+            }
+          },
+        });
+      });
+      await consumer.disconnect();
+      return messages;
+    },
+    async close() {
+      for (const meter of meters) await meter.close();
+      for (const sink of sinks) await sink.stop();
+    },
+  };
+}
