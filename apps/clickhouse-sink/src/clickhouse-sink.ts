@@ -78,6 +78,16 @@ export class ClickHouseSink {
       maxWaitTimeInMs: Math.min(250, this.config.flushMs),
       maxBytesPerPartition: 4 * 1024 * 1024,
       allowAutoTopicCreation: false,
+      // KafkaJS gives up on errors it calls non-retriable (e.g. the broker refusing connections
+      // for a while). A sink must outlive a broker restart, so it always rejoins; nothing was
+      // committed for unwritten batches, so they are read again.
+      retry: {
+        retries: 10,
+        restartOnFailure: (error) => {
+          this.#log.warn({ err: errorMessage(error) }, 'consumer failed; restarting it');
+          return Promise.resolve(true);
+        },
+      },
     });
     this.#consumer = consumer;
     await consumer.connect();

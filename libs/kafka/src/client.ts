@@ -24,8 +24,11 @@ function pinoLogCreator(log: Logger): logCreator {
       const { message, ...rest } = entry;
       if (expectedNoise.some((noise) => message.includes(noise))) return;
       const fields = { kafkajs: label, ...rest };
-      if (level <= logLevel.ERROR) log.error(fields, `kafkajs: ${message}`);
-      else if (level === logLevel.WARN) log.warn(fields, `kafkajs: ${message}`);
+      // A broker that is down is reported once per attempt; the callers' own retry and
+      // spool logic reports the outage, so these stay at WARN.
+      const connection = message.startsWith('Connection error') || message.includes('ECONNREFUSED');
+      if (level <= logLevel.ERROR && !connection) log.error(fields, `kafkajs: ${message}`);
+      else if (level <= logLevel.WARN) log.warn(fields, `kafkajs: ${message}`);
       else log.debug(fields, `kafkajs: ${message}`);
     };
 }

@@ -119,6 +119,8 @@ describe('startKafka', () => {
       const { port, controllerPort } = broker;
       expect(broker.brokers).toEqual([`127.0.0.1:${port}`]);
       expect(broker.dataDir).toBe(dataDir);
+      expect(broker.logDir).toBe(`${dataDir}-logs`);
+      expect(broker.serverLog).toBe(join(`${dataDir}-logs`, 'server.log'));
       expect(existsSync(join(dataDir, 'meta.properties'))).toBe(true);
       expect(existsSync(broker.serverLog)).toBe(true);
 
@@ -170,17 +172,20 @@ describe('startKafka', () => {
       expect(dataDir.startsWith(tmpdir())).toBe(true);
       expect(dataDir).toMatch(/meterline-kafka-/);
       expect(existsSync(dataDir)).toBe(true);
+      expect(existsSync(broker.serverLog)).toBe(true);
       expect(await listTopics(broker.brokers)).toEqual([]);
     } finally {
       await broker.stop();
     }
     expectPidGone(pid);
     expect(existsSync(dataDir)).toBe(false);
+    expect(existsSync(broker.logDir)).toBe(false);
     await expect(broker.restart()).rejects.toThrow(/deleted the temporary data dir/);
   });
 
   it('fails fast, with the server log, when the broker cannot bind its port', async () => {
-    const blocker: Server = createServer();
+    // Accepts and drops connections, so the readiness probe cannot keep one open.
+    const blocker: Server = createServer((socket) => socket.destroy());
     await new Promise<void>((resolveListen) => blocker.listen(0, '127.0.0.1', resolveListen));
     const address = blocker.address();
     if (address === null || typeof address === 'string') throw new Error('no port');
@@ -245,13 +250,13 @@ describe('startRedis', () => {
     let stderr = '';
     parent.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     parent.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const redisPid = await new Promise<number>((resolvePid, reject) => {
+    const ready = await new Promise<{ pid: number; dir: string }>((resolveReady, reject) => {
       const timer = setTimeout(() => reject(new Error(`fixture not ready: ${stdout}${stderr}`)), 30_000);
       const check = (): void => {
-        const match = /READY (\d+)/.exec(stdout);
-        if (match?.[1] !== undefined) {
+        const match = /READY (\d+) (\S+)\n/.exec(stdout);
+        if (match?.[1] !== undefined && match[2] !== undefined) {
           clearTimeout(timer);
-          resolvePid(Number(match[1]));
+          resolveReady({ pid: Number(match[1]), dir: match[2] });
         }
       };
       parent.stdout.on('data', check);
@@ -260,10 +265,17 @@ describe('startRedis', () => {
         reject(new Error(`fixture exited with ${code}: ${stdout}${stderr}`));
       });
     });
-    expect(isPidAlive(redisPid)).toBe(true);
-    const exited = new Promise((resolveExit) => parent.once('exit', resolveExit));
-    parent.kill('SIGKILL');
-    await exited;
-    expect(await waitForPidGone(redisPid, 5_000)).toBe(true);
+    try {
+      expect(isPidAlive(ready.pid)).toBe(true);
+      const exited = new Promise((resolveExit) => parent.once('exit', resolveExit));
+      parent.kill('SIGKILL');
+      await exited;
+      // The watchdog polls once a second.
+      expect(await waitForPidGone(ready.pid, 5_000)).toBe(true);
+    } finally {
+      parent.kill('SIGKILL');
+      // Nobody was left to delete the killed parent's temp dir.
+      await rm(ready.dir, { recursive: true, force: true });
+    }
   });
 });

@@ -6,6 +6,7 @@ export {
   waitForExit,
   waitForPidGone,
   waitUntilReady,
+  withTimeout,
   isPidAlive,
   tailFile,
   type ManagedProcess,

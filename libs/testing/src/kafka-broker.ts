@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { repoRoot } from './paths';
 import { freePort } from './ports';
-import { spawnManaged, tailFile, waitUntilReady, type ManagedProcess } from './processes';
+import { spawnManaged, tailFile, waitUntilReady, withTimeout, type ManagedProcess } from './processes';
 
 /** Apache Kafka 3.9.1, single node, KRaft (broker and controller in one JVM). */
 export const KAFKA_VERSION = '3.9.1';
@@ -25,7 +25,12 @@ export interface StartKafkaOptions {
   readonly controllerPort?: number;
   /** JVM max heap in MiB (default 768). */
   readonly heapMb?: number;
-  /** Where server.log, stdout.log and the generated config files go; default `<dataDir>/../kafka-logs`. */
+  /**
+   * Where server.log, stdout.log and the generated server.properties/log4j.properties go.
+   * Default: `<dataDir>-logs` beside a caller's dataDir (`.data/kafka` -> `.data/kafka-logs`);
+   * `<temp root>/kafka-logs` for the default temp dir (deleted with it). Must not be shared by
+   * two brokers that run at the same time.
+   */
   readonly logDir?: string;
 }
 
@@ -226,12 +231,16 @@ async function kafkaAnswers(brokers: string[]): Promise<boolean> {
     retry: { retries: 0 },
   });
   const admin = kafka.admin({ retry: { retries: 0 } });
-  try {
+  const ask = async (): Promise<boolean> => {
     await admin.connect();
     const cluster = await admin.describeCluster();
     return cluster.brokers.length > 0 && cluster.controller !== null;
+  };
+  try {
+    // Something that accepts TCP but never answers (not a Kafka broker) must not hang us.
+    return await withTimeout(ask(), 8_000, false);
   } finally {
-    await admin.disconnect().catch(() => undefined);
+    await withTimeout(admin.disconnect().catch(() => undefined), 2_000, undefined);
   }
 }
 
@@ -274,7 +283,10 @@ export async function startKafka(options: StartKafkaOptions = {}): Promise<Kafka
   } else {
     dataDir = resolve(options.dataDir);
   }
-  const logDir = resolve(options.logDir ?? join(dataDir, '..', 'kafka-logs'));
+  // Owned: <tmp>/meterline-kafka-*/{data,kafka-logs}. Caller's dir: a sibling named after it
+  // (`.data/kafka` -> `.data/kafka-logs`), never a shared `<parent>/kafka-logs` that two
+  // brokers with data dirs in the same parent (e.g. both in /tmp) would overwrite.
+  const logDir = resolve(options.logDir ?? (ownedRoot !== undefined ? join(ownedRoot, 'kafka-logs') : `${dataDir}-logs`));
   const port = options.port ?? (await freePort());
   let controllerPort = options.controllerPort ?? (await freePort());
   while (controllerPort === port) controllerPort = await freePort();

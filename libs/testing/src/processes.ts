@@ -209,6 +209,8 @@ export interface WaitUntilReadyOptions {
   readonly timeoutMs: number;
   /** Pause between failed probes (default 250 ms). */
   readonly intervalMs?: number;
+  /** A probe still pending after this long counts as a failed attempt (default 10 s). */
+  readonly probeTimeoutMs?: number;
   /** Appended to failure messages, e.g. the tail of a log file. */
   readonly diagnostics?: () => string;
 }
@@ -226,13 +228,17 @@ export async function waitUntilReady(
   const started = Date.now();
   const deadline = started + options.timeoutMs;
   const intervalMs = options.intervalMs ?? 250;
+  const probeTimeoutMs = options.probeTimeoutMs ?? 10_000;
   const exitedMarker = child.exited.then(() => 'exited' as const);
   const details = (): string => {
     const text = options.diagnostics?.() ?? child.outputTail();
     return text.trim() === '' ? '' : `\n--- last output ---\n${text.trimEnd()}`;
   };
   for (;;) {
-    const outcome = await Promise.race([probe().catch(() => false), exitedMarker]);
+    const outcome = await Promise.race([
+      withTimeout(probe().catch(() => false), Math.min(probeTimeoutMs, Math.max(1, deadline - Date.now())), false),
+      exitedMarker,
+    ]);
     if (outcome === true) return;
     const exit = child.exitInfo;
     if (outcome === 'exited' || exit !== undefined) {
@@ -244,5 +250,18 @@ export async function waitUntilReady(
     }
     const pause = Math.max(0, Math.min(intervalMs, deadline - Date.now()));
     await Promise.race([new Promise((resolveSleep) => setTimeout(resolveSleep, pause)), exitedMarker]);
+  }
+}
+
+/** `promise`, or `fallback` if it has not settled after `ms`. */
+export async function withTimeout<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<T>((resolveTimeout) => {
+    timer = setTimeout(() => resolveTimeout(fallback), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -14,7 +14,7 @@ export async function waitFor<T>(probe: () => Promise<T>, done: (value: T) => bo
       lastError = error;
     }
     if (Date.now() > deadline) {
-      const seen = lastError === undefined ? JSON.stringify(last) : String(lastError);
+      const seen = lastError === undefined ? JSON.stringify(last) : lastError instanceof Error ? lastError.message : JSON.stringify(lastError);
       throw new Error(`timed out after ${options.timeoutMs ?? 60_000} ms waiting for ${options.what ?? 'condition'}; last seen: ${seen}`);
     }
     await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 250));

@@ -64,7 +64,7 @@ describe('parseCatalog', () => {
     ['negative', { input: '-1', output: '1' }, 'versions[0].prices.input', 'non_negative'],
     ['request fee below a pico', { input: '1', output: '1', request: '0.0000000000001' }, 'versions[0].prices.request', 'pico_integer'],
     ['a number instead of a string', { input: 2.5, output: '1' }, 'versions[0].prices.input', 'invalid_type'],
-    ['a misspelt field', { input: '1', output: '1', cache_reads: '0.1' }, 'versions[0].prices', 'unrecognized_keys'],
+    ['a misspelt field', { input: '1', output: '1', cache_reads: '0.1' }, 'versions[0].prices.cache_reads', 'unrecognized_keys'],
     ['a missing output', { input: '1' }, 'versions[0].prices.output', 'invalid_type'],
   ])('rejects %s naming file, entry, field and rule', (_what, prices, field, rule) => {
     const problems = problemsOf(doc([model(prices)]), 'costs.json');

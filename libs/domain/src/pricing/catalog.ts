@@ -181,13 +181,13 @@ export class ProblemCollector {
   /** Adds zod issues, with paths relative to `base`. */
   addIssues(entry: string, base: string, issues: readonly z.core.$ZodIssue[]): void {
     for (const issue of issues) {
-      let field = joinPath(base, issue.path);
-      let message = issue.message;
       if (issue.code === 'unrecognized_keys') {
-        field = joinPath(base, [...issue.path]);
-        message = `unknown field${issue.keys.length === 1 ? '' : 's'} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')} (check the spelling; see pricing/README.md)`;
+        for (const key of issue.keys) {
+          this.add(entry, joinPath(base, [...issue.path, key]), issue.code, `unknown field ${JSON.stringify(key)} (check the spelling; see pricing/README.md)`);
+        }
+      } else {
+        this.add(entry, joinPath(base, issue.path), issue.code, issue.message);
       }
-      this.add(entry, field, issue.code, message);
     }
   }
 }

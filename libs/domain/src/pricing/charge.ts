@@ -88,6 +88,7 @@ export function parseTenantOverrides(json: unknown, source: string): TenantOverr
     throw new CatalogError(source, collector.problems);
   }
   const tenants = new Map<string, TenantOverride>();
+  const seen = new Set<string>();
   root.data.tenants.forEach((raw, i) => {
     const rawId = typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>).tenant_id : undefined;
     const entry = typeof rawId === 'string' && rawId.length > 0 ? `tenant ${rawId}` : `tenants[${i}]`;
@@ -98,9 +99,10 @@ export function parseTenantOverrides(json: unknown, source: string): TenantOverr
     }
     const doc = parsed.data;
     const before = collector.problems.length;
-    if (tenants.has(doc.tenant_id)) {
+    if (seen.has(doc.tenant_id)) {
       collector.add(entry, 'tenant_id', 'duplicate_tenant', `tenant ${JSON.stringify(doc.tenant_id)} is listed twice`);
     }
+    seen.add(doc.tenant_id);
     const discount = doc.discount_percent === undefined ? null : parsePercent(doc.discount_percent, 'discount_percent', entry, 100n, collector);
     const markup = doc.markup_percent === undefined ? null : parsePercent(doc.markup_percent, 'markup_percent', entry, null, collector);
     let modelPrices: Catalog | null = null;

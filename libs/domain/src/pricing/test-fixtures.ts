@@ -63,7 +63,7 @@ export const testRateCardDocument: CatalogDocument = {
       provider: 'acme',
       model: 'alpha',
       aliases: ['alpha-latest', 'alpha-2025-01-01'],
-      match: ['alpha-*'],
+      match: ['alpha-2025-*'], // not 'alpha-*': that would also catch alpha-mini
       versions: [
         {
           effective_from: '2025-01-01',

@@ -1,0 +1,157 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parseCatalog, type ModelPriceDocument } from './catalog';
+import { importLiteLLM } from './litellm';
+import { priceUsage } from './price';
+
+const excerpt: unknown = JSON.parse(readFileSync(new URL('./fixtures/litellm-excerpt.json', import.meta.url), 'utf8'));
+
+const result = importLiteLLM(excerpt, { effectiveFrom: '2025-07-01T00:00:00Z' });
+
+function imported(provider: string, model: string): ModelPriceDocument {
+  const entry = result.catalog.models.find((m) => m.provider === provider && m.model === model);
+  if (entry === undefined) throw new Error(`${provider}/${model} not imported`);
+  return entry;
+}
+
+describe('importLiteLLM', () => {
+  it('imports the priced chat and embedding models, sorted by provider and model', () => {
+    expect(result.catalog.models.map((m) => `${m.provider}/${m.model}`)).toEqual([
+      'anthropic/claude-sonnet-4-20250514',
+      'azure/o4-mini',
+      'gemini/gemini-2.5-pro',
+      'openai/gpt-4o',
+      'openai/o3',
+      'openai/text-embedding-3-small',
+    ]);
+  });
+
+  it('skips sample_spec, unpriced modes and duplicates, with reasons', () => {
+    expect(result.skipped).toEqual([
+      { key: 'sample_spec', reason: expect.stringContaining('not a model') as string },
+      { key: 'openai/gpt-4o', reason: expect.stringContaining('duplicate of "gpt-4o"') as string },
+      { key: 'dall-e-3', reason: expect.stringContaining('mode image_generation') as string },
+      { key: 'tts-1', reason: expect.stringContaining('mode audio_speech') as string },
+    ]);
+  });
+
+  it.each<[string, string, Partial<ModelPriceDocument['versions'][number]>]>([
+    [
+      'openai',
+      'gpt-4o',
+      {
+        prices: { input: '2.5', output: '10', cache_read: '1.25' },
+        tiers: {
+          batch: { prices: { input: '1.25', output: '5', cache_read: '1.25' } },
+          priority: { prices: { input: '4.25', output: '17', cache_read: '2.125' } },
+        },
+      },
+    ],
+    [
+      'openai',
+      'o3',
+      {
+        prices: { input: '2', output: '8', cache_read: '0.5' },
+        tiers: {
+          batch: { prices: { input: '1', output: '4', cache_read: '0.5' } },
+          flex: { prices: { input: '1', output: '4', cache_read: '0.25' } },
+        },
+      },
+    ],
+    [
+      'anthropic',
+      'claude-sonnet-4-20250514',
+      {
+        prices: { input: '3', output: '15', cache_read: '0.3', cache_write: '3.75' },
+        thresholds: [{ above_prompt_tokens: 200_000, prices: { input: '6', output: '22.5', cache_read: '0.6', cache_write: '7.5' } }],
+      },
+    ],
+    [
+      'gemini',
+      'gemini-2.5-pro',
+      {
+        prices: { input: '1.25', output: '10', cache_read: '0.125' },
+        thresholds: [{ above_prompt_tokens: 200_000, prices: { input: '2.5', output: '15', cache_read: '0.25' } }],
+      },
+    ],
+    ['azure', 'o4-mini', { prices: { input: '1.1', output: '4.4', cache_read: '0.275' } }],
+    [
+      'openai',
+      'text-embedding-3-small',
+      { prices: { input: '0.02', output: '0' }, tiers: { batch: { prices: { input: '0.01', output: '0' } } } },
+    ],
+  ])('%s/%s converts per-token floats to exact per-million decimals', (provider, model, expected) => {
+    const entry = imported(provider, model);
+    expect(entry.versions).toHaveLength(1);
+    expect(entry.versions[0]).toEqual({ effective_from: '2025-07-01T00:00:00Z', ...expected });
+  });
+
+  it('warns where it had to fill in or leave out prices', () => {
+    expect(result.warnings).toEqual([
+      { key: 'gpt-4o', message: expect.stringContaining('tier batch: cache_read not given') as string },
+      { key: 'o3', message: expect.stringContaining('tier batch: cache_read not given') as string },
+      { key: 'claude-sonnet-4-20250514', message: expect.stringContaining('cache_creation_input_token_cost_above_1hr not imported') as string },
+    ]);
+  });
+
+  it('produces a catalog that parses and prices exactly, threshold included', () => {
+    const catalog = parseCatalog(result.catalog, 'litellm-import.json');
+    const at = Date.UTC(2025, 7, 1);
+    const below = priceUsage(catalog, { provider: 'gemini', model: 'gemini-2.5-pro', occurred_at: at, input_tokens: 200_000, cache_read_tokens: 0, cache_write_tokens: 0, output_tokens: 1_000, reasoning_tokens: 500 });
+    const above = priceUsage(catalog, { provider: 'gemini', model: 'gemini-2.5-pro', occurred_at: at, input_tokens: 200_001, cache_read_tokens: 0, cache_write_tokens: 0, output_tokens: 1_000, reasoning_tokens: 500 });
+    expect(below).toMatchObject({ priced: true, priceVersionId: 'gemini/gemini-2.5-pro@2025-07-01', thresholdApplied: false, total: 200_000n * 1_250_000n + 1_500n * 10_000_000n });
+    expect(above).toMatchObject({ priced: true, thresholdApplied: true, total: 200_001n * 2_500_000n + 1_500n * 15_000_000n });
+    // Before effectiveFrom nothing is priced.
+    expect(priceUsage(catalog, { provider: 'openai', model: 'gpt-4o', occurred_at: Date.UTC(2025, 5, 30), input_tokens: 1, cache_read_tokens: 0, cache_write_tokens: 0, output_tokens: 0, reasoning_tokens: 0 })).toMatchObject({
+      priced: false,
+      reason: 'no_price_in_effect',
+    });
+  });
+
+  it.each<[string, Record<string, unknown>, string]>([
+    ['a price below one pico-USD per token', { input_cost_per_token: 1.5e-13, output_cost_per_token: 1e-6 }, 'input_cost_per_token = 1.5e-13 USD per token is not a whole number of pico-USD per token'],
+    ['no input price', { output_cost_per_token: 1e-6 }, 'no input_cost_per_token'],
+    ['no output price on a chat model', { input_cost_per_token: 1e-6 }, 'no output_cost_per_token'],
+    ['a negative price', { input_cost_per_token: -1e-6, output_cost_per_token: 1e-6 }, 'negative'],
+    ['a non-numeric price', { input_cost_per_token: 'free', output_cost_per_token: 1e-6 }, 'not a decimal number'],
+    ['no mode', { mode: undefined, input_cost_per_token: 1e-6, output_cost_per_token: 1e-6 }, 'mode missing'],
+  ])('skips a model with %s', (_what, fields, reason) => {
+    const out = importLiteLLM({ 'm-1': { litellm_provider: 'openai', mode: 'chat', ...fields } });
+    expect(out.catalog.models).toEqual([]);
+    expect(out.skipped).toEqual([{ key: 'm-1', reason: expect.stringContaining(reason) as string }]);
+  });
+
+  it('never multiplies floats: 0.1 + 0.2 style values stay exact', () => {
+    // 3e-7 and 1.1e-6 have no exact binary form; String() gives their shortest decimal.
+    const out = importLiteLLM({
+      m: { litellm_provider: 'x', mode: 'completion', input_cost_per_token: 3e-7, output_cost_per_token: 1.1e-6, output_cost_per_reasoning_token: 3.3e-6, input_cost_per_request: 0.0001 },
+    });
+    expect(out.catalog.models[0]!.versions[0]!.prices).toEqual({ input: '0.3', output: '1.1', reasoning: '3.3', request: '0.0001' });
+    const catalog = parseCatalog(out.catalog, 'x.json');
+    expect(catalog.entries[0]!.versions[0]!.standard.rates).toEqual({
+      input: 300_000n,
+      cache_read: 300_000n,
+      cache_write: 300_000n,
+      output: 1_100_000n,
+      reasoning: 3_300_000n,
+      request: 100_000_000n,
+    });
+  });
+
+  it('filters providers and defaults effective_from to the epoch', () => {
+    const out = importLiteLLM(excerpt, { providers: ['anthropic'] });
+    expect(out.catalog.models.map((m) => m.model)).toEqual(['claude-sonnet-4-20250514']);
+    expect(out.catalog.models[0]!.versions[0]!.effective_from).toBe('1970-01-01T00:00:00Z');
+    expect(out.skipped).toContainEqual({ key: 'gpt-4o', reason: 'provider openai not selected' });
+  });
+
+  it('accepts the responses mode and keeps a non-matching key prefix', () => {
+    const out = importLiteLLM({ 'openai/o3-pro': { litellm_provider: 'openai', mode: 'responses', input_cost_per_token: 2e-5, output_cost_per_token: 8e-5 }, 'vertex_ai/claude-x': { litellm_provider: 'vertex_ai-anthropic_models', mode: 'chat', input_cost_per_token: 1e-6, output_cost_per_token: 1e-6 } });
+    expect(out.catalog.models.map((m) => `${m.provider}|${m.model}`)).toEqual(['openai|o3-pro', 'vertex_ai-anthropic_models|vertex_ai/claude-x']);
+  });
+
+  it('rejects a bad effectiveFrom and a non-object input', () => {
+    expect(() => importLiteLLM({}, { effectiveFrom: 'July' })).toThrow(RangeError);
+    expect(() => importLiteLLM([])).toThrow(TypeError);
+  });
+});

@@ -1,0 +1,17 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot, spawnManaged, type ManagedProcess } from '@meterline/testing';
+
+/** Runs one of the apps' main.ts as its own process, as an operator would, output to a file. */
+export async function spawnApp(entry: string, args: readonly string[], env: Record<string, string>, name: string): Promise<ManagedProcess> {
+  const logDir = mkdtempSync(join(tmpdir(), `meterline-${name}-`));
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, LOG_FORMAT: 'json', LOG_LEVEL: 'info', ...env };
+  delete childEnv.NODE_OPTIONS; // vitest's worker options must not leak into the app
+  return spawnManaged(process.execPath, ['--import', 'tsx', join(repoRoot(), entry), ...args], {
+    name,
+    cwd: repoRoot(),
+    env: childEnv,
+    outputFile: join(logDir, `${name}.log`),
+  });
+}
