@@ -8,6 +8,8 @@ export async function spawnApp(entry: string, args: readonly string[], env: Reco
   const logDir = mkdtempSync(join(tmpdir(), `meterline-${name}-`));
   const childEnv: NodeJS.ProcessEnv = { ...process.env, LOG_FORMAT: 'json', LOG_LEVEL: 'info', ...env };
   delete childEnv.NODE_OPTIONS; // vitest's worker options must not leak into the app
+  // Only what the test passes configures the app (a developer's shell may set these).
+  for (const name of ['KAFKA_BROKERS', 'REDIS_URL', 'CLICKHOUSE_URL']) if (!(name in env)) delete childEnv[name];
   return spawnManaged(process.execPath, ['--import', 'tsx', join(repoRoot(), entry), ...args], {
     name,
     cwd: repoRoot(),

@@ -1,5 +1,3 @@
-import { readFileSync } from "node:fs";
-export const _x = readFileSync;
 /**
  * Money for metering and billing: amounts are integer pico-USD (1e-12 USD) held as `bigint`.
  *
