@@ -37,7 +37,7 @@ it('spools while Kafka is down, replays when it returns: all 5,000 events land, 
       await broker.restart();
       record(1_000);
       await meter.flush();
-      await waitFor(async () => meter.stats(), (s) => s.kafkaReachable && s.replayed >= s.spooled, { what: 'the spool to be replayed', timeoutMs: 90_000 });
+      await waitFor(() => meter.stats(), (s) => s.kafkaReachable && s.replayed >= s.spooled, { what: 'the spool to be replayed', timeoutMs: 90_000 });
       await waitFor(() => path.table.counts(), (c) => c.finalRows >= 5_000, { what: '5,000 rows', timeoutMs: 120_000 });
       await new Promise((r) => setTimeout(r, 1_000));
       const counts = await path.table.counts();

@@ -144,7 +144,7 @@ describe('raw path: shim -> Kafka -> sink -> ClickHouse', () => {
       await path.handle.client.command({ query: `DETACH TABLE ${table}` });
       record(3_000);
       await meter.flush();
-      await waitFor(async () => sink.stats(), (s) => s.writeRetries >= 5, { what: 'the sink retrying for a while' });
+      await waitFor(() => sink.stats(), (s) => s.writeRetries >= 5, { what: 'the sink retrying for a while' });
       expect(sink.stats().paused).toBe(true);
       await path.handle.client.command({ query: `ATTACH TABLE ${table}` });
 

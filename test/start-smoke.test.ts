@@ -49,7 +49,7 @@ it('npm start: sample traffic is visible within 60 s; Ctrl-C stops everything it
     expect(health.meter.recorded).toBeGreaterThan(0);
   } finally {
     process.kill(fleet.pid, 'SIGINT');
-    await waitFor(async () => fleet.isRunning(), (running) => !running, { what: 'the fleet to exit after SIGINT', timeoutMs: 60_000 });
+    await waitFor(() => fleet.isRunning(), (running) => !running, { what: 'the fleet to exit after SIGINT', timeoutMs: 60_000 });
   }
   expect(fleet.exitInfo?.code).toBe(0);
 
@@ -63,7 +63,7 @@ it('npm start: sample traffic is visible within 60 s; Ctrl-C stops everything it
     .map((line) => (JSON.parse(line) as { pid: number; msg: string }));
   for (const child of started) {
     expect(child.pid).toBeGreaterThan(0);
-    await waitFor(async () => isPidAlive(child.pid), (alive) => !alive, { what: `${child.msg} pid ${child.pid} to be gone`, timeoutMs: 10_000 });
+    await waitFor(() => isPidAlive(child.pid), (alive) => !alive, { what: `${child.msg} pid ${child.pid} to be gone`, timeoutMs: 10_000 });
   }
   expect(log).toContain('fleet stopped');
 });

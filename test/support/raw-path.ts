@@ -72,12 +72,13 @@ export async function rawPath(brokers: string[], options: { partitions?: number;
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`read ${messages.length} of ${expected} DLQ messages`)), 60_000);
         void consumer.run({
-          eachMessage: async ({ message }) => {
+          eachMessage: ({ message }) => {
             messages.push(message);
             if (messages.length >= expected) {
               clearTimeout(timer);
               resolve();
             }
+            return Promise.resolve();
           },
         });
       });

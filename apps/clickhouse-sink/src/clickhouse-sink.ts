@@ -102,7 +102,8 @@ export class ClickHouseSink {
     this.#log.info({ topic: this.config.topic, group: this.config.groupId, flushRows: this.config.flushRows, flushMs: this.config.flushMs }, 'sink started');
   }
 
-  async #onBatch({ batch, heartbeat, resolveOffset }: EachBatchPayload): Promise<void> {
+  async #onBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
     if (batch.messages.length === 0) return;
     const { rows, deadLetters } = decodeBatch(batch.topic, batch.partition, batch.messages, this.#codec, this.#limits);
     const part: PartitionBatch = {
@@ -117,13 +118,16 @@ export class ClickHouseSink {
     const written = this.#buffer.submit(part);
     // Keep the group membership alive while the flush (or a ClickHouse outage) takes time.
     let done = false;
-    void written.then(() => (done = true), () => (done = true));
+    const markDone = (): void => {
+      done = true;
+    };
+    void written.then(markDone, markDone);
     while (!done) {
       await Promise.race([written.catch(() => undefined), sleep(2_000)]);
-      if (!done) await heartbeat().catch((error: unknown) => this.#log.debug({ err: errorMessage(error) }, 'heartbeat during flush failed'));
+      if (!done) await payload.heartbeat().catch((error: unknown) => this.#log.debug({ err: errorMessage(error) }, 'heartbeat during flush failed'));
     }
     await written;
-    resolveOffset(part.lastOffset);
+    payload.resolveOffset(part.lastOffset);
     await this.#consumer?.commitOffsets([{ topic: part.topic, partition: part.partition, offset: (BigInt(part.lastOffset) + 1n).toString() }]);
   }
 

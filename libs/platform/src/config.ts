@@ -7,7 +7,7 @@ import { ConfigError } from './errors';
  */
 export function parseConfig<S extends z.ZodType>(schema: S, source: Record<string, unknown>): z.infer<S> {
   const result = schema.safeParse(source);
-  if (result.success) return result.data as z.infer<S>;
+  if (result.success) return result.data;
   const problems = result.error.issues.map((issue) => {
     const where = issue.path.length > 0 ? issue.path.join('.') : '(root)';
     return `${where}: ${issue.message}`;

@@ -42,7 +42,7 @@ export function isRetriable(error: unknown): boolean {
   if (error instanceof MeterlineError) return error.retriable;
   // KafkaJS errors carry the same flag; honour it without importing kafkajs here.
   if (typeof error === 'object' && error !== null && 'retriable' in error) {
-    return (error as { retriable: unknown }).retriable === true;
+    return error.retriable === true;
   }
   return false;
 }

@@ -2,7 +2,7 @@
  * Polls `probe` until it returns a value `done` accepts, or throws with the last value seen
  * (so a failing test says how far it got, not just "timeout").
  */
-export async function waitFor<T>(probe: () => Promise<T>, done: (value: T) => boolean, options: { timeoutMs?: number; intervalMs?: number; what?: string } = {}): Promise<T> {
+export async function waitFor<T>(probe: () => T | Promise<T>, done: (value: T) => boolean, options: { timeoutMs?: number; intervalMs?: number; what?: string } = {}): Promise<T> {
   const deadline = Date.now() + (options.timeoutMs ?? 60_000);
   let last: T | undefined;
   let lastError: unknown;
