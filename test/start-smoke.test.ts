@@ -47,8 +47,10 @@ it('npm start: sample traffic is visible within 60 s; Ctrl-C stops everything it
     const health = (await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()) as { status: string; meter: { recorded: number } };
     expect(health.status).toBe('ok');
     expect(health.meter.recorded).toBeGreaterThan(0);
+  } catch (error) {
+    throw new Error(`${error instanceof Error ? error.message : String(error)}\n--- fleet output (tail) ---\n${fleet.outputTail(6_000)}`, { cause: error });
   } finally {
-    process.kill(fleet.pid, 'SIGINT');
+    if (fleet.isRunning()) process.kill(fleet.pid, 'SIGINT');
     await waitFor(() => fleet.isRunning(), (running) => !running, { what: 'the fleet to exit after SIGINT', timeoutMs: 60_000 });
   }
   expect(fleet.exitInfo?.code).toBe(0);

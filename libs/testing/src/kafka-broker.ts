@@ -104,9 +104,16 @@ function run(command: string, args: readonly string[], options: { cwd?: string; 
   });
 }
 
-/** A KRaft cluster id: 16 random bytes, base64url without padding (22 characters). */
+/**
+ * A KRaft cluster id: 16 random bytes, base64url without padding (22 characters). An id that
+ * starts with '-' would be read as an option by StorageTool's argument parser (one start in
+ * 64 failed that way), so, like Kafka's own Uuid.randomUuid, such ids are drawn again.
+ */
 export function newKafkaClusterId(): string {
-  return randomBytes(16).toString('base64url');
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
 }
 
 interface BrokerLayout {

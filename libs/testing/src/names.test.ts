@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { uniqueIdentifier, uniqueName } from './names';
+import { newKafkaClusterId } from './kafka-broker';
 import { freePort, freePorts } from './ports';
 
 describe('uniqueName', () => {
@@ -33,5 +34,14 @@ describe('freePort', () => {
     expect(port).toBeLessThan(65_536);
     const ports = await freePorts(3);
     expect(new Set(ports).size).toBe(3);
+  });
+});
+
+describe('newKafkaClusterId', () => {
+  it('never starts with "-" (StorageTool would read it as an option) and is 22 base64url characters', () => {
+    for (let i = 0; i < 5_000; i++) {
+      const id = newKafkaClusterId();
+      expect(id).toMatch(/^[A-Za-z0-9_][A-Za-z0-9_-]{21}$/);
+    }
   });
 });

@@ -150,6 +150,34 @@ describe('importLiteLLM', () => {
     expect(out.catalog.models.map((m) => `${m.provider}|${m.model}`)).toEqual(['openai|o3-pro', 'vertex_ai-anthropic_models|vertex_ai/claude-x']);
   });
 
+  it('imports thresholds of a tier (`*_above_200k_tokens_priority`) and warns when a tier has none', () => {
+    const out = importLiteLLM({
+      'gemini-x': {
+        litellm_provider: 'vertex_ai-language-models',
+        mode: 'chat',
+        input_cost_per_token: 1.25e-6,
+        output_cost_per_token: 1e-5,
+        input_cost_per_token_above_200k_tokens: 2.5e-6,
+        output_cost_per_token_above_200k_tokens: 1.5e-5,
+        input_cost_per_token_priority: 2.25e-6,
+        output_cost_per_token_priority: 1.8e-5,
+        input_cost_per_token_above_200k_tokens_priority: 4.5e-6,
+        output_cost_per_token_above_200k_tokens_priority: 2.7e-5,
+        input_cost_per_token_batches: 6.25e-7,
+        output_cost_per_token_batches: 5e-6,
+      },
+    });
+    const version = out.catalog.models[0]!.versions[0]!;
+    expect(version.thresholds).toEqual([{ above_prompt_tokens: 200_000, prices: { input: '2.5', output: '15' } }]);
+    expect(version.tiers?.priority).toEqual({
+      prices: { input: '2.25', output: '18' },
+      thresholds: [{ above_prompt_tokens: 200_000, prices: { input: '4.5', output: '27' } }],
+    });
+    expect(version.tiers?.batch).toEqual({ prices: { input: '0.625', output: '5' } });
+    expect(out.warnings).toEqual([{ key: 'gemini-x', message: 'tier batch has no prompt-size threshold although the base prices have one' }]);
+    expect(() => parseCatalog(out.catalog, 'x.json')).not.toThrow();
+  });
+
   it('rejects a bad effectiveFrom and a non-object input', () => {
     expect(() => importLiteLLM({}, { effectiveFrom: 'July' })).toThrow(RangeError);
     expect(() => importLiteLLM([])).toThrow(TypeError);

@@ -67,8 +67,8 @@ const tokenFieldNames = Object.keys(TOKEN_FIELDS) as TokenField[];
 
 const THRESHOLD_FIELD = /^(input_cost_per_token|output_cost_per_token|cache_read_input_token_cost|cache_creation_input_token_cost)_above_(\d+)k_tokens(?:_(batches|flex|priority))?$/;
 
-/** Fields that price something we cannot express; importing without them would under-price. */
-const UNSUPPORTED_FIELDS = ['cache_creation_input_token_cost_above_1hr'];
+/** Fields that price something the catalog has no separate rate for; such tokens get the text / 5-minute-write rate. */
+const UNSUPPORTED_FIELDS = ['cache_creation_input_token_cost_above_1hr', 'input_cost_per_audio_token', 'output_cost_per_audio_token'];
 
 class SkipEntry extends Error {}
 
@@ -267,7 +267,7 @@ export function importLiteLLM(json: unknown, options: LiteLLMImportOptions = {})
       }
       models.set(id, { key, doc: { provider, model, notes: `imported from LiteLLM key ${JSON.stringify(key)}`, versions: [version] } });
       if (unsupported.length > 0) {
-        warnings.push({ key, message: `${unsupported.join(', ')} not imported: the catalog has one cache_write rate (5-minute writes)` });
+        warnings.push({ key, message: `${unsupported.join(', ')} not imported: the catalog has no separate rate for 1-hour cache writes or audio tokens; they are priced as 5-minute writes and text tokens` });
       }
     } catch (error) {
       if (error instanceof SkipEntry) skip(error.message);
