@@ -3,3 +3,4 @@ export { type UsageRecord, buildUsageEvent } from './usage-record';
 export { hashApiKey } from './api-key';
 export { uuidv7 } from './uuidv7';
 export { Spool, encodeFrames, decodeFrames, type SpooledMessage } from './spool';
+export * from './provider-usage';
