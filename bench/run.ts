@@ -9,7 +9,7 @@ import { UsageEventsTable, migrate, openClickHouse, type UsageEventRow } from '@
 import { createKafka, ensureTopics } from '@meterline/kafka';
 import { createMeter } from '@meterline/producer';
 import { createLogger } from '@meterline/platform';
-import { ClickHouseSink } from '@meterline/clickhouse-sink';
+import { ClickHouseSink, usageEventsStream } from '@meterline/clickhouse-sink';
 import { UsageReference, repoRoot, spawnManaged, startKafka, uniqueIdentifier, uniqueName, usageGenerator, waitFor } from '@meterline/testing';
 
 const log = createLogger({ level: 'error', format: 'json', name: 'bench' });
@@ -95,7 +95,7 @@ async function benchSink(kafka: Kafka): Promise<void> {
   const handle = { ...openClickHouse({ database: 'default', chdbPath: mkdtempSync(join(tmpdir(), 'bench-chdb-')) }), database: uniqueIdentifier('bench') };
   await migrate(handle, log);
   const table = new UsageEventsTable(handle);
-  const sink = new ClickHouseSink(kafka, table, { groupId: uniqueName('bench-sink'), topic, dlqTopic: `${topic}.dlq`, flushRows: 10_000, flushMs: 500 }, log);
+  const sink = new ClickHouseSink(kafka, usageEventsStream(table), { groupId: uniqueName('bench-sink'), topic, dlqTopic: `${topic}.dlq`, flushRows: 10_000, flushMs: 500 }, log);
   const started = performance.now();
   await sink.start();
   await waitFor(() => sink.stats(), (s) => s.rowsWritten >= total, { timeoutMs: 600_000, intervalMs: 50, what: 'sink to write all rows' });

@@ -2,8 +2,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Kafka, KafkaMessage } from 'kafkajs';
-import { ClickHouseSink } from '@meterline/clickhouse-sink';
-import { UsageEventsTable, migrate, openClickHouse, type ClickHouseHandle } from '@meterline/clickhouse';
+import { ClickHouseSink, usageEventsStream } from '@meterline/clickhouse-sink';
+import { UsageEventsTable, migrate, openClickHouse, type ClickHouseHandle, type UsageEventRow } from '@meterline/clickhouse';
 import { createKafka, ensureTopics } from '@meterline/kafka';
 import { createMeter, type Meter, type MeterConfig } from '@meterline/producer';
 import { createLogger, type Logger } from '@meterline/platform';
@@ -31,7 +31,7 @@ export interface RawPath {
   table: UsageEventsTable;
   spoolDir: string;
   newMeter(overrides?: Partial<MeterConfig>): Meter;
-  startSink(overrides?: { flushRows?: number; flushMs?: number }): Promise<ClickHouseSink>;
+  startSink(overrides?: { flushRows?: number; flushMs?: number }): Promise<ClickHouseSink<UsageEventRow>>;
   readDlq(expected: number): Promise<KafkaMessage[]>;
   close(): Promise<void>;
 }
@@ -50,7 +50,7 @@ export async function rawPath(brokers: string[], options: { partitions?: number;
   const table = new UsageEventsTable(handle);
   const spoolDir = mkdtempSync(join(tmpdir(), 'meterline-spool-'));
   const meters: Meter[] = [];
-  const sinks: ClickHouseSink[] = [];
+  const sinks: ClickHouseSink<UsageEventRow>[] = [];
   return {
     kafka, topic, dlqTopic, partitions, database, handle, table, spoolDir,
     newMeter(overrides = {}) {
@@ -59,7 +59,7 @@ export async function rawPath(brokers: string[], options: { partitions?: number;
       return meter;
     },
     async startSink(overrides = {}) {
-      const sink = new ClickHouseSink(kafka, table, { groupId: uniqueName('sink'), topic, dlqTopic, flushRows: overrides.flushRows ?? 10_000, flushMs: overrides.flushMs ?? 500 }, testLog);
+      const sink = new ClickHouseSink(kafka, usageEventsStream(table), { groupId: uniqueName('sink'), topic, dlqTopic, flushRows: overrides.flushRows ?? 10_000, flushMs: overrides.flushMs ?? 500, sessionTimeoutMs: 10_000 }, testLog);
       await sink.start();
       sinks.push(sink);
       return sink;

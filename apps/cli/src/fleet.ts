@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startHttpApi } from '@meterline/api';
-import { ClickHouseSink } from '@meterline/clickhouse-sink';
+import { ClickHouseSink, usageEventsStream } from '@meterline/clickhouse-sink';
 import { UsageEventsTable, migrate, openClickHouse } from '@meterline/clickhouse';
 import { createKafka, ensureTopics, rawPathTopics } from '@meterline/kafka';
 import { createMeter } from '@meterline/producer';
@@ -56,7 +56,7 @@ export async function runFleet(config: FleetConfig, options: FleetOptions, log: 
     const usage = new UsageEventsTable(clickhouse);
     log.info({ embedded: clickhouse.embedded, database: clickhouse.database, path: clickhouse.embedded ? resolve(config.clickhouse.chdbPath) : config.clickhouse.url }, 'clickhouse ready');
 
-    const sink = new ClickHouseSink(kafka, usage, { groupId: config.sink.groupId, topic: config.topics.usageEvents, dlqTopic: config.topics.usageEventsDlq, flushRows: config.sink.flushRows, flushMs: config.sink.flushMs, limits: config.events }, log);
+    const sink = new ClickHouseSink(kafka, usageEventsStream(usage, config.events), { groupId: config.sink.groupId, topic: config.topics.usageEvents, dlqTopic: config.topics.usageEventsDlq, flushRows: config.sink.flushRows, flushMs: config.sink.flushMs }, log);
     await sink.start();
     lifecycle.onStop('clickhouse-sink', () => sink.stop());
 

@@ -1,12 +1,9 @@
 import { createHash } from 'node:crypto';
 import { Partitioners, type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
-import { defaultEventLimits, type EventLimits, type UsageEvent } from '@meterline/domain';
-import { usageEventCodec, type AvroCodec } from '@meterline/contract';
 import { toDeadLetterMessage, type DeadLetter } from '@meterline/kafka';
-import type { UsageEventRow, UsageEventsTable } from '@meterline/clickhouse';
 import { errorMessage, retry, sleep, type Logger } from '@meterline/platform';
-import { decodeBatch } from './decode-batch';
 import { FlushBuffer } from './flush-buffer';
+import type { SinkStream } from './sink-stream';
 
 export interface ClickHouseSinkConfig {
   groupId: string;
@@ -14,7 +11,8 @@ export interface ClickHouseSinkConfig {
   dlqTopic: string;
   flushRows: number;
   flushMs: number;
-  limits?: Partial<EventLimits>;
+  /** Consumer session timeout; a crashed member's partitions move after this long. */
+  sessionTimeoutMs?: number;
   /** How long stop() keeps retrying a failing write before giving up (the batch is then re-read after restart). */
   stopGraceMs?: number;
 }
@@ -28,29 +26,28 @@ export interface ClickHouseSinkStats {
 }
 
 /** One partition's share of a flush. */
-interface PartitionBatch {
+interface PartitionBatch<Row> {
   topic: string;
   partition: number;
   firstOffset: string;
   lastOffset: string;
-  rows: UsageEventRow[];
+  rows: Row[];
   deadLetters: DeadLetter[];
   size: number;
 }
 
 /**
- * usage-events -> ClickHouse `usage_events` (+ poison -> usage-events.dlq).
+ * A Kafka topic -> a ClickHouse table (+ poison -> the DLQ), for any SinkStream: raw usage
+ * events (usage-events -> usage_events) and hourly rollups (usage-rollups -> usage_rollups_hourly).
  *
  * Each partition batch is decoded, handed to a shared FlushBuffer, and its offsets are
  * committed only after the flush holding it wrote its rows and its dead letters. A crash at
  * any point re-reads from the last commit; the replay is absorbed by the insert
  * deduplication token and by ReplacingMergeTree on event_id.
  */
-export class ClickHouseSink {
+export class ClickHouseSink<Row = unknown> {
   readonly #log: Logger;
-  readonly #codec: AvroCodec<UsageEvent>;
-  readonly #limits: EventLimits;
-  readonly #buffer: FlushBuffer<PartitionBatch>;
+  readonly #buffer: FlushBuffer<PartitionBatch<Row>>;
   readonly #stopping = new AbortController();
   readonly #stats: ClickHouseSinkStats = { rowsWritten: 0, deadLettered: 0, flushes: 0, writeRetries: 0, paused: false };
   #consumer: Consumer | undefined;
@@ -58,13 +55,11 @@ export class ClickHouseSink {
 
   constructor(
     private readonly kafka: Kafka,
-    private readonly table: UsageEventsTable,
+    private readonly stream: SinkStream<Row>,
     private readonly config: ClickHouseSinkConfig,
     log: Logger,
   ) {
-    this.#log = log.child({ component: 'clickhouse-sink' });
-    this.#codec = usageEventCodec();
-    this.#limits = { ...defaultEventLimits, ...config.limits };
+    this.#log = log.child({ component: 'clickhouse-sink', stream: stream.name });
     this.#buffer = new FlushBuffer((parts) => this.#write(parts), config.flushRows, config.flushMs);
   }
 
@@ -73,7 +68,7 @@ export class ClickHouseSink {
     await this.#dlqProducer.connect();
     const consumer = this.kafka.consumer({
       groupId: this.config.groupId,
-      sessionTimeout: 30_000,
+      sessionTimeout: this.config.sessionTimeoutMs ?? 30_000,
       heartbeatInterval: 3_000,
       maxWaitTimeInMs: Math.min(250, this.config.flushMs),
       maxBytesPerPartition: 4 * 1024 * 1024,
@@ -105,8 +100,8 @@ export class ClickHouseSink {
   async #onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
     if (batch.messages.length === 0) return;
-    const { rows, deadLetters } = decodeBatch(batch.topic, batch.partition, batch.messages, this.#codec, this.#limits);
-    const part: PartitionBatch = {
+    const { rows, deadLetters } = this.stream.decode(batch.topic, batch.partition, batch.messages);
+    const part: PartitionBatch<Row> = {
       topic: batch.topic,
       partition: batch.partition,
       firstOffset: batch.firstOffset() ?? batch.messages[0]?.offset ?? '0',
@@ -131,14 +126,14 @@ export class ClickHouseSink {
     await this.#consumer?.commitOffsets([{ topic: part.topic, partition: part.partition, offset: (BigInt(part.lastOffset) + 1n).toString() }]);
   }
 
-  async #write(parts: PartitionBatch[]): Promise<void> {
+  async #write(parts: PartitionBatch<Row>[]): Promise<void> {
     const rows = parts.flatMap((p) => p.rows);
     const letters = parts.flatMap((p) => p.deadLetters);
     const token = dedupToken(parts);
     const started = Date.now();
     await retry(
       async () => {
-        await this.table.insert(rows, token);
+        await this.stream.write(rows, token);
         if (letters.length > 0) await this.#sendDeadLetters(letters);
       },
       {
@@ -163,7 +158,7 @@ export class ClickHouseSink {
 
   async #sendDeadLetters(letters: DeadLetter[]): Promise<void> {
     const now = Date.now();
-    await (this.#dlqProducer as Producer).send({ topic: this.config.dlqTopic, acks: -1, messages: letters.map((l) => toDeadLetterMessage(l, 'clickhouse-sink', now)) });
+    await (this.#dlqProducer as Producer).send({ topic: this.config.dlqTopic, acks: -1, messages: letters.map((l) => toDeadLetterMessage(l, `clickhouse-sink/${this.stream.name}`, now)) });
   }
 
   stats(): ClickHouseSinkStats {

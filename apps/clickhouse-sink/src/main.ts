@@ -3,6 +3,7 @@ import { UsageEventsTable, migrate, openClickHouse } from '@meterline/clickhouse
 import { createKafka, ensureTopics, rawPathTopics } from '@meterline/kafka';
 import { Lifecycle, createLogger, fleetConfigSchema, loadConfigOrExit } from '@meterline/platform';
 import { ClickHouseSink } from './clickhouse-sink';
+import { usageEventsStream } from './sink-stream';
 
 const config = loadConfigOrExit(fleetConfigSchema);
 const log = createLogger({ ...config.log, name: 'clickhouse-sink' });
@@ -15,13 +16,12 @@ const clickhouse = openClickHouse(config.clickhouse);
 lifecycle.onStop('clickhouse', () => clickhouse.close());
 await migrate(clickhouse, log, { rawTtlMonths: config.clickhouse.rawTtlMonths });
 
-const sink = new ClickHouseSink(kafka, new UsageEventsTable(clickhouse), {
+const sink = new ClickHouseSink(kafka, usageEventsStream(new UsageEventsTable(clickhouse), config.events), {
   groupId: config.sink.groupId,
   topic: config.topics.usageEvents,
   dlqTopic: config.topics.usageEventsDlq,
   flushRows: config.sink.flushRows,
   flushMs: config.sink.flushMs,
-  limits: config.events,
 }, log);
 await sink.start();
 lifecycle.onStop('clickhouse-sink', () => sink.stop());
