@@ -1,12 +1,17 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { InvalidEventError } from '@meterline/contract';
-import type { UsageEventsTable } from '@meterline/clickhouse';
+import type { ReconcileReport, UsageEventsTable } from '@meterline/clickhouse';
+import type { QuotaChecker } from '@meterline/quotas';
 import type { Meter, UsageRecord } from '@meterline/producer';
 import { MeterlineError, errorMessage, type Logger } from '@meterline/platform';
 
 export interface HttpApiDeps {
   usage: UsageEventsTable;
+  /** GET /v1/quotas/:tenant/check (from Redis). */
+  quotas?: QuotaChecker;
+  /** GET /v1/reconcile?tenant=&from=&to= (raw events vs rollups). */
+  reconcile?: (tenantId: string, fromMs: number, toMs: number) => Promise<ReconcileReport>;
   /** Ingest endpoint writes through the producer shim; absent: POST /v1/events answers 503. */
   meter?: Meter;
   /** Extra fields for /healthz (worker stats). */
@@ -63,6 +68,28 @@ export async function startHttpApi(deps: HttpApiDeps, host: string, port: number
       send(res, 200, totals);
       return;
     }
+    const quotaMatch = /^\/v1\/quotas\/([^/]+)\/check$/.exec(path);
+    if (req.method === 'GET' && quotaMatch) {
+      if (!deps.quotas) throw new HttpError(503, 'QUOTAS_DISABLED', 'quota checks are not enabled in this process');
+      const scope = Object.fromEntries(['project_id', 'api_key_hash', 'model'].flatMap((name) => {
+        const value = url.searchParams.get(name);
+        return value === null ? [] : [[name, value]];
+      }));
+      const check = await deps.quotas.checkQuota(decodeURIComponent(quotaMatch[1] as string), scope);
+      send(res, check.allowed ? 200 : 429, check);
+      return;
+    }
+    if (req.method === 'GET' && path === '/v1/reconcile') {
+      if (!deps.reconcile) throw new HttpError(503, 'RECONCILE_DISABLED', 'reconciliation is not enabled in this process');
+      const tenant = url.searchParams.get('tenant');
+      const from = Date.parse(url.searchParams.get('from') ?? '');
+      const to = Date.parse(url.searchParams.get('to') ?? '');
+      if (tenant === null || Number.isNaN(from) || Number.isNaN(to) || from >= to) {
+        throw new HttpError(400, 'BAD_REQUEST', 'reconcile needs tenant, from and to (ISO times, from < to), e.g. ?tenant=acme&from=2026-11-01T00:00:00Z&to=2026-12-01T00:00:00Z');
+      }
+      send(res, 200, await deps.reconcile(tenant, from, to));
+      return;
+    }
     if (req.method === 'POST' && path === '/v1/events') {
       if (!deps.meter) throw new HttpError(503, 'INGEST_DISABLED', 'ingest is not enabled in this process');
       const body = await readJson(req);
@@ -106,7 +133,8 @@ export async function startHttpApi(deps: HttpApiDeps, host: string, port: number
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body, null, 2);
+  // Token counts and money are bigint in the domain: decimal strings on the wire.
+  const text = JSON.stringify(body, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value), 2);
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
   res.end(text);
 }

@@ -1,9 +1,13 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { Redis } from 'ioredis';
 import { startHttpApi } from '@meterline/api';
-import { ClickHouseSink, usageEventsStream } from '@meterline/clickhouse-sink';
-import { UsageEventsTable, migrate, openClickHouse } from '@meterline/clickhouse';
-import { createKafka, ensureTopics, rawPathTopics } from '@meterline/kafka';
+import { ClickHouseSink, usageEventsStream, usageRollupsStream } from '@meterline/clickhouse-sink';
+import { UsageEventsTable, UsageRollupsTable, migrate, openClickHouse, reconcileUsage } from '@meterline/clickhouse';
+import { createKafka, ensureTopics, rawPathTopics, streamTopics } from '@meterline/kafka';
+import { QuotaBook, QuotaChecker } from '@meterline/quotas';
+import { withScripts } from '@meterline/redis';
+import { RollupConsumer, rebuildStreamState } from '@meterline/rollup-consumer';
 import { createMeter } from '@meterline/producer';
 import { Lifecycle, type FleetConfig, type Logger } from '@meterline/platform';
 import { freePort, startKafka, startRedis } from '@meterline/testing';
@@ -12,8 +16,10 @@ import { startSampleTraffic } from './sample-traffic';
 export interface FleetOptions {
   /** Sample events per second (0: none). */
   trafficRate: number;
-  /** Start a local Kafka broker and Redis server (unless KAFKA_BROKERS / REDIS_URL are given). */
+  /** Start a local Kafka broker (unless KAFKA_BROKERS is given). */
   localInfra: boolean;
+  /** Start a local Redis server (unless REDIS_URL is given). */
+  localRedis: boolean;
   dataDir: string;
 }
 
@@ -32,6 +38,7 @@ export async function runFleet(config: FleetConfig, options: FleetOptions, log: 
     const dataDir = resolve(options.dataDir);
     mkdirSync(dataDir, { recursive: true });
     let brokers = config.kafka.brokers;
+    let redisUrl = config.redis.url;
     if (options.localInfra) {
       // Ports are remembered so a restart reopens the same broker data (unread events survive).
       const portsFile = join(dataDir, 'kafka-ports.json');
@@ -42,13 +49,20 @@ export async function runFleet(config: FleetConfig, options: FleetOptions, log: 
       lifecycle.onStop('kafka', () => broker.stop());
       brokers = broker.brokers;
       log.info({ brokers, pid: broker.pid }, 'kafka started');
-      const redis = await startRedis();
-      lifecycle.onStop('redis', () => redis.stop());
-      log.info({ url: redis.url, pid: redis.pid }, 'redis started');
+    }
+    if (options.localRedis) {
+      const redisServer = await startRedis();
+      lifecycle.onStop('redis', () => redisServer.stop());
+      redisUrl = redisServer.url;
+      log.info({ url: redisServer.url, pid: redisServer.pid }, 'redis started');
     }
 
     const kafka = createKafka({ brokers, clientId: config.kafka.clientId }, log);
-    await ensureTopics(kafka, rawPathTopics(config.topics), log);
+    await ensureTopics(kafka, [...rawPathTopics(config.topics), ...streamTopics(config.topics)], log);
+    const redis = withScripts(new Redis(redisUrl));
+    lifecycle.onStop('redis-client', async () => {
+      await redis.quit();
+    });
 
     const clickhouse = openClickHouse(config.clickhouse);
     lifecycle.onStop('clickhouse', () => clickhouse.close());
@@ -60,10 +74,53 @@ export async function runFleet(config: FleetConfig, options: FleetOptions, log: 
     await sink.start();
     lifecycle.onStop('clickhouse-sink', () => sink.stop());
 
+    const rollups = new UsageRollupsTable(clickhouse);
+    const rollupSink = new ClickHouseSink(kafka, usageRollupsStream(rollups), { groupId: config.rollups.sinkGroupId, topic: config.topics.usageRollups, dlqTopic: `${config.topics.usageRollups}.dlq`, flushRows: config.sink.flushRows, flushMs: config.sink.flushMs }, log);
+    await rollupSink.start();
+    lifecycle.onStop('clickhouse-sink-rollups', () => rollupSink.stop());
+
+    const quotas = new QuotaBook(kafka, config.topics.quotaDefinitions, redis, log);
+    await quotas.start();
+    lifecycle.onStop('quota-book', () => quotas.stop());
+    const rollupConsumer = new RollupConsumer(kafka, redis, quotas, {
+      groupId: config.rollups.groupId,
+      topic: config.topics.usageEvents,
+      rollupsTopic: config.topics.usageRollups,
+      alertsTopic: config.topics.quotaAlerts,
+      allowedLatenessMs: config.rollups.allowedLatenessMs,
+      dedupWindowSeconds: config.rollups.dedupWindowSeconds,
+      limits: config.events,
+      rebuildState: async () => {
+        await rebuildStreamState({
+          kafka, redis, clickhouse, log,
+          topic: config.topics.usageEvents,
+          groupId: config.rollups.groupId,
+          rawSinkGroupId: config.sink.groupId,
+          allowedLatenessMs: config.rollups.allowedLatenessMs,
+          dedupWindowSeconds: config.rollups.dedupWindowSeconds,
+          quotas: () => quotas.all(),
+        });
+        await quotas.mirrorAll();
+      },
+    }, log);
+    await rollupConsumer.start();
+    lifecycle.onStop('rollup-consumer', () => rollupConsumer.stop());
+
     const meter = createMeter({ kafka, topic: config.topics.usageEvents, spoolDir: config.producer.spoolDir, apiKeyPepper: config.producer.apiKeyPepper, limits: config.events, log });
     lifecycle.onStop('meter', () => meter.close());
 
-    const api = await startHttpApi({ usage, meter, log, health: () => ({ sink: sink.stats(), meter: meter.stats() }) }, config.http.host, config.http.port);
+    const api = await startHttpApi(
+      {
+        usage,
+        meter,
+        log,
+        quotas: new QuotaChecker(redis),
+        reconcile: (tenant, from, to) => reconcileUsage(clickhouse, tenant, from, to),
+        health: () => ({ sink: sink.stats(), rollupSink: rollupSink.stats(), rollups: rollupConsumer.stats(), meter: meter.stats() }),
+      },
+      config.http.host,
+      config.http.port,
+    );
     lifecycle.onStop('http-api', () => api.close());
 
     if (options.trafficRate > 0) {
@@ -71,7 +128,7 @@ export async function runFleet(config: FleetConfig, options: FleetOptions, log: 
       lifecycle.onStop('sample-traffic', () => traffic.stop());
     }
     log.info(
-      { api: api.url, try: [`npx meterline usage --tenant acme`, `curl ${api.url}/v1/usage/acme`, `curl ${api.url}/healthz`] },
+      { api: api.url, try: [`npx meterline usage --tenant acme`, `curl ${api.url}/v1/usage/acme`, `npx meterline quota set --tenant acme --limit 10000000 --period month`, `curl ${api.url}/v1/quotas/acme/check`, `curl ${api.url}/healthz`] },
       `meterline is running: live totals at ${api.url}/v1/usage (or: npx meterline usage --tenant acme). Ctrl-C drains and stops everything.`,
     );
     return lifecycle;

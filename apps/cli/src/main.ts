@@ -1,8 +1,9 @@
 import { parseArgs } from 'node:util';
-import { UsageEventsTable, migrate, openClickHouse, type TenantUsageTotals } from '@meterline/clickhouse';
+import { UsageEventsTable, migrate, openClickHouse, reconcileUsage, type TenantUsageTotals } from '@meterline/clickhouse';
+import { QuotaStore } from '@meterline/quotas';
 import { createKafka } from '@meterline/kafka';
 import { createMeter } from '@meterline/producer';
-import { ConfigError, createLogger, errorMessage, fleetConfigSchema, parseConfig, type FleetConfig } from '@meterline/platform';
+import { ConfigError, createLogger, errorMessage, fleetConfigSchema, parseConfig, type FleetConfig, type Logger } from '@meterline/platform';
 import { runFleet } from './fleet';
 
 const usageText = `meterline: exactly-once metering of LLM usage
@@ -17,6 +18,14 @@ Usage:
                               or straight from ClickHouse when no fleet runs)
   meterline spool replay [--dir DIR]
                               send events spooled while Kafka was unreachable
+  meterline quota set --tenant T --limit N [--period month|day] [--metric total_tokens|input_tokens|
+                      output_tokens|requests] [--thresholds 50,80,100] [--hard] [--time-zone Z]
+                      [--project P] [--model M] [--api-key-hash H] [--id ID]
+  meterline quota list [--tenant T]
+  meterline quota remove --tenant T --id ID
+  meterline quota check --tenant T [--project P] [--model M]     (through the running fleet)
+  meterline reconcile --tenant T --from ISO --to ISO [--json]
+                              compare raw events with hourly rollups; lists every difference
   meterline help
 
 Configuration comes from the environment; see the README's configuration table.`;
@@ -44,7 +53,7 @@ async function main(argv: string[]): Promise<number> {
       const { values } = parseArgs({ args: rest, options: { rate: { type: 'string', default: '200' }, 'no-traffic': { type: 'boolean', default: false }, 'data-dir': { type: 'string', default: '.data' } } });
       const rate = Number(values.rate);
       if (!Number.isFinite(rate) || rate < 0) throw new UsageError(`--rate must be a non-negative number, got "${values.rate}"`);
-      await runFleet(config, { trafficRate: values['no-traffic'] ? 0 : rate, localInfra: process.env.KAFKA_BROKERS === undefined, dataDir: values['data-dir'] }, log);
+      await runFleet(config, { trafficRate: values['no-traffic'] ? 0 : rate, localInfra: process.env.KAFKA_BROKERS === undefined, localRedis: process.env.REDIS_URL === undefined, dataDir: values['data-dir'] }, log);
       return -1; // keeps running until a signal
     }
     case 'migrate': {
@@ -74,12 +83,105 @@ async function main(argv: string[]): Promise<number> {
       console.log(`replayed ${stats.replayed} events from ${values.dir}${stats.kafkaReachable ? '' : ' (Kafka unreachable: events stay in the spool)'}`);
       return stats.kafkaReachable ? 0 : 1;
     }
+    case 'quota':
+      return quotaCommand(config, rest, log);
+    case 'reconcile': {
+      const { values } = parseArgs({ args: rest, options: { tenant: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, json: { type: 'boolean', default: false }, url: { type: 'string' } } });
+      if (values.tenant === undefined || values.from === undefined || values.to === undefined) throw new UsageError('reconcile needs --tenant, --from and --to');
+      const from = Date.parse(values.from);
+      const to = Date.parse(values.to);
+      if (Number.isNaN(from) || Number.isNaN(to) || from >= to) throw new UsageError(`--from and --to must be ISO times with from < to (got ${values.from}, ${values.to})`);
+      const report = await viaFleetOr(config, values.url, `/v1/reconcile?tenant=${encodeURIComponent(values.tenant)}&from=${encodeURIComponent(values.from)}&to=${encodeURIComponent(values.to)}`, async () => {
+        const handle = openClickHouse(config.clickhouse);
+        try {
+          return await reconcileUsage(handle, values.tenant as string, from, to);
+        } finally {
+          await handle.close();
+        }
+      });
+      if (values.json) console.log(JSON.stringify(report, null, 2));
+      else {
+        console.log(`tenant ${report.tenant_id}, ${report.from} .. ${report.to}: ${report.groups} hourly groups, raw events ${report.raw_events}, rollup requests ${report.rollup_requests}`);
+        if (report.differences.length === 0) console.log('raw events and rollups agree');
+        for (const d of report.differences) console.log(`DIFF ${d.hour} ${d.project_id || '-'} ${d.provider}/${d.model} ${d.operation} ${d.measure}: raw ${d.raw}, rollups ${d.rollup}`);
+      }
+      return report.differences.length === 0 ? 0 : 3;
+    }
     default:
       throw new UsageError(`unknown command "${command}"`);
   }
 }
 
 class UsageError extends Error {}
+
+async function quotaCommand(config: FleetConfig, args: string[], log: Logger): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      tenant: { type: 'string' }, id: { type: 'string' }, limit: { type: 'string' }, period: { type: 'string', default: 'month' },
+      metric: { type: 'string', default: 'total_tokens' }, thresholds: { type: 'string' }, hard: { type: 'boolean', default: false },
+      'time-zone': { type: 'string' }, project: { type: 'string' }, model: { type: 'string' }, 'api-key-hash': { type: 'string' }, url: { type: 'string' }, json: { type: 'boolean', default: false },
+    },
+  });
+  if (sub === 'check') {
+    if (values.tenant === undefined) throw new UsageError('quota check needs --tenant');
+    const query = new URLSearchParams(Object.entries({ project_id: values.project, model: values.model, api_key_hash: values['api-key-hash'] }).filter((e): e is [string, string] => e[1] !== undefined));
+    const base = values.url ?? `http://${config.http.host}:${config.http.port}`;
+    const response = await fetch(`${base}/v1/quotas/${encodeURIComponent(values.tenant)}/check?${query.toString()}`, { signal: AbortSignal.timeout(5_000) });
+    console.log(await response.text());
+    return response.status === 200 ? 0 : response.status === 429 ? 4 : 1;
+  }
+  const store = new QuotaStore(createKafka(config.kafka, log), config.topics.quotaDefinitions, log);
+  try {
+    if (sub === 'set') {
+      if (values.tenant === undefined || values.limit === undefined) throw new UsageError('quota set needs --tenant and --limit');
+      const scope = Object.fromEntries(Object.entries({ project_id: values.project, model: values.model, api_key_hash: values['api-key-hash'] }).filter(([, v]) => v !== undefined));
+      const definition = await store.set({
+        tenant_id: values.tenant,
+        ...(values.id === undefined ? {} : { quota_id: values.id }),
+        scope,
+        metric: values.metric,
+        period: values.period,
+        ...(values['time-zone'] === undefined ? {} : { time_zone: values['time-zone'] }),
+        limit: values.limit,
+        ...(values.thresholds === undefined ? {} : { thresholds: values.thresholds.split(',').map(Number) }),
+        enforcement: values.hard ? 'hard' : 'soft',
+      });
+      console.log(`quota ${definition.quota_id} set for ${definition.tenant_id}: ${definition.limit} ${definition.metric} per ${definition.period} (${definition.time_zone}), alerts at ${definition.thresholds.join('/')}%, ${definition.enforcement}`);
+      return 0;
+    }
+    if (sub === 'list') {
+      const definitions = await store.list(values.tenant);
+      if (values.json) console.log(JSON.stringify(definitions, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2));
+      else if (definitions.length === 0) console.log('no quotas defined');
+      else for (const d of definitions) console.log(`${d.tenant_id}  ${d.quota_id}  ${d.limit} ${d.metric}/${d.period} ${d.time_zone}  alerts ${d.thresholds.join('/')}%  ${d.enforcement}  scope ${JSON.stringify(d.scope)}`);
+      return 0;
+    }
+    if (sub === 'remove') {
+      if (values.tenant === undefined || values.id === undefined) throw new UsageError('quota remove needs --tenant and --id');
+      await store.remove(values.tenant, values.id);
+      console.log(`quota ${values.id} removed for ${values.tenant}`);
+      return 0;
+    }
+    throw new UsageError(`unknown quota command "${sub ?? ''}" (set, list, remove, check)`);
+  } finally {
+    await store.close();
+  }
+}
+
+/** Through the running fleet's HTTP API; when none answers, `direct` (the embedded ClickHouse is free then). */
+async function viaFleetOr<T>(config: FleetConfig, url: string | undefined, path: string, direct: () => Promise<T>): Promise<T> {
+  const base = url ?? `http://${config.http.host}:${config.http.port}`;
+  try {
+    const response = await fetch(`${base}${path}`, { signal: AbortSignal.timeout(60_000) });
+    if (!response.ok) throw new Error(`${base} answered ${response.status}: ${await response.text()}`);
+    return (await response.json()) as T;
+  } catch (error) {
+    if (url !== undefined) throw error;
+    return direct();
+  }
+}
 
 async function readUsage(config: FleetConfig, tenant: string | undefined, url: string | undefined): Promise<TenantUsageTotals[]> {
   const base = url ?? `http://${config.http.host}:${config.http.port}`;

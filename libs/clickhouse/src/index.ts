@@ -1,3 +1,5 @@
 export { openClickHouse, ensureDatabase, quoteIdentifier, type ClickHouseConfig, type ClickHouseHandle, type ClickHouseClient } from './client';
 export { migrate, loadMigrations, splitStatements, defaultMigrationsDir, type Migration, type MigrateResult } from './migrations';
 export { UsageEventsTable, type UsageEventRow, type TenantUsageTotals } from './usage-events-table';
+export { UsageRollupsTable, type UsageRollupRow, type HourlyUsage } from './usage-rollups-table';
+export { reconcileUsage, type ReconcileReport, type ReconcileDifference } from './reconcile';

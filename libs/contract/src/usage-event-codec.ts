@@ -15,3 +15,59 @@ export function schemaRegistry(): SchemaRegistry {
 export function usageEventCodec(registry: SchemaRegistry = schemaRegistry()): AvroCodec<UsageEvent> {
   return new AvroCodec<UsageEvent>(registry, USAGE_EVENT_RECORD);
 }
+
+export const USAGE_ROLLUP_RECORD = 'usage-rollup';
+export const QUOTA_ALERT_RECORD = 'quota-alert';
+
+/** The usage-rollup record as it travels on `usage-rollups` (hour_start in epoch ms). */
+export interface UsageRollupRecord {
+  kind: 'cumulative' | 'correction';
+  tenant_id: string;
+  project_id: string;
+  provider: string;
+  model: string;
+  operation: string;
+  hour_start: number;
+  source_partition: number;
+  correction_offset: number;
+  version: number;
+  requests: number;
+  input_tokens: number;
+  cache_read_tokens: number;
+  cache_write_tokens: number;
+  output_tokens: number;
+  reasoning_tokens: number;
+  errors: number;
+  errors_by_class: Record<string, number>;
+  requests_by_status_class: Record<string, number>;
+  latency_ms_sum: number;
+  latency_ms_max: number;
+  latency_count: number;
+  ttft_ms_sum: number;
+  ttft_ms_max: number;
+  ttft_count: number;
+  late_events: number;
+}
+
+export interface QuotaAlertRecord {
+  alert_id: string;
+  tenant_id: string;
+  quota_id: string;
+  metric: string;
+  period_label: string;
+  period_start: number;
+  period_end: number;
+  threshold_percent: number;
+  limit: string;
+  used: string;
+  enforcement: string;
+  crossed_at: number;
+}
+
+export function usageRollupCodec(registry: SchemaRegistry = schemaRegistry()): AvroCodec<UsageRollupRecord> {
+  return new AvroCodec<UsageRollupRecord>(registry, USAGE_ROLLUP_RECORD);
+}
+
+export function quotaAlertCodec(registry: SchemaRegistry = schemaRegistry()): AvroCodec<QuotaAlertRecord> {
+  return new AvroCodec<QuotaAlertRecord>(registry, QUOTA_ALERT_RECORD);
+}

@@ -1,3 +1,5 @@
 export { type UsageEvent, type TokenBucket, tokenBuckets, optionalStringFields, totalTokens } from './usage-event/usage-event';
 export { validateUsageEvent, describeViolations, defaultEventLimits, type EventLimits, type Violation } from './usage-event/validate';
 export * from './pricing';
+export * from './windows';
+export * from './quotas';

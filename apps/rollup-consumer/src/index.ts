@@ -1,0 +1,5 @@
+export { RollupConsumer, type RollupConsumerConfig, type RollupConsumerStats } from './rollup-consumer';
+export { planTenantBatch, eventIdHash, thresholdTrigger, type OffsetEvent, type TenantBatchPlan } from './plan-batch';
+export { decodeOutbox } from './outbox';
+export { findPublishedAlertIds } from './published-alerts';
+export { rebuildStreamState, type RebuildDeps } from './state-rebuild';

@@ -1,0 +1,53 @@
+// rollup-consumer as its own process: parse config once, build adapters, run, drain on SIGTERM.
+import { Redis } from 'ioredis';
+import { migrate, openClickHouse } from '@meterline/clickhouse';
+import { createKafka, ensureTopics, rawPathTopics, streamTopics } from '@meterline/kafka';
+import { Lifecycle, createLogger, fleetConfigSchema, loadConfigOrExit } from '@meterline/platform';
+import { QuotaBook } from '@meterline/quotas';
+import { withScripts } from '@meterline/redis';
+import { RollupConsumer } from './rollup-consumer';
+import { rebuildStreamState } from './state-rebuild';
+
+const config = loadConfigOrExit(fleetConfigSchema);
+const log = createLogger({ ...config.log, name: 'rollup-consumer' });
+const lifecycle = new Lifecycle(log);
+lifecycle.stopOnSignals();
+
+const kafka = createKafka(config.kafka, log);
+await ensureTopics(kafka, [...rawPathTopics(config.topics), ...streamTopics(config.topics)], log);
+const redis = withScripts(new Redis(config.redis.url));
+lifecycle.onStop('redis', async () => {
+  await redis.quit();
+});
+// ClickHouse is read only to rebuild the Redis state after a loss.
+const clickhouse = openClickHouse(config.clickhouse);
+lifecycle.onStop('clickhouse', () => clickhouse.close());
+await migrate(clickhouse, log, { rawTtlMonths: config.clickhouse.rawTtlMonths });
+
+const quotas = new QuotaBook(kafka, config.topics.quotaDefinitions, redis, log);
+await quotas.start();
+lifecycle.onStop('quota-book', () => quotas.stop());
+
+const consumer = new RollupConsumer(kafka, redis, quotas, {
+  groupId: config.rollups.groupId,
+  topic: config.topics.usageEvents,
+  rollupsTopic: config.topics.usageRollups,
+  alertsTopic: config.topics.quotaAlerts,
+  allowedLatenessMs: config.rollups.allowedLatenessMs,
+  dedupWindowSeconds: config.rollups.dedupWindowSeconds,
+  limits: config.events,
+  rebuildState: async () => {
+    await rebuildStreamState({
+      kafka, redis, clickhouse, log,
+      topic: config.topics.usageEvents,
+      groupId: config.rollups.groupId,
+      rawSinkGroupId: config.sink.groupId,
+      allowedLatenessMs: config.rollups.allowedLatenessMs,
+      dedupWindowSeconds: config.rollups.dedupWindowSeconds,
+      quotas: () => quotas.all(),
+    });
+    await quotas.mirrorAll();
+  },
+}, log);
+await consumer.start();
+lifecycle.onStop('rollup-consumer', () => consumer.stop());

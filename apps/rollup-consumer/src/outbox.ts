@@ -1,0 +1,85 @@
+import type { Message } from 'kafkajs';
+import { alertId } from '@meterline/domain';
+import type { AvroCodec, QuotaAlertRecord, UsageRollupRecord } from '@meterline/contract';
+import type { AlertMeta } from './plan-batch';
+
+/** Outbox entries as apply-usage-batch-2.lua writes them (all numbers as strings). */
+type RollupFields = Record<string, string | number>;
+type OutboxEntry =
+  | { t: 'r'; h: string; d: string; p: string; v: string; f: RollupFields }
+  | { t: 'c'; h: string; d: string; p: string; o: string; f: RollupFields }
+  | { t: 'a'; m: string; th: string; u: string; at: string; o: string; p: string };
+
+export interface DecodedOutbox {
+  rollups: Message[];
+  alerts: { alert: QuotaAlertRecord; message: Message }[];
+}
+
+const num = (fields: RollupFields, name: string): number => Number(fields[name] ?? 0);
+
+function byPrefix(fields: RollupFields, prefix: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, value] of Object.entries(fields)) if (name.startsWith(prefix)) out[name.slice(prefix.length)] = Number(value);
+  return out;
+}
+
+/** Turns outbox entries into Kafka messages for usage-rollups and quota-alerts. */
+export function decodeOutbox(tenantId: string, entries: readonly string[], rollupCodec: AvroCodec<UsageRollupRecord>, alertCodec: AvroCodec<QuotaAlertRecord>): DecodedOutbox {
+  const result: DecodedOutbox = { rollups: [], alerts: [] };
+  for (const raw of entries) {
+    const entry = JSON.parse(raw) as OutboxEntry;
+    if (entry.t === 'a') {
+      const meta = JSON.parse(entry.m) as AlertMeta;
+      const threshold = Number(entry.th);
+      const alert: QuotaAlertRecord = {
+        alert_id: alertId(meta.tenant_id, meta.quota_id, meta.period_label, threshold),
+        tenant_id: meta.tenant_id,
+        quota_id: meta.quota_id,
+        metric: meta.metric,
+        period_label: meta.period_label,
+        period_start: meta.period_start,
+        period_end: meta.period_end,
+        threshold_percent: threshold,
+        limit: meta.limit,
+        used: entry.u,
+        enforcement: meta.enforcement,
+        crossed_at: Number(entry.at),
+      };
+      result.alerts.push({ alert, message: { key: meta.tenant_id, value: alertCodec.encode(alert), headers: { 'meterline-alert-id': alert.alert_id } } });
+      continue;
+    }
+    const [project_id, provider, model, operation] = JSON.parse(entry.d) as [string, string, string, string];
+    const f = entry.f;
+    const record: UsageRollupRecord = {
+      kind: entry.t === 'r' ? 'cumulative' : 'correction',
+      tenant_id: tenantId,
+      project_id,
+      provider,
+      model,
+      operation,
+      hour_start: Number(entry.h),
+      source_partition: Number(entry.p),
+      correction_offset: entry.t === 'c' ? Number(entry.o) : -1,
+      version: entry.t === 'r' ? Number(entry.v) : Number(entry.o),
+      requests: num(f, 'req'),
+      input_tokens: num(f, 'in'),
+      cache_read_tokens: num(f, 'cr'),
+      cache_write_tokens: num(f, 'cw'),
+      output_tokens: num(f, 'out'),
+      reasoning_tokens: num(f, 'rs'),
+      errors: num(f, 'err'),
+      errors_by_class: byPrefix(f, 'e:'),
+      requests_by_status_class: byPrefix(f, 's:'),
+      latency_ms_sum: num(f, 'lat'),
+      latency_ms_max: num(f, 'latmax'),
+      latency_count: num(f, 'latn'),
+      ttft_ms_sum: num(f, 'ttft'),
+      ttft_ms_max: num(f, 'ttftmax'),
+      ttft_count: num(f, 'ttftn'),
+      late_events: num(f, 'late'),
+    };
+    const key = `${tenantId}|${record.source_partition}|${record.hour_start}|${entry.d}${entry.t === 'c' ? `|${entry.o}` : ''}`;
+    result.rollups.push({ key, value: rollupCodec.encode(record) });
+  }
+  return result;
+}

@@ -1,0 +1,142 @@
+import { createHash } from 'node:crypto';
+import {
+  classifyError,
+  hourStart,
+  matchesQuota,
+  quotaAmount,
+  quotaPeriod,
+  statusClass,
+  type QuotaDefinition,
+  type UsageEvent,
+} from '@meterline/domain';
+import { quotaCounterSuffix, redisKeys, tenantPrefix } from '@meterline/redis';
+
+/** An event and where it sits in its partition. */
+export interface OffsetEvent {
+  offset: string;
+  event: UsageEvent;
+}
+
+/** What the outbox's alert entries carry about their quota (copied back at publish time). */
+export interface AlertMeta {
+  tenant_id: string;
+  quota_id: string;
+  metric: string;
+  period_label: string;
+  period_start: number;
+  period_end: number;
+  limit: string;
+  enforcement: string;
+}
+
+export interface TenantBatchPlan {
+  tenantId: string;
+  keys: [watermark: string, outbox: string];
+  args: (string | number)[];
+}
+
+/** Quota counters outlive their period by this much (checkQuota of the last period, late events). */
+export const COUNTER_GRACE_MS = 35 * 86_400_000;
+
+/** 72 bits of SHA-1 of the event id: what the dedup sets store (a third of a UUID's size). */
+export function eventIdHash(eventId: string): string {
+  return createHash('sha1').update(eventId).digest('base64url').slice(0, 12);
+}
+
+/** The smallest amount at which `used` reaches `threshold` percent of `limit`: ceil(limit*t/100). */
+export function thresholdTrigger(limit: bigint, threshold: number): bigint {
+  const scaled = limit * BigInt(threshold);
+  return (scaled + 99n) / 100n;
+}
+
+/**
+ * Builds the arguments of apply-usage-batch-2.lua for one tenant's events (offset order) of
+ * one partition batch. The script decides what is new, duplicate, late or a correction; this
+ * only lays the events out with their rollup group and matching quota periods.
+ */
+export function planTenantBatch(
+  tenantId: string,
+  partition: number,
+  events: readonly OffsetEvent[],
+  quotas: readonly QuotaDefinition[],
+  options: { allowedLatenessMs: number; dedupWindowSeconds: number },
+): TenantBatchPlan {
+  const groups = new Map<string, number>();
+  const groupArgs: (string | number)[] = [];
+  const slots = new Map<string, number>();
+  const slotArgs: (string | number)[] = [];
+  const eventArgs: (string | number)[] = [];
+
+  for (const { offset, event } of events) {
+    const hour = hourStart(event.occurred_at);
+    const dims = JSON.stringify([event.project_id ?? '', event.provider, event.model, event.operation]);
+    const groupKey = `${hour}|${dims}`;
+    let gi = groups.get(groupKey);
+    if (gi === undefined) {
+      gi = groups.size + 1;
+      groups.set(groupKey, gi);
+      groupArgs.push(hour, dims);
+    }
+    const matches: (string | number)[] = [];
+    for (const quota of quotas) {
+      if (!matchesQuota(quota, event)) continue;
+      const amount = quotaAmount(quota, event);
+      if (amount === 0n) continue;
+      const period = quotaPeriod(quota, event.occurred_at);
+      const slotKey = quotaCounterSuffix(quota.quota_id, period.start);
+      let qi = slots.get(slotKey);
+      if (qi === undefined) {
+        qi = slots.size + 1;
+        slots.set(slotKey, qi);
+        const meta: AlertMeta = {
+          tenant_id: tenantId,
+          quota_id: quota.quota_id,
+          metric: quota.metric,
+          period_label: period.label,
+          period_start: period.start,
+          period_end: period.end,
+          limit: quota.limit.toString(),
+          enforcement: quota.enforcement,
+        };
+        slotArgs.push(slotKey, period.end + COUNTER_GRACE_MS, JSON.stringify(meta), quota.thresholds.length);
+        for (const threshold of quota.thresholds) slotArgs.push(threshold, thresholdTrigger(quota.limit, threshold).toString());
+      }
+      matches.push(qi, amount.toString());
+    }
+    const errorClass = classifyError(event.error_type, event.status_code);
+    eventArgs.push(
+      offset,
+      eventIdHash(event.event_id),
+      gi,
+      event.occurred_at,
+      event.input_tokens,
+      event.cache_read_tokens,
+      event.cache_write_tokens,
+      event.output_tokens,
+      event.reasoning_tokens,
+      errorClass ?? '',
+      statusClass(event.status_code),
+      event.latency_ms ?? -1,
+      event.ttft_ms ?? -1,
+      matches.length / 2,
+      ...matches,
+    );
+  }
+  return {
+    tenantId,
+    keys: [redisKeys.watermark(tenantId, partition), redisKeys.outbox(tenantId, partition)],
+    args: [
+      tenantPrefix(tenantId),
+      partition,
+      options.allowedLatenessMs,
+      options.dedupWindowSeconds,
+      redisKeys.epoch(),
+      groups.size,
+      ...groupArgs,
+      slots.size,
+      ...slotArgs,
+      events.length,
+      ...eventArgs,
+    ],
+  };
+}

@@ -1,0 +1,263 @@
+import { Partitioners, type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
+import { defaultEventLimits, validateUsageEvent, type EventLimits, type UsageEvent } from '@meterline/domain';
+import { quotaAlertCodec, usageEventCodec, usageRollupCodec, type AvroCodec, type QuotaAlertRecord, type UsageRollupRecord } from '@meterline/contract';
+import { redisKeys, type ScriptedRedis } from '@meterline/redis';
+import { errorMessage, retry, type Logger } from '@meterline/platform';
+import { decodeOutbox } from './outbox';
+import { planTenantBatch, type OffsetEvent } from './plan-batch';
+import type { QuotaBook } from '@meterline/quotas';
+import { findPublishedAlertIds } from './published-alerts';
+
+export interface RollupConsumerConfig {
+  groupId: string;
+  topic: string;
+  rollupsTopic: string;
+  alertsTopic: string;
+  allowedLatenessMs: number;
+  dedupWindowSeconds: number;
+  limits?: Partial<EventLimits>;
+  sessionTimeoutMs?: number;
+  /**
+   * Rebuilds the Redis state when it is found missing (Redis restarted without persistence, or
+   * flushed). Without one, the consumer refuses to continue on lost state.
+   */
+  rebuildState?: () => Promise<unknown>;
+}
+
+export interface RollupConsumerStats {
+  applied: number;
+  duplicates: number;
+  replayed: number;
+  corrections: number;
+  late: number;
+  invalid: number;
+  rollupsPublished: number;
+  alertsPublished: number;
+  batches: number;
+  rebuilds: number;
+}
+
+class StateLostError extends Error {}
+
+/**
+ * usage-events -> hourly rollups (usage-rollups), quota counters (Redis) and alerts (quota-alerts).
+ *
+ * For each partition batch, each tenant's events go through apply-usage-batch-2.lua, which
+ * applies them exactly once (offset watermark + event-id dedup) and leaves what must be
+ * published in an outbox. The outbox is published, then trimmed, then the offsets are
+ * committed. A crash anywhere replays the batch: the script skips what it applied and the
+ * outbox still holds what was not confirmed published.
+ */
+export class RollupConsumer {
+  readonly #log: Logger;
+  readonly #eventCodec: AvroCodec<UsageEvent>;
+  readonly #rollupCodec: AvroCodec<UsageRollupRecord>;
+  readonly #alertCodec: AvroCodec<QuotaAlertRecord>;
+  readonly #limits: EventLimits;
+  readonly #stats: RollupConsumerStats = { applied: 0, duplicates: 0, replayed: 0, corrections: 0, late: 0, invalid: 0, rollupsPublished: 0, alertsPublished: 0, batches: 0, rebuilds: 0 };
+  // Batches of several partitions apply at once; a rebuild must run alone (see #exclusive).
+  #inFlight = 0;
+  #drained: (() => void)[] = [];
+  #rebuilding: Promise<void> | undefined;
+  #consumer: Consumer | undefined;
+  #producer: Producer | undefined;
+
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly redis: ScriptedRedis,
+    private readonly quotas: QuotaBook,
+    private readonly config: RollupConsumerConfig,
+    log: Logger,
+  ) {
+    this.#log = log.child({ component: 'rollup-consumer' });
+    this.#eventCodec = usageEventCodec();
+    this.#rollupCodec = usageRollupCodec();
+    this.#alertCodec = quotaAlertCodec();
+    this.#limits = { ...defaultEventLimits, ...config.limits };
+  }
+
+  async start(): Promise<void> {
+    this.#producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+    await this.#producer.connect();
+    const consumer = this.kafka.consumer({
+      groupId: this.config.groupId,
+      sessionTimeout: this.config.sessionTimeoutMs ?? 30_000,
+      heartbeatInterval: 3_000,
+      maxWaitTimeInMs: 100,
+      maxBytesPerPartition: 2 * 1024 * 1024,
+      allowAutoTopicCreation: false,
+      retry: {
+        retries: 10,
+        restartOnFailure: (error) => {
+          this.#log.warn({ err: errorMessage(error) }, 'consumer failed; restarting it');
+          return Promise.resolve(true);
+        },
+      },
+    });
+    this.#consumer = consumer;
+    await consumer.connect();
+    await consumer.subscribe({ topics: [this.config.topic], fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 4,
+      eachBatch: (payload) => this.#onBatch(payload),
+    });
+    this.#log.info({ topic: this.config.topic, group: this.config.groupId }, 'rollup consumer started');
+  }
+
+  stats(): RollupConsumerStats {
+    return { ...this.#stats };
+  }
+
+  async stop(): Promise<void> {
+    await this.#consumer?.disconnect();
+    await this.#producer?.disconnect().catch(() => undefined);
+    this.#log.info(this.#stats, 'rollup consumer stopped');
+  }
+
+  async #onBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    if (batch.messages.length === 0) return;
+    const byTenant = new Map<string, OffsetEvent[]>();
+    for (const message of batch.messages) {
+      const event = this.#decode(message.value, Number(message.timestamp));
+      if (event === undefined) continue; // the raw sink dead-letters it with the reason
+      let list = byTenant.get(event.tenant_id);
+      if (!list) byTenant.set(event.tenant_id, (list = []));
+      list.push({ offset: message.offset, event });
+    }
+    const options = { allowedLatenessMs: this.config.allowedLatenessMs, dedupWindowSeconds: this.config.dedupWindowSeconds };
+    const plans = [...byTenant.entries()].map(([tenantId, events]) => planTenantBatch(tenantId, batch.partition, events, this.quotas.forTenant(tenantId), options));
+
+    let results: number[][];
+    for (;;) {
+      await this.#rebuilding;
+      try {
+        results = await this.#shared(() => this.#apply(plans));
+        break;
+      } catch (error) {
+        if (!(error instanceof StateLostError)) throw error;
+        this.#rebuilding ??= this.#rebuild().finally(() => {
+          this.#rebuilding = undefined;
+        });
+      }
+    }
+    const withOutbox: string[] = [];
+    results.forEach((reply, i) => {
+      const [applied = 0, duplicates = 0, replayed = 0, corrections = 0, late = 0, outbox = 0] = reply;
+      this.#stats.applied += applied;
+      this.#stats.duplicates += duplicates;
+      this.#stats.replayed += replayed;
+      this.#stats.corrections += corrections;
+      this.#stats.late += late;
+      if (outbox > 0) withOutbox.push((plans[i] as { tenantId: string }).tenantId);
+    });
+    if (withOutbox.length > 0) await retry(() => this.#drainOutboxes(batch.partition, withOutbox), { retriable: () => true, onRetry: (error) => this.#log.warn({ err: errorMessage(error) }, 'publishing the outbox failed; retrying') });
+    payload.resolveOffset(batch.lastOffset());
+    await this.#consumer?.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(batch.lastOffset()) + 1n).toString() }]);
+    this.#stats.batches++;
+  }
+
+  /** One round trip: every tenant's script. */
+  async #apply(plans: readonly { keys: readonly string[]; args: readonly (string | number)[] }[]): Promise<number[][]> {
+    return retry(
+      async () => {
+        const pipeline = this.redis.pipeline() as unknown as { applyUsageBatch(...args: (string | number)[]): void; exec(): Promise<[Error | null, unknown][] | null> };
+        for (const plan of plans) pipeline.applyUsageBatch(...plan.keys, ...plan.args);
+        const replies = ((await pipeline.exec()) ?? []).map(([error, reply]) => {
+          if (error) throw error;
+          return reply as number[];
+        });
+        // The script refuses (-1) when the state epoch is gone: Redis lost its data. Tenants
+        // applied before the loss in this pipeline are replayed after the rebuild (skipped by
+        // their watermark or recomputed).
+        if (replies.some((reply) => reply[0] === -1)) throw new StateLostError('Redis stream state missing');
+        return replies;
+      },
+      {
+        retriable: (error) => !(error instanceof StateLostError),
+        onRetry: (error, attempt, delayMs) => this.#log.warn({ err: errorMessage(error), attempt, delayMs }, 'applying to Redis failed; retrying'),
+      },
+    );
+  }
+
+  async #shared<T>(work: () => Promise<T>): Promise<T> {
+    this.#inFlight++;
+    try {
+      return await work();
+    } finally {
+      this.#inFlight--;
+      if (this.#inFlight === 0) for (const done of this.#drained.splice(0)) done();
+    }
+  }
+
+  /** Waits for applies in flight (new ones wait on #rebuilding), then rebuilds. */
+  async #rebuild(): Promise<void> {
+    if (this.#inFlight > 0) await new Promise<void>((resolve) => this.#drained.push(resolve));
+    if (!this.config.rebuildState) throw new Error('Redis stream state is missing and no rebuild is configured: refusing to count on empty state');
+    await retry(() => this.config.rebuildState!(), { retriable: () => true, onRetry: (error) => this.#log.error({ err: errorMessage(error) }, 'state rebuild failed; retrying') });
+    this.#stats.rebuilds++;
+  }
+
+  #decode(value: Buffer | null, recordedAt: number): UsageEvent | undefined {
+    if (value === null) return undefined;
+    try {
+      const event = this.#eventCodec.decode(value);
+      if (validateUsageEvent(event, recordedAt > 0 ? recordedAt : Date.now(), this.#limits).length > 0) {
+        this.#stats.invalid++;
+        return undefined;
+      }
+      return event;
+    } catch {
+      this.#stats.invalid++;
+      return undefined;
+    }
+  }
+
+  /** Publishes every pending outbox entry of these tenants, then trims what was published. */
+  async #drainOutboxes(partition: number, tenants: readonly string[]): Promise<void> {
+    const read = this.redis.pipeline();
+    for (const tenant of tenants) read.lrange(redisKeys.outbox(tenant, partition), 0, -1);
+    const lists = ((await read.exec()) ?? []).map(([error, entries]) => {
+      if (error) throw error;
+      return entries as string[];
+    });
+    const rollups = [];
+    const alerts = [];
+    for (const [i, tenant] of tenants.entries()) {
+      const decoded = decodeOutbox(tenant, lists[i] ?? [], this.#rollupCodec, this.#alertCodec);
+      rollups.push(...decoded.rollups);
+      alerts.push(...decoded.alerts);
+    }
+
+    // An alert marked "sending" by an earlier attempt may already be in the topic (the
+    // process died between Kafka's ack and the trim): look before publishing it again.
+    let toPublish = alerts;
+    if (alerts.length > 0) {
+      const marks = await Promise.all(alerts.map(({ alert }) => this.redis.hget(redisKeys.alertsSending(alert.tenant_id), alert.alert_id)));
+      const ambiguous = marks.filter((m): m is string => m !== null).map(Number);
+      if (ambiguous.length > 0) {
+        const published = await findPublishedAlertIds(this.kafka, this.config.alertsTopic, Math.min(...ambiguous) - 60_000);
+        toPublish = alerts.filter(({ alert }) => !published.has(alert.alert_id));
+        this.#log.warn({ ambiguous: ambiguous.length, alreadyPublished: alerts.length - toPublish.length }, 'resolved alerts of an interrupted publish');
+      }
+      const mark = this.redis.pipeline();
+      for (const { alert } of toPublish) mark.hset(redisKeys.alertsSending(alert.tenant_id), alert.alert_id, Date.now());
+      await mark.exec();
+    }
+
+    const topicMessages = [];
+    if (rollups.length > 0) topicMessages.push({ topic: this.config.rollupsTopic, messages: rollups });
+    if (toPublish.length > 0) topicMessages.push({ topic: this.config.alertsTopic, messages: toPublish.map((a) => a.message) });
+    if (topicMessages.length > 0) await (this.#producer as Producer).sendBatch({ topicMessages, acks: -1 });
+
+    const trim = this.redis.pipeline();
+    for (const [i, tenant] of tenants.entries()) trim.ltrim(redisKeys.outbox(tenant, partition), (lists[i] ?? []).length, -1);
+    for (const { alert } of alerts) trim.hdel(redisKeys.alertsSending(alert.tenant_id), alert.alert_id);
+    await trim.exec();
+    this.#stats.rollupsPublished += rollups.length;
+    this.#stats.alertsPublished += toPublish.length;
+    for (const { alert } of toPublish) this.#log.info({ alert }, 'quota alert published');
+  }
+}

@@ -1,0 +1,200 @@
+import type { Kafka } from 'kafkajs';
+import { classifyError, hourStart, matchesQuota, quotaAmount, quotaPeriod, statusClass, type QuotaDefinition, type UsageEvent } from '@meterline/domain';
+import { quoteIdentifier, type ClickHouseHandle } from '@meterline/clickhouse';
+import { KEY_ROOT, redisKeys, tenantPrefix, type ScriptedRedis } from '@meterline/redis';
+import { sleep, type Logger } from '@meterline/platform';
+import { COUNTER_GRACE_MS, eventIdHash, thresholdTrigger } from './plan-batch';
+
+export interface RebuildDeps {
+  kafka: Kafka;
+  redis: ScriptedRedis;
+  clickhouse: ClickHouseHandle;
+  log: Logger;
+  topic: string;
+  groupId: string;
+  /** The raw sink's group: ClickHouse holds every event below its committed offsets. */
+  rawSinkGroupId: string;
+  allowedLatenessMs: number;
+  dedupWindowSeconds: number;
+  quotas: () => QuotaDefinition[];
+  clock?: () => number;
+}
+
+const HOUR = 3_600_000;
+
+async function committedOffsets(kafka: Kafka, groupId: string, topic: string): Promise<Map<number, bigint>> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    const partitions = await admin.fetchTopicOffsets(topic);
+    return new Map(partitions.map(({ partition }) => [partition, BigInt(committed?.partitions.find((p) => p.partition === partition)?.offset ?? '-1')]));
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
+ * Rebuilds the stream state after Redis lost it, exactly: the rollup group's committed offsets
+ * are the cut (every event below them had its effects applied and published; everything from
+ * them on will be consumed again). ClickHouse's raw table holds every event below the cut once
+ * the raw sink's group has committed past it, so watermarks, dedup sets, quota counters (and
+ * their alert flags) and open hours' cumulative rollups are recomputed from it.
+ */
+export async function rebuildStreamState(deps: RebuildDeps): Promise<{ events: number; counters: number; rollups: number } | undefined> {
+  const { redis, log } = deps;
+  // One rebuilder across all instances; the others wait for the epoch (their scripts refuse
+  // to apply anything until it exists).
+  const lockKey = `${KEY_ROOT}:rebuild-lock`;
+  const owner = `${process.pid}-${Math.random().toString(36).slice(2)}`;
+  if ((await redis.set(lockKey, owner, 'PX', 600_000, 'NX')) !== 'OK') {
+    while ((await redis.exists(redisKeys.epoch())) === 0) await sleep(250);
+    return undefined;
+  }
+  try {
+    return await rebuildLocked(deps);
+  } finally {
+    if ((await redis.get(lockKey)) === owner) await redis.del(lockKey);
+  }
+}
+
+async function rebuildLocked(deps: RebuildDeps): Promise<{ events: number; counters: number; rollups: number }> {
+  const { redis, log } = deps;
+  const now = (deps.clock ?? Date.now)();
+  const cut = await committedOffsets(deps.kafka, deps.groupId, deps.topic);
+  log.warn({ cut: Object.fromEntries([...cut].map(([p, o]) => [p, o.toString()])) }, 'Redis stream state missing: rebuilding from ClickHouse up to the committed offsets');
+
+  // ClickHouse must hold every event below the cut.
+  for (;;) {
+    const sink = await committedOffsets(deps.kafka, deps.rawSinkGroupId, deps.topic);
+    const behind = [...cut].filter(([p, offset]) => offset > 0n && (sink.get(p) ?? -1n) < offset);
+    if (behind.length === 0) break;
+    log.info({ behind: behind.map(([p]) => p) }, 'waiting for the raw sink to reach the cut');
+    await sleep(500);
+  }
+
+  // Partial writes made after the loss (before it was noticed) go too.
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${KEY_ROOT}:*`, 'COUNT', 1000);
+    cursor = next;
+    const doomed = keys.filter((key) => key !== `${KEY_ROOT}:rebuild-lock`);
+    if (doomed.length > 0) await redis.unlink(...doomed);
+  } while (cursor !== '0');
+
+  const cutList = [...cut].filter(([, o]) => o > 0n);
+  if (cutList.length === 0) {
+    await redis.set(redisKeys.epoch(), String(now));
+    log.info('nothing below the cut: empty state');
+    return { events: 0, counters: 0, rollups: 0 };
+  }
+  const db = quoteIdentifier(deps.clickhouse.database);
+  const cutCondition = cutList.map(([p, o]) => `(source_partition = ${p} AND source_offset < ${o})`).join(' OR ');
+  const result = await deps.clickhouse.client.query({
+    query: `SELECT event_id, toUnixTimestamp64Milli(occurred_at) AS occurred_at, tenant_id, project_id, api_key_hash, provider, model, operation,
+                   input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens, latency_ms, ttft_ms, status_code, error_type,
+                   source_partition, source_offset, toUnixTimestamp64Milli(ingested_at) AS ingested_at
+            FROM ${db}.usage_events FINAL WHERE ${cutCondition} ORDER BY source_partition, source_offset`,
+    format: 'JSONEachRow',
+  });
+  type Row = Omit<UsageEvent, 'occurred_at' | 'input_tokens' | 'cache_read_tokens' | 'cache_write_tokens' | 'output_tokens' | 'reasoning_tokens'> & Record<'occurred_at' | 'input_tokens' | 'cache_read_tokens' | 'cache_write_tokens' | 'output_tokens' | 'reasoning_tokens' | 'source_offset' | 'ingested_at', string> & { source_partition: number };
+  const rows = await result.json<Row>();
+
+  const maxts = new Map<string, number>(); // tenant|partition
+  const events: (UsageEvent & { partition: number; ingestedAt: number })[] = rows.map((r) => ({
+    ...r,
+    occurred_at: Number(r.occurred_at),
+    input_tokens: Number(r.input_tokens),
+    cache_read_tokens: Number(r.cache_read_tokens),
+    cache_write_tokens: Number(r.cache_write_tokens),
+    output_tokens: Number(r.output_tokens),
+    reasoning_tokens: Number(r.reasoning_tokens),
+    client_id: null, user_id: null, trace_id: null, endpoint_id: null, metadata: {},
+    partition: r.source_partition,
+    ingestedAt: Number(r.ingested_at),
+  }));
+  for (const e of events) {
+    const key = `${e.tenant_id}|${e.partition}`;
+    maxts.set(key, Math.max(maxts.get(key) ?? 0, e.occurred_at));
+  }
+
+  const pipeline = redis.pipeline();
+  // Watermarks: everything below the cut is in.
+  for (const key of maxts.keys()) {
+    const [tenant, partition] = key.split('|') as [string, string];
+    pipeline.hset(redisKeys.watermark(tenant, Number(partition)), 'off', (cut.get(Number(partition))! - 1n).toString(), 'maxts', String(maxts.get(key)));
+  }
+  // Dedup sets for events seen within the window.
+  for (const e of events) {
+    if (now - e.ingestedAt > deps.dedupWindowSeconds * 1000) continue;
+    const key = `${tenantPrefix(e.tenant_id)}seen:${hourStart(e.occurred_at)}`;
+    pipeline.sadd(key, eventIdHash(e.event_id));
+    pipeline.expire(key, deps.dedupWindowSeconds, 'NX');
+  }
+  // Quota counters of every period whose counter would still exist (period end + grace).
+  const counters = new Map<string, { used: bigint; definition: QuotaDefinition; end: number }>();
+  const definitions = deps.quotas();
+  for (const e of events) {
+    for (const definition of definitions) {
+      if (!matchesQuota(definition, e)) continue;
+      const period = quotaPeriod(definition, e.occurred_at);
+      if (period.end + COUNTER_GRACE_MS <= now) continue;
+      const key = redisKeys.quotaCounter(e.tenant_id, definition.quota_id, period.start);
+      let counter = counters.get(key);
+      if (!counter) counters.set(key, (counter = { used: 0n, definition, end: period.end }));
+      counter.used += quotaAmount(definition, e);
+    }
+  }
+  for (const [key, { used, definition, end }] of counters) {
+    if (used === 0n) continue;
+    pipeline.hset(key, 'used', used.toString());
+    // Thresholds already crossed were alerted before the loss: never again.
+    for (const t of definition.thresholds) if (used >= thresholdTrigger(definition.limit, t)) pipeline.hset(key, `a:${t}`, 'rebuilt');
+    pipeline.pexpireat(key, end + COUNTER_GRACE_MS);
+  }
+  // Cumulative rollups of the hours still open per tenant and partition.
+  const groups = new Map<string, Record<string, number>>();
+  for (const e of events) {
+    const hour = hourStart(e.occurred_at);
+    const mt = maxts.get(`${e.tenant_id}|${e.partition}`) ?? 0;
+    if (hour + HOUR + deps.allowedLatenessMs <= mt) continue; // closed: final, already published
+    const dims = JSON.stringify([e.project_id ?? '', e.provider, e.model, e.operation]);
+    const key = `${tenantPrefix(e.tenant_id)}r:${e.partition}:${hour}:${dims}`;
+    let f = groups.get(key);
+    if (!f) {
+      groups.set(key, (f = { req: 0, in: 0, cr: 0, cw: 0, out: 0, rs: 0, err: 0, lat: 0, latmax: 0, latn: 0, ttft: 0, ttftmax: 0, ttftn: 0, late: 0 }));
+      pipeline.zadd(`${tenantPrefix(e.tenant_id)}open:${e.partition}`, hour, `${hour}:${dims}`);
+    }
+    f.req! += 1;
+    f.in! += e.input_tokens;
+    f.cr! += e.cache_read_tokens;
+    f.cw! += e.cache_write_tokens;
+    f.out! += e.output_tokens;
+    f.rs! += e.reasoning_tokens;
+    const errorClass = classifyError(e.error_type, e.status_code);
+    if (errorClass !== null) {
+      f.err! += 1;
+      f[`e:${errorClass}`] = (f[`e:${errorClass}`] ?? 0) + 1;
+    }
+    const sc = `s:${statusClass(e.status_code)}`;
+    f[sc] = (f[sc] ?? 0) + 1;
+    if (e.latency_ms !== null) {
+      f.lat! += Number(e.latency_ms);
+      f.latn! += 1;
+      f.latmax = Math.max(f.latmax!, Number(e.latency_ms));
+    }
+    if (e.ttft_ms !== null) {
+      f.ttft! += Number(e.ttft_ms);
+      f.ttftn! += 1;
+      f.ttftmax = Math.max(f.ttftmax!, Number(e.ttft_ms));
+    }
+  }
+  for (const [key, fields] of groups) pipeline.hset(key, fields);
+  pipeline.set(redisKeys.epoch(), String(now));
+  const replies = (await pipeline.exec()) ?? [];
+  const failed = replies.find(([error]) => error !== null);
+  if (failed) throw failed[0];
+  const summary = { events: events.length, counters: counters.size, rollups: groups.size };
+  log.warn(summary, 'Redis stream state rebuilt');
+  return summary;
+}

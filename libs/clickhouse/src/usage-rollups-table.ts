@@ -1,0 +1,87 @@
+import { InfrastructureError } from '@meterline/platform';
+import { quoteIdentifier, type ClickHouseHandle } from './client';
+
+/** One row of usage_rollups_hourly (the shape of the usage-rollup Avro record, hour as ms). */
+export interface UsageRollupRow {
+  kind: 'cumulative' | 'correction';
+  tenant_id: string;
+  project_id: string;
+  provider: string;
+  model: string;
+  operation: string;
+  hour_start: number;
+  source_partition: number;
+  correction_offset: number;
+  version: number;
+  requests: number;
+  input_tokens: number;
+  cache_read_tokens: number;
+  cache_write_tokens: number;
+  output_tokens: number;
+  reasoning_tokens: number;
+  errors: number;
+  errors_by_class: Record<string, number>;
+  requests_by_status_class: Record<string, number>;
+  latency_ms_sum: number;
+  latency_ms_max: number;
+  latency_count: number;
+  ttft_ms_sum: number;
+  ttft_ms_max: number;
+  ttft_count: number;
+  late_events: number;
+}
+
+export interface HourlyUsage {
+  tenant_id: string;
+  hour: string;
+  project_id: string;
+  provider: string;
+  model: string;
+  operation: string;
+  requests: string;
+  input_tokens: string;
+  cache_read_tokens: string;
+  cache_write_tokens: string;
+  output_tokens: string;
+  reasoning_tokens: string;
+  errors: string;
+  late_events: string;
+  corrections: string;
+}
+
+export class UsageRollupsTable {
+  readonly #db: string;
+  constructor(private readonly handle: ClickHouseHandle) {
+    this.#db = quoteIdentifier(handle.database);
+  }
+
+  async insert(rows: readonly UsageRollupRow[], dedupToken: string): Promise<void> {
+    if (rows.length === 0) return;
+    try {
+      await this.handle.client.insert({
+        table: `${this.#db}.usage_rollups_hourly`,
+        values: rows.map(({ hour_start, ...rest }) => ({ ...rest, hour: Math.floor(hour_start / 1000) })),
+        format: 'JSONEachRow',
+        clickhouse_settings: { insert_deduplication_token: dedupToken },
+      });
+    } catch (error) {
+      throw new InfrastructureError('CLICKHOUSE_INSERT_FAILED', `insert of ${rows.length} rollups failed: ${error instanceof Error ? error.message : String(error)}`, error);
+    }
+  }
+
+  /** Exact hourly usage (FINAL, summed over partitions and corrections). */
+  async hourly(filter: { tenantId?: string; from?: number; to?: number } = {}): Promise<HourlyUsage[]> {
+    const where: string[] = [];
+    if (filter.tenantId !== undefined) where.push('tenant_id = {tenant:String}');
+    if (filter.from !== undefined) where.push('hour >= toDateTime({from:Int64})');
+    if (filter.to !== undefined) where.push('hour < toDateTime({to:Int64})');
+    const result = await this.handle.client.query({
+      query: `SELECT tenant_id, toString(hour) AS hour, project_id, provider, model, operation, requests, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens, errors, late_events, corrections
+              FROM ${this.#db}.usage_hourly ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+              ORDER BY tenant_id, hour, project_id, provider, model, operation`,
+      query_params: { tenant: filter.tenantId ?? '', from: Math.floor((filter.from ?? 0) / 1000), to: Math.floor((filter.to ?? 0) / 1000) },
+      format: 'JSONEachRow',
+    });
+    return result.json<HourlyUsage>();
+  }
+}

@@ -1,0 +1,19 @@
+import type { TopicSpec } from './topics';
+
+export interface StreamTopicNames {
+  usageEvents: string;
+  usageEventsPartitions: number;
+  usageRollups: string;
+  quotaAlerts: string;
+  quotaDefinitions: string;
+}
+
+/** Topics of the stream core: rollups, alerts and the durable quota definitions (compacted). */
+export function streamTopics(topics: StreamTopicNames): TopicSpec[] {
+  return [
+    { topic: topics.usageRollups, numPartitions: topics.usageEventsPartitions },
+    { topic: `${topics.usageRollups}.dlq`, numPartitions: 1 },
+    { topic: topics.quotaAlerts, numPartitions: 3 },
+    { topic: topics.quotaDefinitions, numPartitions: 1, configs: { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '0' } },
+  ];
+}

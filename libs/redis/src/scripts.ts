@@ -1,0 +1,37 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Redis } from 'ioredis';
+
+const scriptsDir = join(dirname(fileURLToPath(import.meta.url)), 'scripts');
+
+export interface ScriptFile {
+  /** The command name, e.g. `applyUsageBatch` from `apply-usage-batch-2.lua`. */
+  command: string;
+  numberOfKeys: number;
+  lua: string;
+}
+
+/** Every `<command>-<numKeys>.lua` in scripts/ (BullMQ's convention: KEYS count in the name). */
+export function loadScripts(dir: string = scriptsDir): ScriptFile[] {
+  return readdirSync(dir)
+    .filter((file) => file.endsWith('.lua'))
+    .map((file) => {
+      const match = /^([a-z0-9-]+)-(\d+)\.lua$/.exec(file);
+      if (!match) throw new Error(`script file ${file} is not named <command>-<numKeys>.lua`);
+      const command = (match[1] as string).replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+      return { command, numberOfKeys: Number(match[2]), lua: readFileSync(join(dir, file), 'utf8') };
+    });
+}
+
+export type ScriptedRedis = Redis & {
+  applyUsageBatch(watermarkKey: string, outboxKey: string, ...args: (string | number)[]): Promise<number[]>;
+};
+
+/** Registers the scripts on a client (EVALSHA with automatic fallback to EVAL). */
+export function withScripts(redis: Redis): ScriptedRedis {
+  for (const script of loadScripts()) {
+    redis.defineCommand(script.command, { numberOfKeys: script.numberOfKeys, lua: script.lua });
+  }
+  return redis as ScriptedRedis;
+}

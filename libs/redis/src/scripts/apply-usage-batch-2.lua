@@ -1,0 +1,184 @@
+--[[
+  Applies one tenant's events from one Kafka partition batch, atomically and exactly once.
+
+  KEYS[1]  ml:{T}:wm:<partition>      hash: off (last applied source offset), maxts (max event time)
+  KEYS[2]  ml:{T}:outbox:<partition>  list: JSON entries waiting to be published (rollups, corrections, alerts)
+
+  ARGV[1]  key prefix "ml:{T}:" (every other key is built from it: same hash slot)
+  ARGV[2]  source partition
+  ARGV[3]  allowed lateness, ms
+  ARGV[4]  dedup window, seconds
+  ARGV[5]  the state epoch key (ml:epoch): absent means Redis lost the state; nothing is applied
+  ARGV[6]  G, then G x (hour_ms, dims_json)                          rollup groups
+  then     Q, then Q x (counter_suffix, expire_at_ms, meta_json, N, N x (threshold, trigger))
+  then     E, then E x (offset, id_hash, group_index, occurred_at, input, cache_read, cache_write,
+                        output, reasoning, error_class|"", status_class, latency|-1, ttft|-1,
+                        K, K x (quota_index, amount))
+
+  Events must come in offset order. An event whose offset is <= the watermark was applied
+  before (a replay after a crash) and is skipped. A new event whose id was seen in its hour
+  within the dedup window is a duplicate and counts nowhere. An event whose hour closed
+  (hour + 1h + lateness <= max event time seen) is a correction: it goes to the outbox on its
+  own, keyed by its offset; other events add to their hour's cumulative rollup, whose new
+  value goes to the outbox. Quota counters add every counted event; a threshold crossed for
+  the first time in a period puts one alert in the outbox.
+
+  Returns { applied, duplicates, replayed, corrections, late, outbox_length }, or { -1 } when the
+  epoch key is missing (the caller rebuilds the state, then retries).
+  Note: the epoch key is global. On Redis Cluster it lives in another slot than the tenant's
+  keys; there, give each shard its own epoch key in the tenant's slot before relying on this.
+]]
+local wmKey, outboxKey = KEYS[1], KEYS[2]
+local prefix, partition = ARGV[1], ARGV[2]
+local lateness = tonumber(ARGV[3])
+local window = tonumber(ARGV[4])
+local HOUR = 3600000
+if redis.call('EXISTS', ARGV[5]) == 0 then return { -1 } end
+
+local wmOff = tonumber(redis.call('HGET', wmKey, 'off') or '-1')
+local maxts = tonumber(redis.call('HGET', wmKey, 'maxts') or '0')
+
+local i = 6
+local groups = {}
+local G = tonumber(ARGV[i]); i = i + 1
+for g = 1, G do
+  groups[g] = { hour = ARGV[i], dims = ARGV[i + 1], touched = false,
+    req = 0, inp = 0, cr = 0, cw = 0, out = 0, rs = 0, err = 0, lat = 0, latmax = 0, latn = 0,
+    ttft = 0, ttftmax = 0, ttftn = 0, late = 0, ec = {}, sc = {} }
+  i = i + 2
+end
+
+local quotas = {}
+local Q = tonumber(ARGV[i]); i = i + 1
+for q = 1, Q do
+  local quota = { key = prefix .. 'q:' .. ARGV[i], expireAt = ARGV[i + 1], meta = ARGV[i + 2], triggers = {} }
+  local n = tonumber(ARGV[i + 3]); i = i + 4
+  for t = 1, n do
+    quota.triggers[t] = { threshold = ARGV[i], at = tonumber(ARGV[i + 1]) }
+    i = i + 2
+  end
+  quotas[q] = quota
+end
+
+local applied, duplicates, replayed, corrections, late = 0, 0, 0, 0, 0
+local lastOffset = wmOff
+local seenTouched = {}
+local E = tonumber(ARGV[i]); i = i + 1
+for e = 1, E do
+  local offset = tonumber(ARGV[i])
+  local idHash, gi, at = ARGV[i + 1], tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
+  local inp, cr, cw, out, rs = tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6]), tonumber(ARGV[i + 7]), tonumber(ARGV[i + 8])
+  local ec, sc, lat, ttft = ARGV[i + 9], ARGV[i + 10], tonumber(ARGV[i + 11]), tonumber(ARGV[i + 12])
+  local K = tonumber(ARGV[i + 13])
+  local quotaArgs = i + 14
+  i = quotaArgs + 2 * K
+
+  if offset <= wmOff then
+    replayed = replayed + 1
+  else
+    lastOffset = offset
+    local group = groups[gi]
+    local seenKey = prefix .. 'seen:' .. group.hour
+    if redis.call('SADD', seenKey, idHash) == 0 then
+      duplicates = duplicates + 1
+    else
+      seenTouched[seenKey] = true
+      applied = applied + 1
+      local hour = tonumber(group.hour)
+      local isLate = hour + HOUR <= maxts
+      if isLate then late = late + 1 end
+      if hour + HOUR + lateness <= maxts then
+        -- The hour closed: a correction row of its own, keyed by the event's offset.
+        corrections = corrections + 1
+        local f = { req = 1, ['in'] = inp, cr = cr, cw = cw, out = out, rs = rs,
+          err = (ec ~= '' and 1 or 0), late = 1,
+          lat = (lat >= 0 and lat or 0), latmax = (lat >= 0 and lat or 0), latn = (lat >= 0 and 1 or 0),
+          ttft = (ttft >= 0 and ttft or 0), ttftmax = (ttft >= 0 and ttft or 0), ttftn = (ttft >= 0 and 1 or 0) }
+        if ec ~= '' then f['e:' .. ec] = 1 end
+        f['s:' .. sc] = 1
+        redis.call('RPUSH', outboxKey, cjson.encode({ t = 'c', h = group.hour, d = group.dims, p = partition, o = string.format('%d', offset), f = f }))
+      else
+        group.touched = true
+        group.req = group.req + 1
+        group.inp = group.inp + inp; group.cr = group.cr + cr; group.cw = group.cw + cw
+        group.out = group.out + out; group.rs = group.rs + rs
+        if ec ~= '' then
+          group.err = group.err + 1
+          group.ec[ec] = (group.ec[ec] or 0) + 1
+        end
+        group.sc[sc] = (group.sc[sc] or 0) + 1
+        if lat >= 0 then
+          group.lat = group.lat + lat; group.latn = group.latn + 1
+          if lat > group.latmax then group.latmax = lat end
+        end
+        if ttft >= 0 then
+          group.ttft = group.ttft + ttft; group.ttftn = group.ttftn + 1
+          if ttft > group.ttftmax then group.ttftmax = ttft end
+        end
+        if isLate then group.late = group.late + 1 end
+      end
+      if at > maxts then maxts = at end
+      -- Quotas: counted event by event, so the crossing event (and its time) is exact.
+      for k = 0, K - 1 do
+        local quota = quotas[tonumber(ARGV[quotaArgs + 2 * k])]
+        local amount = ARGV[quotaArgs + 2 * k + 1]
+        local used = redis.call('HINCRBY', quota.key, 'used', amount)
+        if not quota.expiring then
+          redis.call('PEXPIREAT', quota.key, quota.expireAt)
+          quota.expiring = true
+        end
+        for _, trigger in ipairs(quota.triggers) do
+          if used >= trigger.at and redis.call('HSETNX', quota.key, 'a:' .. trigger.threshold, string.format('%d', offset)) == 1 then
+            redis.call('RPUSH', outboxKey, cjson.encode({ t = 'a', m = quota.meta, th = trigger.threshold,
+              u = string.format('%d', used), at = string.format('%d', at), o = string.format('%d', offset), p = partition }))
+          end
+        end
+      end
+    end
+  end
+end
+
+for key in pairs(seenTouched) do
+  if redis.call('TTL', key) < 0 then redis.call('EXPIRE', key, window) end
+end
+
+-- Cumulative rollups: add, then put the new running totals in the outbox.
+local openKey = prefix .. 'open:' .. partition
+for _, group in ipairs(groups) do
+  if group.touched then
+    local key = prefix .. 'r:' .. partition .. ':' .. group.hour .. ':' .. group.dims
+    redis.call('HINCRBY', key, 'req', group.req)
+    redis.call('HINCRBY', key, 'in', group.inp)
+    redis.call('HINCRBY', key, 'cr', group.cr)
+    redis.call('HINCRBY', key, 'cw', group.cw)
+    redis.call('HINCRBY', key, 'out', group.out)
+    redis.call('HINCRBY', key, 'rs', group.rs)
+    redis.call('HINCRBY', key, 'err', group.err)
+    redis.call('HINCRBY', key, 'lat', group.lat)
+    redis.call('HINCRBY', key, 'latn', group.latn)
+    redis.call('HINCRBY', key, 'ttft', group.ttft)
+    redis.call('HINCRBY', key, 'ttftn', group.ttftn)
+    redis.call('HINCRBY', key, 'late', group.late)
+    for class, n in pairs(group.ec) do redis.call('HINCRBY', key, 'e:' .. class, n) end
+    for class, n in pairs(group.sc) do redis.call('HINCRBY', key, 's:' .. class, n) end
+    if group.latmax > tonumber(redis.call('HGET', key, 'latmax') or '0') then redis.call('HSET', key, 'latmax', group.latmax) end
+    if group.ttftmax > tonumber(redis.call('HGET', key, 'ttftmax') or '0') then redis.call('HSET', key, 'ttftmax', group.ttftmax) end
+    redis.call('ZADD', openKey, group.hour, group.hour .. ':' .. group.dims)
+    local flat = redis.call('HGETALL', key)
+    local f = {}
+    for n = 1, #flat, 2 do f[flat[n]] = flat[n + 1] end
+    redis.call('RPUSH', outboxKey, cjson.encode({ t = 'r', h = group.hour, d = group.dims, p = partition, v = string.format('%d', lastOffset), f = f }))
+  end
+end
+
+-- Hours that closed are final (their last value is already in the outbox or published).
+local closedUpTo = maxts - lateness - HOUR
+for _, member in ipairs(redis.call('ZRANGEBYSCORE', openKey, '-inf', closedUpTo)) do
+  redis.call('DEL', prefix .. 'r:' .. partition .. ':' .. member)
+end
+redis.call('ZREMRANGEBYSCORE', openKey, '-inf', closedUpTo)
+
+if lastOffset > wmOff then
+  redis.call('HSET', wmKey, 'off', string.format('%d', lastOffset), 'maxts', string.format('%d', maxts))
+end
+return { applied, duplicates, replayed, corrections, late, redis.call('LLEN', outboxKey) }
