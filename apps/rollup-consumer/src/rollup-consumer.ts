@@ -39,6 +39,9 @@ export interface RollupConsumerStats {
 
 class StateLostError extends Error {}
 
+/** Events per script call: about a millisecond of Redis time. */
+const SCRIPT_CHUNK_EVENTS = 1_000;
+
 /**
  * usage-events -> hourly rollups (usage-rollups), quota counters (Redis) and alerts (quota-alerts).
  *
@@ -128,7 +131,13 @@ export class RollupConsumer {
       list.push({ offset: message.offset, event });
     }
     const options = { allowedLatenessMs: this.config.allowedLatenessMs, dedupWindowSeconds: this.config.dedupWindowSeconds };
-    const plans = [...byTenant.entries()].map(([tenantId, events]) => planTenantBatch(tenantId, batch.partition, events, this.quotas.forTenant(tenantId), options));
+    // Chunks keep each script short, so Redis stays responsive to checkQuota meanwhile; chunks
+    // of a tenant run in offset order, each atomic with its watermark.
+    const plans = [...byTenant.entries()].flatMap(([tenantId, events]) => {
+      const chunks = [];
+      for (let i = 0; i < events.length; i += SCRIPT_CHUNK_EVENTS) chunks.push(planTenantBatch(tenantId, batch.partition, events.slice(i, i + SCRIPT_CHUNK_EVENTS), this.quotas.forTenant(tenantId), options));
+      return chunks;
+    });
 
     let results: number[][];
     for (;;) {
@@ -143,7 +152,7 @@ export class RollupConsumer {
         });
       }
     }
-    const withOutbox: string[] = [];
+    const withOutbox = new Set<string>();
     results.forEach((reply, i) => {
       const [applied = 0, duplicates = 0, replayed = 0, corrections = 0, late = 0, outbox = 0] = reply;
       this.#stats.applied += applied;
@@ -151,9 +160,9 @@ export class RollupConsumer {
       this.#stats.replayed += replayed;
       this.#stats.corrections += corrections;
       this.#stats.late += late;
-      if (outbox > 0) withOutbox.push((plans[i] as { tenantId: string }).tenantId);
+      if (outbox > 0) withOutbox.add((plans[i] as { tenantId: string }).tenantId);
     });
-    if (withOutbox.length > 0) await retry(() => this.#drainOutboxes(batch.partition, withOutbox), { retriable: () => true, onRetry: (error) => this.#log.warn({ err: errorMessage(error) }, 'publishing the outbox failed; retrying') });
+    if (withOutbox.size > 0) await retry(() => this.#drainOutboxes(batch.partition, [...withOutbox]), { retriable: () => true, onRetry: (error) => this.#log.warn({ err: errorMessage(error) }, 'publishing the outbox failed; retrying') });
     payload.resolveOffset(batch.lastOffset());
     await this.#consumer?.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(batch.lastOffset()) + 1n).toString() }]);
     this.#stats.batches++;
@@ -163,8 +172,9 @@ export class RollupConsumer {
   async #apply(plans: readonly { keys: readonly string[]; args: readonly (string | number)[] }[]): Promise<number[][]> {
     return retry(
       async () => {
-        const pipeline = this.redis.pipeline() as unknown as { applyUsageBatch(...args: (string | number)[]): void; exec(): Promise<[Error | null, unknown][] | null> };
-        for (const plan of plans) pipeline.applyUsageBatch(...plan.keys, ...plan.args);
+        const pipeline = this.redis.pipeline() as unknown as { applyUsageBatch(args: (string | number)[]): void; exec(): Promise<[Error | null, unknown][] | null> };
+        // One array argument (ioredis flattens it): spreading ~10^5 arguments overflows the stack.
+        for (const plan of plans) pipeline.applyUsageBatch([...plan.keys, ...plan.args]);
         const replies = ((await pipeline.exec()) ?? []).map(([error, reply]) => {
           if (error) throw error;
           return reply as number[];
@@ -177,7 +187,7 @@ export class RollupConsumer {
       },
       {
         retriable: (error) => !(error instanceof StateLostError),
-        onRetry: (error, attempt, delayMs) => this.#log.warn({ err: errorMessage(error), attempt, delayMs }, 'applying to Redis failed; retrying'),
+        onRetry: (error, attempt, delayMs) => (attempt > 3 ? this.#log.error.bind(this.#log) : this.#log.warn.bind(this.#log))({ err: errorMessage(error), attempt, delayMs }, 'applying to Redis failed; retrying'),
       },
     );
   }

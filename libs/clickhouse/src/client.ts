@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { Readable } from 'node:stream';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
 
@@ -14,11 +15,41 @@ export interface ClickHouseConfig {
   chdbPath: string;
 }
 
+/** Rows already serialised in `format`, for {@link insertFormatted}. */
+export interface FormattedInsert {
+  /** `db.table`, plain identifiers (no quotes). */
+  table: string;
+  columns: readonly string[];
+  format: 'JSONCompactEachRow' | 'JSONEachRow';
+  /** One row per line, newline-terminated. */
+  body: Buffer;
+  settings: Record<string, string | number>;
+}
+
 export interface ClickHouseHandle {
   client: ClickHouseClient;
   database: string;
   embedded: boolean;
+  /**
+   * Embedded only: hands a pre-serialised body to chdb as it is (zero-copy, parsed off the
+   * event loop), instead of clickhouse-js re-encoding rows and chdb splicing them into the SQL.
+   */
+  rawInsert?: ((insert: FormattedInsert) => Promise<void>) | undefined;
   close(): Promise<void>;
+}
+
+/**
+ * Inserts a pre-serialised body: chdb's raw path when embedded, otherwise the body streamed
+ * as-is over HTTP (`exec` with values, so clickhouse-js does not re-encode it).
+ */
+export async function insertFormatted(handle: ClickHouseHandle, insert: FormattedInsert): Promise<void> {
+  if (handle.rawInsert) return handle.rawInsert(insert);
+  const result = await handle.client.exec({
+    query: `INSERT INTO ${insert.table} (${insert.columns.join(', ')}) FORMAT ${insert.format}`,
+    values: Readable.from([insert.body], { objectMode: false }),
+    clickhouse_settings: insert.settings,
+  });
+  result.stream.resume();
 }
 
 // 64-bit and 128-bit integers as JSON strings: sums of tokens and pico-dollars must not pass
@@ -42,8 +73,12 @@ export function openClickHouse(config: ClickHouseConfig): ClickHouseHandle {
   }
   const path = resolve(config.chdbPath);
   mkdirSync(path, { recursive: true });
-  const client = createClient({ connection: createChdbConnection({ path }), clickhouse_settings: readSettings } as Parameters<typeof createClient>[0]);
-  return { client, database: config.database, embedded: true, close: () => client.close() };
+  const connection = createChdbConnection({ path });
+  const client = createClient({ connection, clickhouse_settings: readSettings } as Parameters<typeof createClient>[0]);
+  const rawInsert = async ({ table, columns, format, body, settings }: FormattedInsert): Promise<void> => {
+    await connection.chdb.rawInsert({ table, columns, format, values: body, settings });
+  };
+  return { client, database: config.database, embedded: true, rawInsert, close: () => client.close() };
 }
 
 /** Creates the database if needed (the only statement that runs outside it). */

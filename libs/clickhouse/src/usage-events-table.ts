@@ -1,6 +1,6 @@
 import type { UsageEvent } from '@meterline/domain';
 import { InfrastructureError } from '@meterline/platform';
-import { quoteIdentifier, type ClickHouseHandle } from './client';
+import { insertFormatted, quoteIdentifier, type ClickHouseHandle } from './client';
 
 /** A raw row: the event plus where it came from in Kafka (for audits and reconciliation). */
 export type UsageEventRow = UsageEvent & { source_partition: number; source_offset: string };
@@ -19,11 +19,78 @@ export interface TenantUsageTotals {
   last_event_at: string;
 }
 
+/** Nullable columns: left out of an insert when every row of it has NULL (the column default). */
+const NULLABLE_STRINGS = ['project_id', 'api_key_hash', 'client_id', 'user_id', 'trace_id', 'endpoint_id'] as const;
+type NullableString = (typeof NULLABLE_STRINGS)[number];
+
+const json = JSON.stringify;
+
+/** A JSON number, or null for a missing value (the column default: NULL, or 0 for UInt64). */
+function num(value: number | null | undefined): string {
+  return typeof value === 'number' && Number.isFinite(value) ? `${value}` : 'null';
+}
+
+function str(value: string | null | undefined): string {
+  return value === null || value === undefined ? 'null' : json(value);
+}
+
+function map(value: Record<string, string> | null | undefined): string {
+  if (value === null || value === undefined) return 'null';
+  for (const _ in value) return json(value);
+  return '{}';
+}
+
+/**
+ * Rows as JSONCompactEachRow: the same JSON values the JSONEachRow encoding had (strings through
+ * JSON.stringify, occurred_at as epoch-ms number, 64-bit offsets as strings), without the keys.
+ * chdb parses it about a third faster than JSONEachRow; columns that are NULL (or an empty
+ * map) in every row are left out and take their default, which is that same value.
+ */
+export function usageEventsInsertBody(rows: readonly UsageEventRow[]): { columns: string[]; body: Buffer } {
+  const present = new Set<NullableString>();
+  let metadata = false;
+  for (const row of rows) {
+    for (const column of NULLABLE_STRINGS) if (row[column] !== null && row[column] !== undefined) present.add(column);
+    if (!metadata && map(row.metadata) !== '{}') metadata = true;
+  }
+  const has = (column: NullableString): boolean => present.has(column);
+  const columns = [
+    'event_id', 'occurred_at', 'tenant_id',
+    ...NULLABLE_STRINGS.filter(has),
+    'provider', 'model', 'operation',
+    'input_tokens', 'cache_read_tokens', 'cache_write_tokens', 'output_tokens', 'reasoning_tokens',
+    'latency_ms', 'ttft_ms', 'status_code', 'error_type',
+    ...(metadata ? ['metadata'] : []),
+    'source_partition', 'source_offset',
+  ];
+  const [project, apiKey, client, user, trace, endpoint] = NULLABLE_STRINGS.map(has);
+  let text = '';
+  for (const r of rows) {
+    text +=
+      `[${json(r.event_id)},${num(r.occurred_at)},${json(r.tenant_id)}` +
+      (project ? `,${str(r.project_id)}` : '') +
+      (apiKey ? `,${str(r.api_key_hash)}` : '') +
+      (client ? `,${str(r.client_id)}` : '') +
+      (user ? `,${str(r.user_id)}` : '') +
+      (trace ? `,${str(r.trace_id)}` : '') +
+      (endpoint ? `,${str(r.endpoint_id)}` : '') +
+      `,${json(r.provider)},${json(r.model)},${json(r.operation)}` +
+      `,${num(r.input_tokens)},${num(r.cache_read_tokens)},${num(r.cache_write_tokens)},${num(r.output_tokens)},${num(r.reasoning_tokens)}` +
+      `,${num(r.latency_ms)},${num(r.ttft_ms)},${num(r.status_code)},${str(r.error_type)}` +
+      (metadata ? `,${map(r.metadata)}` : '') +
+      `,${num(r.source_partition)},${json(r.source_offset)}]\n`;
+  }
+  return { columns, body: Buffer.from(text, 'utf8') };
+}
+
 /** The raw events table (`usage_events`): idempotent inserts and exact (FINAL) reads. */
 export class UsageEventsTable {
   readonly #table: string;
+  /** Unquoted `db.usage_events` (the database is a plain identifier), as chdb's raw insert wants it. */
+  readonly #insertTable: string;
   constructor(private readonly handle: ClickHouseHandle) {
     this.#table = `${quoteIdentifier(handle.database)}.usage_events`;
+    this.#insertTable = `${handle.database}.usage_events`;
   }
 
   /**
@@ -34,11 +101,13 @@ export class UsageEventsTable {
   async insert(rows: readonly UsageEventRow[], dedupToken: string): Promise<void> {
     if (rows.length === 0) return;
     try {
-      await this.handle.client.insert({
-        table: this.#table,
-        values: rows as UsageEventRow[],
-        format: 'JSONEachRow',
-        clickhouse_settings: { insert_deduplication_token: dedupToken, async_insert: 0 },
+      const { columns, body } = usageEventsInsertBody(rows);
+      await insertFormatted(this.handle, {
+        table: this.#insertTable,
+        columns,
+        format: 'JSONCompactEachRow',
+        body,
+        settings: { insert_deduplication_token: dedupToken, async_insert: 0 },
       });
     } catch (error) {
       throw new InfrastructureError('CLICKHOUSE_INSERT_FAILED', `insert of ${rows.length} rows into ${this.#table} failed: ${error instanceof Error ? error.message : String(error)}`, error);

@@ -1,4 +1,4 @@
-import { CompressionTypes, Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
+import { CompressionTypes, Partitioners, type ICustomPartitioner, type Kafka, type Message, type Producer } from 'kafkajs';
 import { defaultEventLimits, validateUsageEvent, type EventLimits, type UsageEvent } from '@meterline/domain';
 import { InvalidEventError, usageEventCodec, type AvroCodec } from '@meterline/contract';
 import { createKafka } from '@meterline/kafka';
@@ -71,6 +71,28 @@ export interface Meter {
 }
 
 const MAX_SEND_BATCH = 10_000;
+/** Distinct message keys (tenants) whose bytes are kept for reuse. */
+const MAX_CACHED_KEYS = 10_000;
+
+/**
+ * KafkaJS's default partitioner (murmur2 of the key over all partitions), remembered per key
+ * Buffer: the meter reuses one Buffer per tenant, so a batch hashes each tenant once, not
+ * every message (the default also filters the partition list per message).
+ */
+const cachingPartitioner: ICustomPartitioner = () => {
+  const partition = Partitioners.DefaultPartitioner();
+  const known = new WeakMap<Buffer, { partitions: number; partition: number }>();
+  return (args) => {
+    const { message, partitionMetadata } = args;
+    const key = message.key;
+    if ((message.partition !== undefined && message.partition !== null) || !Buffer.isBuffer(key)) return partition(args);
+    const hit = known.get(key);
+    if (hit !== undefined && hit.partitions === partitionMetadata.length) return hit.partition;
+    const chosen = partition(args);
+    known.set(key, { partitions: partitionMetadata.length, partition: chosen });
+    return chosen;
+  };
+};
 
 export function createMeter(config: MeterConfig): Meter {
   return new KafkaMeter(config);
@@ -92,6 +114,10 @@ class KafkaMeter implements Meter {
   readonly #pepper: string | undefined;
 
   #pending: Message[] = [];
+  /** tenant_id -> its UTF-8 bytes, the message key (one Buffer per tenant, reused). */
+  readonly #keys = new Map<string, Buffer>();
+  #lastNow = Number.NaN;
+  #lastNowText = '';
   #producer: Producer | undefined;
   #connected: Promise<void> | undefined;
   #online = true;
@@ -133,7 +159,11 @@ class KafkaMeter implements Meter {
       throw new InvalidEventError(violations);
     }
     const value = this.#codec.encode(event);
-    const message: Message = { key: event.tenant_id, value, timestamp: String(now) };
+    if (now !== this.#lastNow) {
+      this.#lastNow = now;
+      this.#lastNowText = String(now);
+    }
+    const message: Message = { key: this.#keyFor(event.tenant_id), value, timestamp: this.#lastNowText };
     if (this.#pending.length >= this.#maxBuffered) {
       if (this.#onBufferFull === 'throw') throw new BufferFullError(this.#maxBuffered);
       this.#spoolMessages([message]);
@@ -144,6 +174,16 @@ class KafkaMeter implements Meter {
     }
     this.#stats.recorded++;
     return event.event_id;
+  }
+
+  #keyFor(tenant: string): Buffer {
+    let key = this.#keys.get(tenant);
+    if (key === undefined) {
+      if (this.#keys.size >= MAX_CACHED_KEYS) this.#keys.clear();
+      key = Buffer.from(tenant, 'utf8');
+      this.#keys.set(tenant, key);
+    }
+    return key;
   }
 
   async flush(): Promise<void> {
@@ -209,7 +249,7 @@ class KafkaMeter implements Meter {
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
+      createPartitioner: cachingPartitioner,
       // Few, quick retries: past them the spool takes the batch, so a dead broker never
       // blocks flush() for long.
       retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1_000 },
@@ -231,7 +271,7 @@ class KafkaMeter implements Meter {
 
   #spoolMessages(messages: Message[]): void {
     const spooled: SpooledMessage[] = messages.map((m) => ({
-      key: Buffer.from(m.key as string),
+      key: Buffer.isBuffer(m.key) ? m.key : Buffer.from(m.key ?? ''),
       value: m.value as Buffer,
       timestamp: Number(m.timestamp),
     }));

@@ -25,7 +25,8 @@ export function loadScripts(dir: string = scriptsDir): ScriptFile[] {
 }
 
 export type ScriptedRedis = Redis & {
-  applyUsageBatch(watermarkKey: string, outboxKey: string, ...args: (string | number)[]): Promise<number[]>;
+  /** KEYS then ARGV as one array (see apply-usage-batch-2.lua). */
+  applyUsageBatch(keysAndArgs: (string | number)[]): Promise<number[]>;
 };
 
 /** Registers the scripts on a client (EVALSHA with automatic fallback to EVAL). */

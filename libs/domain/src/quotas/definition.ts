@@ -46,7 +46,7 @@ export const MAX_QUOTA_LIMIT = 2n ** 63n - 1n;
 export const MAX_QUOTA_ID_LENGTH = 256;
 const MAX_NAME_LENGTH = 256;
 const MAX_THRESHOLDS = 32;
-const QUOTA_ID = /^[A-Za-z0-9_.:-]+$/;
+const QUOTA_ID = /^[A-Za-z0-9_.:-]*$/;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 /** A quota definition is invalid; `problems` names every field and rule at fault. */
@@ -76,6 +76,11 @@ function describeValue(value: unknown): string {
 function expected(what: string) {
   return (issue: { input?: unknown }): string =>
     issue.input === undefined ? `is required (${what})` : `must be ${what}, got ${describeValue(issue.input)}`;
+}
+
+/** zod error callback for enums. */
+function oneOf(values: readonly string[]) {
+  return expected(`one of ${values.join(', ')}`);
 }
 
 /** A required non-blank name (tenant, project, model), at most 256 characters like event fields. */
@@ -136,8 +141,8 @@ const definitionSchema = z.strictObject(
       .optional(),
     tenant_id: nameSchema(),
     scope: scopeSchema.optional(),
-    metric: z.enum(quotaMetrics, { error: (i) => `must be one of ${quotaMetrics.join(', ')}; got ${describeValue(i.input)}` }),
-    period: z.enum(quotaPeriodKinds, { error: (i) => `must be one of ${quotaPeriodKinds.join(', ')}; got ${describeValue(i.input)}` }),
+    metric: z.enum(quotaMetrics, { error: oneOf(quotaMetrics) }),
+    period: z.enum(quotaPeriodKinds, { error: oneOf(quotaPeriodKinds) }),
     time_zone: z
       .string({ error: expected('an IANA time zone name such as "Europe/Berlin"') })
       .refine(isValidTimeZone, {
@@ -157,7 +162,7 @@ const definitionSchema = z.strictObject(
       )
       .max(MAX_THRESHOLDS, { error: `must have at most ${MAX_THRESHOLDS} entries` })
       .optional(),
-    enforcement: z.enum(quotaEnforcements, { error: (i) => `must be one of ${quotaEnforcements.join(', ')}; got ${describeValue(i.input)}` }),
+    enforcement: z.enum(quotaEnforcements, { error: oneOf(quotaEnforcements) }),
     updated_at: z
       .number({ error: expected('epoch milliseconds') })
       .int({ error: (i) => `must be an integer number of epoch milliseconds, got ${describeValue(i.input)}` })
@@ -192,7 +197,7 @@ function ruleOf(issue: z.core.$ZodIssue): string {
     return issue.origin === 'array' ? 'max_items' : 'range';
   }
   if (issue.code === 'invalid_format') return 'pattern';
-  if (issue.code === 'invalid_value') return 'one_of';
+  if (issue.code === 'invalid_value') return issue.input === undefined ? 'required' : 'one_of';
   if (issue.code === 'unrecognized_keys') return 'unknown_field';
   return issue.code;
 }
@@ -245,7 +250,7 @@ export function defaultQuotaId(def: Pick<QuotaDefinition, 'scope' | 'metric' | '
  * bigint. Throws a {@link QuotaDefinitionError} listing every problem at once.
  */
 export function parseQuotaDefinition(input: unknown): QuotaDefinition {
-  const parsed = definitionSchema.safeParse(input);
+  const parsed = definitionSchema.safeParse(input, { reportInput: true });
   if (!parsed.success) {
     const id = typeof input === 'object' && input !== null ? (input as Record<string, unknown>).quota_id : undefined;
     throw new QuotaDefinitionError(describeIssues(parsed.error.issues), typeof id === 'string' ? `quota definition ${JSON.stringify(id)}` : undefined);

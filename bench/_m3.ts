@@ -1,0 +1,30 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createChdbConnection } from 'chdb/connection';
+const c = createChdbConnection({ path: mkdtempSync(join(tmpdir(), 'm3-chdb-')) });
+const q = async (s: string) => (await c.chdb.queryAsync(s, { format: 'TSV' })).text();
+await q('CREATE DATABASE d');
+await q("CREATE TABLE d.s (a String, b String, c String, d UInt64, e UInt64) ENGINE=Null");
+await q("CREATE TABLE d.dt (a String, t DateTime64(3,'UTC')) ENGINE=Null");
+await q("CREATE TABLE d.lc (a String, l LowCardinality(String)) ENGINE=Null");
+await q("CREATE TABLE d.mp (a String, m Map(String,String)) ENGINE=Null");
+await q("CREATE TABLE d.nl (a String, n Nullable(String), n2 Nullable(UInt32)) ENGINE=Null");
+async function time(name: string, table: string, n: number, row: (i: number) => string, settings: Record<string, number | string> = {}) {
+  const buf = Buffer.from(Array.from({ length: n }, (_, i) => row(i)).join('\n') + '\n');
+  await c.chdb.rawInsert({ table, values: buf, format: 'TSV', settings });
+  const reps = 5;
+  const t0 = performance.now();
+  for (let i = 0; i < reps; i++) await c.chdb.rawInsert({ table, values: buf, format: 'TSV', settings });
+  const ms = (performance.now() - t0) / reps;
+  console.log(`${name.padEnd(30)} n=${String(n).padStart(6)} ${ms.toFixed(1).padStart(7)} ms  ${((ms * 1000) / n).toFixed(2)} us/row  ${(buf.length / 1024 / ms).toFixed(0)} MB/s`);
+}
+for (const n of [1000, 10000, 50000]) await time('strings+uint', 'd.s', n, (i) => `event-${i}\tacme\topenai\t${i}\t${i * 3}`);
+await time('datetime64', 'd.dt', 10000, (i) => `e${i}\t${1795435742660 + i}`);
+await time('datetime64 text', 'd.dt', 10000, (i) => `e${i}\t2026-11-23 12:09:02.${String(i % 1000).padStart(3, '0')}`);
+await time('lowcard', 'd.lc', 10000, (i) => `e${i}\tmodel-${i % 7}`);
+await time('map empty', 'd.mp', 10000, (i) => `e${i}\t{}`);
+await time('nullable', 'd.nl', 10000, (i) => `e${i}\t\\N\t\\N`);
+await time('strings pp=0', 'd.s', 10000, (i) => `event-${i}\tacme\topenai\t${i}\t${i * 3}`, { input_format_parallel_parsing: 0 });
+await time('strings max_threads=1', 'd.s', 10000, (i) => `event-${i}\tacme\topenai\t${i}\t${i * 3}`, { max_threads: 1 });
+console.log(await q("SELECT name, value FROM system.settings WHERE name IN ('max_threads','input_format_parallel_parsing','max_insert_block_size','min_insert_block_size_rows','min_insert_block_size_bytes','max_insert_threads')"));
