@@ -17,6 +17,15 @@ const tenants = ['acme', 'globex', 'initech', 'umbrella', 'hooli', 'stark'];
 // 3 h late, 2% sent twice.
 const stream = generateStream({ events: 200_000, tenants, seed: 5 });
 
+/** Like waitFor, but returns the last value instead of throwing: the caller's assertions say what differs. */
+async function waitForOrLast<T>(probe: () => Promise<T>, done: (value: T) => boolean, options: { what: string; timeoutMs: number; intervalMs: number }): Promise<T> {
+  try {
+    return await waitFor(probe, done, options);
+  } catch {
+    return probe();
+  }
+}
+
 async function defineQuotas(rig: StreamRig, limit: bigint): Promise<void> {
   for (const tenant of tenants) {
     await rig.quotaStore.set({ tenant_id: tenant, quota_id: 'daily-total', metric: 'total_tokens', period: 'day', limit: limit.toString(), enforcement: 'soft' });
@@ -40,15 +49,19 @@ async function expectExact(rig: StreamRig, distinct: readonly UsageEvent[]): Pro
   await waitFor(() => rig.groupLag(rig.groupId, rig.topics.usageEvents), (lag) => lag === 0, { what: 'the rollup consumer to commit everything', timeoutMs: 240_000 });
   const reference = hourlyReference(distinct);
   const expected = [...reference.values()].sort((a, b) => (a.key < b.key ? -1 : 1));
-  const actual = await waitFor(
+  const actual = await waitForOrLast(
     async () => (await rig.rollups.hourly()).map((r) => ({
       key: [r.tenant_id, r.hour, r.project_id, r.provider, r.model, r.operation].join('|'),
       requests: Number(r.requests), input_tokens: Number(r.input_tokens), cache_read_tokens: Number(r.cache_read_tokens), cache_write_tokens: Number(r.cache_write_tokens),
       output_tokens: Number(r.output_tokens), reasoning_tokens: Number(r.reasoning_tokens), errors: Number(r.errors),
     })),
     (rows) => rows.reduce((n, r) => n + r.requests, 0) === distinct.length,
-    { what: 'every rollup in ClickHouse', timeoutMs: 120_000, intervalMs: 500 },
+    { what: 'every rollup in ClickHouse', timeoutMs: 60_000, intervalMs: 500 },
   );
+  // On a mismatch, name the groups that differ (the full lists are thousands of rows).
+  const actualByKey = new Map(actual.map((r) => [r.key, r]));
+  const mismatched = expected.filter((e) => JSON.stringify(actualByKey.get(e.key)) !== JSON.stringify(e)).slice(0, 10).map((e) => ({ expected: e, actual: actualByKey.get(e.key) }));
+  expect(mismatched).toEqual([]);
   expect(actual.length).toBe(expected.length);
   expect([...actual].sort((a, b) => (a.key < b.key ? -1 : 1))).toEqual(expected);
 

@@ -129,7 +129,7 @@ export async function streamRig(brokers: string[], partitions = 6): Promise<Stre
         ...consumerConfig,
         rebuildState: async () => {
           await rebuildStreamState({
-            kafka, redis, clickhouse: handle, log: testLog, topic: topics.usageEvents, groupId, rawSinkGroupId: rawSinkGroupId ?? 'none',
+            kafka, redis, clickhouse: handle, log: testLog, topic: topics.usageEvents, groupId, rawSinkGroupId: rawSinkGroupId ?? 'none', alertsTopic: topics.quotaAlerts,
             allowedLatenessMs: ALLOWED_LATENESS_MS, dedupWindowSeconds: 86_400, quotas: () => book.all(),
           });
           await book.mirrorAll();

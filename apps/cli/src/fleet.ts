@@ -96,6 +96,7 @@ export async function runFleet(config: FleetConfig, options: FleetOptions, log: 
           topic: config.topics.usageEvents,
           groupId: config.rollups.groupId,
           rawSinkGroupId: config.sink.groupId,
+          alertsTopic: config.topics.quotaAlerts,
           allowedLatenessMs: config.rollups.allowedLatenessMs,
           dedupWindowSeconds: config.rollups.dedupWindowSeconds,
           quotas: () => quotas.all(),

@@ -18,10 +18,11 @@ export interface DecodedBatch {
 export function decodeBatch(topic: string, partition: number, messages: readonly KafkaMessage[], codec: AvroCodec<UsageEvent>, limits: EventLimits): DecodedBatch {
   const rows: UsageEventRow[] = [];
   const deadLetters: DeadLetter[] = [];
+  // `where` is only built for dead letters (the rare case).
+  const where = (message: KafkaMessage): string => `${topic}[${partition}]@${message.offset}`;
   for (const message of messages) {
-    const where = `${topic}[${partition}]@${message.offset}`;
     if (message.value === null) {
-      deadLetters.push({ reason: 'empty_value', detail: `${where}: message has no value (tombstone?)`, topic, partition, message });
+      deadLetters.push({ reason: 'empty_value', detail: `${where(message)}: message has no value (tombstone?)`, topic, partition, message });
       continue;
     }
     let event: UsageEvent;
@@ -29,16 +30,20 @@ export function decodeBatch(topic: string, partition: number, messages: readonly
       event = codec.decode(message.value);
     } catch (error) {
       const reason = error instanceof DecodeError ? error.reason : 'decode_failed';
-      deadLetters.push({ reason, detail: `${where}: ${error instanceof Error ? error.message : String(error)}`, topic, partition, message });
+      deadLetters.push({ reason, detail: `${where(message)}: ${error instanceof Error ? error.message : String(error)}`, topic, partition, message });
       continue;
     }
     const recordedAt = Number(message.timestamp);
     const violations = validateUsageEvent(event, recordedAt > 0 ? recordedAt : Date.now(), limits);
     if (violations.length > 0) {
-      deadLetters.push({ reason: 'invalid_event', detail: `${where}: event ${event.event_id}: ${describeViolations(violations)}`, topic, partition, message });
+      deadLetters.push({ reason: 'invalid_event', detail: `${where(message)}: event ${event.event_id}: ${describeViolations(violations)}`, topic, partition, message });
       continue;
     }
-    rows.push({ ...event, source_partition: partition, source_offset: message.offset });
+    // The decoded object is this batch's own: it becomes the row (no copy of every field).
+    const row = event as UsageEventRow;
+    row.source_partition = partition;
+    row.source_offset = message.offset;
+    rows.push(row);
   }
   return { rows, deadLetters };
 }

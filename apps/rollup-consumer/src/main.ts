@@ -42,6 +42,7 @@ const consumer = new RollupConsumer(kafka, redis, quotas, {
       topic: config.topics.usageEvents,
       groupId: config.rollups.groupId,
       rawSinkGroupId: config.sink.groupId,
+      alertsTopic: config.topics.quotaAlerts,
       allowedLatenessMs: config.rollups.allowedLatenessMs,
       dedupWindowSeconds: config.rollups.dedupWindowSeconds,
       quotas: () => quotas.all(),

@@ -1,4 +1,5 @@
-import type { Kafka } from 'kafkajs';
+import type { Kafka, KafkaMessage } from 'kafkajs';
+import { quotaAlertCodec, type QuotaAlertRecord } from '@meterline/contract';
 import { headerText } from '@meterline/kafka';
 
 /**
@@ -6,6 +7,19 @@ import { headerText } from '@meterline/kafka';
  * publish (rare), so reading the low-volume alerts topic from that time is affordable.
  */
 export async function findPublishedAlertIds(kafka: Kafka, topic: string, sinceMs: number): Promise<Set<string>> {
+  return new Set((await readAlertMessagesSince(kafka, topic, sinceMs)).flatMap((m) => {
+    const id = headerText(m, 'meterline-alert-id');
+    return id === undefined ? [] : [id];
+  }));
+}
+
+/** Alerts published on `topic` since `sinceMs`, decoded. */
+export async function readAlertsSince(kafka: Kafka, topic: string, sinceMs: number): Promise<QuotaAlertRecord[]> {
+  const codec = quotaAlertCodec();
+  return (await readAlertMessagesSince(kafka, topic, sinceMs)).flatMap((m) => (m.value === null ? [] : [codec.decode(m.value)]));
+}
+
+async function readAlertMessagesSince(kafka: Kafka, topic: string, sinceMs: number): Promise<KafkaMessage[]> {
   const admin = kafka.admin();
   await admin.connect();
   let starts: { partition: number; offset: string }[];
@@ -22,8 +36,8 @@ export async function findPublishedAlertIds(kafka: Kafka, topic: string, sinceMs
     const startOffset = start < 0n ? BigInt(end.offset) : start;
     if (BigInt(end.offset) > startOffset) remaining.set(end.partition, BigInt(end.offset));
   }
-  const ids = new Set<string>();
-  if (remaining.size === 0) return ids;
+  const messages: KafkaMessage[] = [];
+  if (remaining.size === 0) return messages;
   const consumer = kafka.consumer({ groupId: `meterline-alert-scan-${process.pid}-${Date.now()}` });
   await consumer.connect();
   try {
@@ -35,8 +49,7 @@ export async function findPublishedAlertIds(kafka: Kafka, topic: string, sinceMs
       });
       void consumer.run({
         eachMessage: ({ partition, message }) => {
-          const id = headerText(message, 'meterline-alert-id');
-          if (id !== undefined) ids.add(id);
+          messages.push(message);
           const end = remaining.get(partition);
           if (end !== undefined && BigInt(message.offset) + 1n >= end) remaining.delete(partition);
           if (remaining.size === 0) {
@@ -50,5 +63,5 @@ export async function findPublishedAlertIds(kafka: Kafka, topic: string, sinceMs
   } finally {
     await consumer.disconnect();
   }
-  return ids;
+  return messages;
 }

@@ -139,11 +139,31 @@ export class RollupConsumer {
       return chunks;
     });
 
-    let results: number[][];
+    // Apply, publish and commit form one section that a rebuild never cuts through: the
+    // rebuild reads its cut (the committed offsets) only between sections. A loss noticed
+    // anywhere in the section redoes the whole batch on the rebuilt state.
     for (;;) {
       await this.#rebuilding;
       try {
-        results = await this.#shared(() => this.#apply(plans));
+        await this.#shared(async () => {
+          const results = await this.#apply(plans);
+          const withOutbox = new Set<string>();
+          results.forEach((reply, i) => {
+            const [applied = 0, duplicates = 0, replayed = 0, corrections = 0, late = 0, outbox = 0] = reply;
+            this.#stats.applied += applied;
+            this.#stats.duplicates += duplicates;
+            this.#stats.replayed += replayed;
+            this.#stats.corrections += corrections;
+            this.#stats.late += late;
+            if (outbox > 0) withOutbox.add((plans[i] as { tenantId: string }).tenantId);
+          });
+          if (withOutbox.size > 0) await retry(() => this.#drainOutboxes(batch.partition, [...withOutbox]), { retriable: (error) => !(error instanceof StateLostError), onRetry: (error) => this.#log.warn({ err: errorMessage(error) }, 'publishing the outbox failed; retrying') });
+          // The state must still be there: if it vanished after the apply, what was applied
+          // (and maybe its outbox) is gone, so this batch must not be committed.
+          if ((await this.redis.exists(redisKeys.epoch())) === 0) throw new StateLostError('Redis stream state lost during the batch');
+          payload.resolveOffset(batch.lastOffset());
+          await this.#consumer?.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(batch.lastOffset()) + 1n).toString() }]);
+        });
         break;
       } catch (error) {
         if (!(error instanceof StateLostError)) throw error;
@@ -152,19 +172,6 @@ export class RollupConsumer {
         });
       }
     }
-    const withOutbox = new Set<string>();
-    results.forEach((reply, i) => {
-      const [applied = 0, duplicates = 0, replayed = 0, corrections = 0, late = 0, outbox = 0] = reply;
-      this.#stats.applied += applied;
-      this.#stats.duplicates += duplicates;
-      this.#stats.replayed += replayed;
-      this.#stats.corrections += corrections;
-      this.#stats.late += late;
-      if (outbox > 0) withOutbox.add((plans[i] as { tenantId: string }).tenantId);
-    });
-    if (withOutbox.size > 0) await retry(() => this.#drainOutboxes(batch.partition, [...withOutbox]), { retriable: () => true, onRetry: (error) => this.#log.warn({ err: errorMessage(error) }, 'publishing the outbox failed; retrying') });
-    payload.resolveOffset(batch.lastOffset());
-    await this.#consumer?.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(batch.lastOffset()) + 1n).toString() }]);
     this.#stats.batches++;
   }
 

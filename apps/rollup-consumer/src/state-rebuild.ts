@@ -4,6 +4,7 @@ import { quoteIdentifier, type ClickHouseHandle } from '@meterline/clickhouse';
 import { KEY_ROOT, redisKeys, tenantPrefix, type ScriptedRedis } from '@meterline/redis';
 import { sleep, type Logger } from '@meterline/platform';
 import { COUNTER_GRACE_MS, eventIdHash, thresholdTrigger } from './plan-batch';
+import { readAlertsSince } from './published-alerts';
 
 export interface RebuildDeps {
   kafka: Kafka;
@@ -14,6 +15,8 @@ export interface RebuildDeps {
   groupId: string;
   /** The raw sink's group: ClickHouse holds every event below its committed offsets. */
   rawSinkGroupId: string;
+  /** Alerts already published (read back so no threshold alerts twice after the rebuild). */
+  alertsTopic?: string;
   allowedLatenessMs: number;
   dedupWindowSeconds: number;
   quotas: () => QuotaDefinition[];
@@ -143,6 +146,14 @@ async function rebuildLocked(deps: RebuildDeps): Promise<{ events: number; count
       let counter = counters.get(key);
       if (!counter) counters.set(key, (counter = { used: 0n, definition, end: period.end }));
       counter.used += quotaAmount(definition, e);
+    }
+  }
+  // Alerts on the topic for counters still alive: their thresholds never alert again, even
+  // when a batch that crossed them before the loss is redone after it.
+  if (deps.alertsTopic !== undefined && counters.size > 0) {
+    const since = Math.min(...[...counters.values()].map((c) => quotaPeriod(c.definition, c.end - 1).start));
+    for (const alert of await readAlertsSince(deps.kafka, deps.alertsTopic, since)) {
+      pipeline.hset(redisKeys.quotaCounter(alert.tenant_id, alert.quota_id, alert.period_start), `a:${alert.threshold_percent}`, 'published');
     }
   }
   for (const [key, { used, definition, end }] of counters) {

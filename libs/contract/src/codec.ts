@@ -306,6 +306,8 @@ export class AvroCodec<T> {
     if (bytes.length < SINGLE_OBJECT_HEADER_BYTES || bytes[0] !== 0xc3 || bytes[1] !== 0x01) {
       throw new DecodeError('not_single_object_encoding', `not Avro single-object encoding: expected marker C3 01, got ${bytes.subarray(0, 2).toString('hex') || 'nothing'} (${bytes.length} bytes)`);
     }
+    // The common case, the reader's own schema, is matched on the bytes (no hex string).
+    if (this.#readerHeader(bytes)) return this.#read(bytes, this.reader, null);
     const hex = bytes.toString('hex', 2, SINGLE_OBJECT_HEADER_BYTES);
     const writer = hex === this.writer.fingerprintHex ? this.writer : this.registry.byFingerprintHex(hex);
     if (!writer) {
@@ -314,10 +316,22 @@ export class AvroCodec<T> {
     if (writer.record !== this.record) {
       throw new DecodeError('wrong_record', `message is a ${writer.record} v${writer.version}, expected a ${this.record}`);
     }
-    const resolver = this.#resolverFor(writer);
+    return this.#read(bytes, writer, this.#resolverFor(writer));
+  }
+
+  #readerHeader(bytes: Buffer): boolean {
+    const header = this.reader.header;
+    for (let i = 2; i < SINGLE_OBJECT_HEADER_BYTES; i++) if (bytes[i] !== header[i]) return false;
+    return true;
+  }
+
+  /** The body after the header, as avsc's fromBuffer reads it (same errors), without a copy of the view. */
+  #read(bytes: Buffer, writer: RegisteredSchema, resolver: avro.Resolver | null): T {
     try {
-      const body = bytes.subarray(SINGLE_OBJECT_HEADER_BYTES);
-      return (resolver === null ? this.reader.type.fromBuffer(body) : this.reader.type.fromBuffer(body, resolver)) as T;
+      const { value, offset } = resolver === null ? this.reader.type.decode(bytes, SINGLE_OBJECT_HEADER_BYTES) : this.reader.type.decode(bytes, SINGLE_OBJECT_HEADER_BYTES, resolver);
+      if (offset < 0) throw new Error('truncated buffer');
+      if (offset < bytes.length) throw new Error('trailing data');
+      return value as T;
     } catch (error) {
       throw new DecodeError('malformed_body', `malformed ${this.record} v${writer.version} body: ${error instanceof Error ? error.message : String(error)}`, error);
     }
