@@ -1,5 +1,6 @@
 import { usageEventsInsertBody, type UsageEventRow } from '../libs/clickhouse/src/usage-events-table';
-import { usageGenerator } from '@meterline/testing';
+import { usageGenerator } from '../libs/testing/src/usage-generator';
+if (process.argv[2] === 'ioredis') await import('ioredis');
 const next = usageGenerator({ seed: 3 });
 let off = 0;
 const rows: UsageEventRow[] = Array.from({ length: 10_000 }, () => ({ ...next(), source_partition: 3, source_offset: String(1_000_000 + off++) }));

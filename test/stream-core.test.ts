@@ -1,11 +1,14 @@
-import { inject, describe, expect, it } from 'vitest';
+import { inject, describe, expect, it, vi } from 'vitest';
+
+// Each run moves 200,000 events through Kafka, Redis and ClickHouse on two cores.
+vi.setConfig({ testTimeout: 360_000 });
 import type { UsageEvent } from '@meterline/domain';
 import { alertId, quotaPeriod } from '@meterline/domain';
 import { QuotaChecker } from '@meterline/quotas';
 import { redisKeys } from '@meterline/redis';
 import { waitFor, type ManagedProcess } from '@meterline/testing';
 import { ClickHouseSink, usageEventsStream } from '@meterline/clickhouse-sink';
-import { UsageEventsTable } from '@meterline/clickhouse';
+import { UsageEventsTable, reconcileUsage } from '@meterline/clickhouse';
 import { ensureTopics } from '@meterline/kafka';
 import { spawnApp } from './support/child-app';
 import { testLog } from './support/raw-path';
@@ -213,6 +216,19 @@ it('Redis restarted without persistence, then flushed, mid-run: the state is reb
     });
     await expectExact(rig, stream.distinct);
     expect(consumer.stats().rebuilds).toBeGreaterThanOrEqual(2);
+
+    // Reconciliation: raw events and rollups agree; a forced difference is reported.
+    await waitFor(() => rig.groupLag(rawGroup, rig.topics.usageEvents), (lag) => lag === 0, { what: 'the raw sink to catch up' });
+    const from = stream.distinct.reduce((m, e) => Math.min(m, e.occurred_at), Number.POSITIVE_INFINITY);
+    const to = stream.distinct.reduce((m, e) => Math.max(m, e.occurred_at), 0) + 1;
+    const clean = await reconcileUsage(rig.handle, 'acme', from, to);
+    expect(clean.differences).toEqual([]);
+    expect(Number(clean.raw_events)).toBe(stream.distinct.filter((e) => e.tenant_id === 'acme').length);
+    const stray = { ...stream.distinct.find((e) => e.tenant_id === 'acme')!, event_id: 'stray-raw-only', input_tokens: 7 };
+    await new UsageEventsTable(rig.handle).insert([{ ...stray, source_partition: 0, source_offset: '999999999' }], 'stray');
+    const dirty = await reconcileUsage(rig.handle, 'acme', from, to);
+    expect(dirty.differences).toContainEqual(expect.objectContaining({ measure: 'requests', provider: stray.provider, model: stray.model }));
+    expect(dirty.differences).toContainEqual(expect.objectContaining({ measure: 'input_tokens' }));
   } finally {
     await rawSink.stop();
     await rig.close();

@@ -104,6 +104,7 @@ export async function streamRig(brokers: string[], partitions = 6): Promise<Stre
   await ensureTopics(kafka, [{ topic: topics.usageEvents, numPartitions: partitions }, ...streamTopics(topics)], testLog);
   const redisServer = await startRedis();
   const redis = withScripts(new Redis(redisServer.url));
+  redis.on('error', () => undefined); // reconnects (e.g. across a Redis restart) are expected
   const handle: ClickHouseHandle = { ...chdbForThisFile(), database: uniqueIdentifier('stream') };
   await migrate(handle, testLog);
   const rollups = new UsageRollupsTable(handle);

@@ -60,6 +60,7 @@ export async function runFleet(config: FleetConfig, options: FleetOptions, log: 
     const kafka = createKafka({ brokers, clientId: config.kafka.clientId }, log);
     await ensureTopics(kafka, [...rawPathTopics(config.topics), ...streamTopics(config.topics)], log);
     const redis = withScripts(new Redis(redisUrl));
+    redis.on('error', (error: Error) => log.warn({ err: error.message }, 'redis connection error (ioredis reconnects)'));
     lifecycle.onStop('redis-client', async () => {
       await redis.quit();
     });

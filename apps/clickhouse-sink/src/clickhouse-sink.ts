@@ -15,6 +15,11 @@ export interface ClickHouseSinkConfig {
   sessionTimeoutMs?: number;
   /** How long stop() keeps retrying a failing write before giving up (the batch is then re-read after restart). */
   stopGraceMs?: number;
+  /**
+   * Rows read from Kafka and not yet written that the sink may hold (default: 4 x flushRows, at
+   * least 40,000). Below it the consumer keeps fetching while an insert runs; at it, it waits.
+   */
+  maxBacklogRows?: number;
 }
 
 export interface ClickHouseSinkStats {
@@ -44,6 +49,11 @@ interface PartitionBatch<Row> {
  * committed only after the flush holding it wrote its rows and its dead letters. A crash at
  * any point re-reads from the last commit; the replay is absorbed by the insert
  * deduplication token and by ReplacingMergeTree on event_id.
+ *
+ * The consumer does not wait for the insert before it fetches again: a batch handed to the
+ * buffer moves the fetch position on (nothing is committed), so the next batches are fetched
+ * and decoded while ClickHouse writes, up to `maxBacklogRows` unwritten rows. Commits follow
+ * the writes, in write order, and only for partitions this member still owns.
  */
 export class ClickHouseSink<Row = unknown> {
   readonly #log: Logger;
@@ -52,6 +62,14 @@ export class ClickHouseSink<Row = unknown> {
   readonly #stats: ClickHouseSinkStats = { rowsWritten: 0, deadLettered: 0, flushes: 0, writeRetries: 0, paused: false };
   #consumer: Consumer | undefined;
   #dlqProducer: Producer | undefined;
+  /** Commits of written flushes, one after another. */
+  #commits: Promise<void> = Promise.resolve();
+  /** Partitions of `config.topic` assigned to this member (from the last group join). */
+  #assigned = new Set<number>();
+  /** Highest offset committed per partition since the last join: commits never go backwards. */
+  #committed = new Map<number, bigint>();
+  /** Batch handlers that have not returned yet. */
+  #handlers = 0;
 
   constructor(
     private readonly kafka: Kafka,
@@ -85,6 +103,10 @@ export class ClickHouseSink<Row = unknown> {
       },
     });
     this.#consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      this.#assigned = new Set(payload.memberAssignment[this.config.topic] ?? []);
+      this.#committed.clear();
+    });
     await consumer.connect();
     await consumer.subscribe({ topics: [this.config.topic], fromBeginning: true });
     await consumer.run({
@@ -100,30 +122,61 @@ export class ClickHouseSink<Row = unknown> {
   async #onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
     if (batch.messages.length === 0) return;
-    const { rows, deadLetters } = this.stream.decode(batch.topic, batch.partition, batch.messages);
-    const part: PartitionBatch<Row> = {
-      topic: batch.topic,
-      partition: batch.partition,
-      firstOffset: batch.firstOffset() ?? batch.messages[0]?.offset ?? '0',
-      lastOffset: batch.lastOffset(),
-      rows,
-      deadLetters,
-      size: rows.length + deadLetters.length,
-    };
-    const written = this.#buffer.submit(part);
-    // Keep the group membership alive while the flush (or a ClickHouse outage) takes time.
-    let done = false;
-    const markDone = (): void => {
-      done = true;
-    };
-    void written.then(markDone, markDone);
-    while (!done) {
-      await Promise.race([written.catch(() => undefined), sleep(2_000)]);
-      if (!done) await payload.heartbeat().catch((error: unknown) => this.#log.debug({ err: errorMessage(error) }, 'heartbeat during flush failed'));
+    this.#handlers++;
+    try {
+      const { rows, deadLetters } = this.stream.decode(batch.topic, batch.partition, batch.messages);
+      const part: PartitionBatch<Row> = {
+        topic: batch.topic,
+        partition: batch.partition,
+        firstOffset: batch.firstOffset() ?? batch.messages[0]?.offset ?? '0',
+        lastOffset: batch.lastOffset(),
+        rows,
+        deadLetters,
+        size: rows.length + deadLetters.length,
+      };
+      // The write commits the offsets once the rows are in (see #write); a failed write is
+      // retried there until stop(), whose batches are then read again after a restart.
+      this.#buffer.submit(part).catch((error: unknown) => this.#log.warn({ err: errorMessage(error), partition: part.partition }, 'batch not written before stop; it is read again after restart'));
+      // Moves the fetch position only: nothing is committed before the write.
+      payload.resolveOffset(part.lastOffset);
+      // Backpressure: wait (keeping the group membership alive) while too much is unwritten.
+      const limit = this.config.maxBacklogRows ?? Math.max(40_000, 4 * this.config.flushRows);
+      let drained = false;
+      const markDrained = (): void => {
+        drained = true;
+      };
+      void this.#buffer.drained(limit).then(markDrained);
+      while (!drained && !this.#stopping.signal.aborted) {
+        await Promise.race([this.#buffer.drained(limit), sleep(2_000)]);
+        if (!drained) await payload.heartbeat().catch((error: unknown) => this.#log.debug({ err: errorMessage(error) }, 'heartbeat during flush failed'));
+      }
+    } finally {
+      this.#handlers--;
     }
-    await written;
-    payload.resolveOffset(part.lastOffset);
-    await this.#consumer?.commitOffsets([{ topic: part.topic, partition: part.partition, offset: (BigInt(part.lastOffset) + 1n).toString() }]);
+  }
+
+  /** Queues the commit of a written flush: per partition, the offset after its last message. */
+  #commitWritten(parts: readonly PartitionBatch<Row>[]): void {
+    const next = new Map<string, { topic: string; partition: number; offset: bigint }>();
+    for (const part of parts) {
+      const offset = BigInt(part.lastOffset) + 1n;
+      const key = `${part.topic}:${part.partition}`;
+      const seen = next.get(key);
+      if (seen === undefined || seen.offset < offset) next.set(key, { topic: part.topic, partition: part.partition, offset });
+    }
+    this.#commits = this.#commits.then(async () => {
+      // Partitions that moved to another member are theirs to commit (they read them again).
+      const offsets = [...next.values()].filter((o) => o.topic !== this.config.topic || (this.#assigned.has(o.partition) && (this.#committed.get(o.partition) ?? -1n) < o.offset));
+      if (offsets.length === 0 || !this.#consumer) return;
+      try {
+        await this.#consumer.commitOffsets(offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset.toString() })));
+        for (const o of offsets) if (o.topic === this.config.topic) this.#committed.set(o.partition, o.offset);
+      } catch (error) {
+        // The rows are written; a later commit covers them, or a restart reads them again
+        // (the dedup token and ReplacingMergeTree absorb the replay).
+        this.#log.warn({ err: errorMessage(error) }, 'offset commit failed after a write');
+      }
+    });
   }
 
   async #write(parts: PartitionBatch<Row>[]): Promise<void> {
@@ -147,6 +200,7 @@ export class ClickHouseSink<Row = unknown> {
         },
       },
     );
+    this.#commitWritten(parts);
     if (this.#stats.paused) this.#log.info({ rows: rows.length }, 'sink resumed: write succeeded');
     this.#stats.paused = false;
     this.#stats.rowsWritten += rows.length;
@@ -165,13 +219,26 @@ export class ClickHouseSink<Row = unknown> {
     return { ...this.#stats };
   }
 
-  /** Flushes what is buffered, commits, leaves the group. */
+  /** Stops fetching, writes and commits what was read, leaves the group. */
   async stop(): Promise<void> {
-    this.#buffer.flushNow();
     const grace = setTimeout(() => this.#stopping.abort(), this.config.stopGraceMs ?? 15_000);
     try {
-      await this.#consumer?.disconnect();
+      const consumer = this.#consumer;
+      if (consumer) {
+        consumer.pause([{ topic: this.config.topic }]);
+        // Batches already read (and any a fetch under way still hands over) are written and
+        // committed while the consumer is still in the group.
+        do {
+          this.#buffer.flushNow();
+          await this.#buffer.idle();
+          await this.#commits;
+          if (this.#handlers > 0) await sleep(10);
+        } while ((this.#handlers > 0 || this.#buffer.backlogRows > 0) && !this.#stopping.signal.aborted);
+        await consumer.disconnect();
+      }
+      this.#buffer.flushNow();
       await this.#buffer.idle();
+      await this.#commits;
     } finally {
       clearTimeout(grace);
       await this.#dlqProducer?.disconnect().catch(() => undefined);

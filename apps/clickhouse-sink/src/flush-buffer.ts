@@ -1,3 +1,8 @@
+interface Waiter {
+  limit: number;
+  resolve: () => void;
+}
+
 /**
  * Collects batches from many partitions and writes them together when `maxRows` are waiting
  * or `maxWaitMs` passed since the first one, whichever comes first (OpenMeter's sink rule).
@@ -7,6 +12,9 @@
 export class FlushBuffer<P extends { size: number }> {
   #parts: { part: P; resolve: () => void; reject: (error: unknown) => void }[] = [];
   #size = 0;
+  /** Rows submitted whose write has not finished yet (waiting or being written). */
+  #backlog = 0;
+  #drained: Waiter[] = [];
   #timer: NodeJS.Timeout | undefined;
   #writing: Promise<void> = Promise.resolve();
 
@@ -21,6 +29,7 @@ export class FlushBuffer<P extends { size: number }> {
       this.#parts.push({ part, resolve, reject });
     });
     this.#size += part.size;
+    this.#backlog += part.size;
     if (this.#size >= this.maxRows) this.flushNow();
     else this.#timer ??= setTimeout(() => this.flushNow(), this.maxWaitMs);
     return done;
@@ -32,6 +41,7 @@ export class FlushBuffer<P extends { size: number }> {
     this.#timer = undefined;
     if (this.#parts.length === 0) return;
     const taken = this.#parts;
+    const rows = this.#size;
     this.#parts = [];
     this.#size = 0;
     this.#writing = this.#writing.then(async () => {
@@ -40,6 +50,9 @@ export class FlushBuffer<P extends { size: number }> {
         for (const t of taken) t.resolve();
       } catch (error) {
         for (const t of taken) t.reject(error);
+      } finally {
+        this.#backlog -= rows;
+        this.#wakeDrained();
       }
     });
   }
@@ -48,8 +61,29 @@ export class FlushBuffer<P extends { size: number }> {
     return this.#size;
   }
 
+  /** Rows submitted and not yet written (waiting plus in the write under way). */
+  get backlogRows(): number {
+    return this.#backlog;
+  }
+
+  /** Resolves once the backlog is below `limit` rows (at once if it already is). */
+  drained(limit: number): Promise<void> {
+    if (this.#backlog < limit) return Promise.resolve();
+    return new Promise((resolve) => this.#drained.push({ limit, resolve }));
+  }
+
   /** Resolves when every write started so far has finished. */
   idle(): Promise<void> {
     return this.#writing;
+  }
+
+  #wakeDrained(): void {
+    if (this.#drained.length === 0) return;
+    const still: Waiter[] = [];
+    for (const waiter of this.#drained) {
+      if (this.#backlog < waiter.limit) waiter.resolve();
+      else still.push(waiter);
+    }
+    this.#drained = still;
   }
 }

@@ -16,6 +16,7 @@ lifecycle.stopOnSignals();
 const kafka = createKafka(config.kafka, log);
 await ensureTopics(kafka, [...rawPathTopics(config.topics), ...streamTopics(config.topics)], log);
 const redis = withScripts(new Redis(config.redis.url));
+  redis.on('error', (error: Error) => log.warn({ err: error.message }, 'redis connection error (ioredis reconnects)'));
 lifecycle.onStop('redis', async () => {
   await redis.quit();
 });

@@ -121,7 +121,7 @@ class FastRecordWriter {
         case Kind.Int:
           if (v !== ((v as number) | 0)) return undefined;
           if (this.#pos > limit) return null;
-          this.#long(v as number);
+          this.#long(v);
           break;
         case Kind.NullableString:
           if (this.#pos > limit) return null;
@@ -328,10 +328,10 @@ export class AvroCodec<T> {
   /** The body after the header, as avsc's fromBuffer reads it (same errors), without a copy of the view. */
   #read(bytes: Buffer, writer: RegisteredSchema, resolver: avro.Resolver | null): T {
     try {
-      const { value, offset } = resolver === null ? this.reader.type.decode(bytes, SINGLE_OBJECT_HEADER_BYTES) : this.reader.type.decode(bytes, SINGLE_OBJECT_HEADER_BYTES, resolver);
-      if (offset < 0) throw new Error('truncated buffer');
-      if (offset < bytes.length) throw new Error('trailing data');
-      return value as T;
+      const decoded: { value: unknown; offset: number } = resolver === null ? this.reader.type.decode(bytes, SINGLE_OBJECT_HEADER_BYTES) : this.reader.type.decode(bytes, SINGLE_OBJECT_HEADER_BYTES, resolver);
+      if (decoded.offset < 0) throw new Error('truncated buffer');
+      if (decoded.offset < bytes.length) throw new Error('trailing data');
+      return decoded.value as T;
     } catch (error) {
       throw new DecodeError('malformed_body', `malformed ${this.record} v${writer.version} body: ${error instanceof Error ? error.message : String(error)}`, error);
     }
