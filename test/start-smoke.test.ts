@@ -47,6 +47,24 @@ it('npm start: sample traffic is visible within 60 s; Ctrl-C stops everything it
     const health = (await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()) as { status: string; meter: { recorded: number } };
     expect(health.status).toBe('ok');
     expect(health.meter.recorded).toBeGreaterThan(0);
+
+    // Quotas through the CLI: a tiny hard daily quota for acme is soon used up by the traffic.
+    const brokers = JSON.parse(readFileSync(join(dataDir, 'kafka-ports.json'), 'utf8')) as { port: number };
+    const cliEnv: NodeJS.ProcessEnv = { ...process.env, ...env, LOG_LEVEL: 'warn', KAFKA_BROKERS: `127.0.0.1:${brokers.port}` };
+    const set = await run(process.execPath, ['--import', 'tsx', join(repoRoot(), 'apps/cli/src/main.ts'), 'quota', 'set', '--tenant', 'acme', '--id', 'smoke-daily', '--limit', '1000', '--period', 'day', '--hard'], { cwd: repoRoot(), env: cliEnv });
+    expect(set.stdout).toContain('quota smoke-daily set for acme');
+    const listed = await run(process.execPath, ['--import', 'tsx', join(repoRoot(), 'apps/cli/src/main.ts'), 'quota', 'list', '--tenant', 'acme', '--json'], { cwd: repoRoot(), env: cliEnv });
+    expect(JSON.parse(listed.stdout)).toEqual([expect.objectContaining({ quota_id: 'smoke-daily', limit: '1000', enforcement: 'hard' })]);
+    const check = await waitFor(
+      async () => {
+        const response = await fetch(`http://127.0.0.1:${port}/v1/quotas/acme/check`);
+        return { status: response.status, body: (await response.json()) as { allowed: boolean; quotas: { quota_id: string; used: string }[] } };
+      },
+      (c) => c.status === 429,
+      { what: 'acme to use up its quota', timeoutMs: 30_000, intervalMs: 250 },
+    );
+    expect(check.body.allowed).toBe(false);
+    expect(BigInt(check.body.quotas[0]!.used)).toBeGreaterThanOrEqual(1000n);
   } catch (error) {
     throw new Error(`${error instanceof Error ? error.message : String(error)}\n--- fleet output (tail) ---\n${fleet.outputTail(6_000)}`, { cause: error });
   } finally {

@@ -45,7 +45,7 @@ async function committedOffsets(kafka: Kafka, groupId: string, topic: string): P
  * their alert flags) and open hours' cumulative rollups are recomputed from it.
  */
 export async function rebuildStreamState(deps: RebuildDeps): Promise<{ events: number; counters: number; rollups: number } | undefined> {
-  const { redis, log } = deps;
+  const { redis } = deps;
   // One rebuilder across all instances; the others wait for the epoch (their scripts refuse
   // to apply anything until it exists).
   const lockKey = `${KEY_ROOT}:rebuild-lock`;
@@ -204,7 +204,7 @@ async function rebuildLocked(deps: RebuildDeps): Promise<{ events: number; count
   pipeline.set(redisKeys.epoch(), String(now));
   const replies = (await pipeline.exec()) ?? [];
   const failed = replies.find(([error]) => error !== null);
-  if (failed) throw failed[0];
+  if (failed?.[0]) throw failed[0];
   const summary = { events: events.length, counters: counters.size, rollups: groups.size };
   log.warn(summary, 'Redis stream state rebuilt');
   return summary;

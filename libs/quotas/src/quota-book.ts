@@ -56,7 +56,7 @@ export class QuotaBook {
   #apply(key: string, value: Buffer | null): void {
     const [tenantId, quotaId] = JSON.parse(key) as [string, string];
     let definitions = this.#byTenant.get(tenantId);
-    if (!definitions) this.#byTenant.set(tenantId, (definitions = new Map()));
+    if (!definitions) this.#byTenant.set(tenantId, (definitions = new Map<string, QuotaDefinition>()));
     if (value === null) {
       definitions.delete(quotaId);
       void this.redis.hdel(redisKeys.quotaDefinitions(tenantId), quotaId).catch((error: unknown) => this.log.warn({ err: errorMessage(error) }, 'quota mirror update failed'));

@@ -1,0 +1,703 @@
+// npm run bench:stream: figures for the stream core (rollup consumer -> Redis quota counters,
+// rollups -> ClickHouse, checkQuota, dedup state), each beside a naive baseline measured in the
+// same run. Not a test: nothing here passes or fails; targets are printed beside the figures.
+//
+//   node --import tsx bench/stream.ts
+//
+// One Kafka, one redis-server, the rollup consumer as its own process (apps/rollup-consumer/src/
+// main.ts, as an operator runs it), the rollup sink in this process (embedded ClickHouse). Phases:
+//   0. warm-up: 10,000 events, consumer caught up (its first apply builds the state epoch)
+//   4a. checkQuota at 5,000/s for 10 s with nothing else running, then the naive version
+//   1. 50,000 events/s offered for 20 s (1% sent twice), until the consumer group lag is 0;
+//      Redis day/month counters compared with a reference computed here
+//   1b. naive consumer (one INCRBY round trip per event) on the same topic, for 10 s
+//   2/3/4b. 20,000 events/s offered for 30 s, rollup sink running; probe events timed until they
+//      show in a Redis quota counter (polled every 5 ms) and in usage_hourly (polled every 50 ms);
+//      checkQuota (then the naive version) at 5,000/s for 10 s each meanwhile; then counters and
+//      per-tenant ClickHouse totals compared with the reference
+//   5. 1,000,000 distinct events applied straight through apply-usage-batch-2.lua into a fresh
+//      redis-server: memory of the ml:{tenant}:seen:* sets; naive: one key per event id
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import type { Admin, Kafka } from 'kafkajs';
+import { parseQuotaDefinition, type QuotaDefinition, type UsageEvent } from '@meterline/domain';
+import { usageEventCodec } from '@meterline/contract';
+import { UsageRollupsTable, migrate, openClickHouse, quoteIdentifier, type ClickHouseHandle, type UsageRollupRow } from '@meterline/clickhouse';
+import { ClickHouseSink, usageRollupsStream } from '@meterline/clickhouse-sink';
+import { createKafka, ensureTopics, streamTopics } from '@meterline/kafka';
+import { createMeter, type Meter } from '@meterline/producer';
+import { createLogger } from '@meterline/platform';
+import { QuotaStore } from '@meterline/quotas';
+import { redisKeys, withScripts } from '@meterline/redis';
+import { planTenantBatch, type OffsetEvent, type TenantBatchPlan } from '@meterline/rollup-consumer';
+import { repoRoot, spawnManaged, startKafka, startRedis, uniqueIdentifier, uniqueName, usageGenerator, waitFor, type KafkaBroker, type ManagedProcess, type RedisServer } from '@meterline/testing';
+
+const log = createLogger({ level: 'error', format: 'json', name: 'bench-stream' });
+const results: Record<string, unknown> = {};
+const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+const ms = (n: number): string => (n < 10 ? n.toFixed(2) : n.toFixed(0));
+const sleep = (millis: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, millis));
+
+const HOUR = 3_600_000;
+const DAY = 86_400_000;
+const PARTITIONS = 12; // the fleet's default METERLINE_USAGE_EVENTS_PARTITIONS
+const TENANTS = ['acme', 'globex', 'initech', 'umbrella', 'hooli', 'stark', 'wayne', 'wonka', 'cyberdyne', 'tyrell', 'soylent', 'oscorp'];
+const QUOTA_LIMIT = 10n ** 15n; // soft, never reached: no alerts, only counting
+const PROBE_REDIS = 'probe-redis';
+const PROBE_CH = 'probe-clickhouse';
+const PROBE_QUOTA = 'probe-requests';
+const CHECK_RATE = 5_000;
+const CHECK_SECONDS = 10;
+/** Every process this bench starts besides Kafka and Redis: stopped in the finally blocks. */
+const children: ManagedProcess[] = [];
+
+function sortedPercentiles(values: number[]): { n: number; p50: number; p90: number; p99: number; max: number } {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (p: number): number => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? Number.NaN;
+  return { n: sorted.length, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: sorted[sorted.length - 1] ?? Number.NaN };
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc; NaN if unreadable. */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+function totalTokens(e: UsageEvent): number {
+  return e.input_tokens + e.cache_read_tokens + e.cache_write_tokens + e.output_tokens + e.reasoning_tokens;
+}
+
+/**
+ * Independent reference of what must be counted: per (tenant, quota, period start) token sums of
+ * the distinct events (UTC days and months computed here, not with the domain's quotaPeriod),
+ * and per-tenant totals for the ClickHouse check.
+ */
+class Reference {
+  readonly counters = new Map<string, number>();
+  readonly tenants = new Map<string, { requests: number; input: number; cacheRead: number; cacheWrite: number; output: number; reasoning: number }>();
+  readonly #monthOfDay = new Map<number, number>();
+  events = 0;
+
+  constructor(private readonly quotaTenants: ReadonlySet<string>) {}
+
+  add(e: UsageEvent): void {
+    this.events++;
+    let t = this.tenants.get(e.tenant_id);
+    if (!t) this.tenants.set(e.tenant_id, (t = { requests: 0, input: 0, cacheRead: 0, cacheWrite: 0, output: 0, reasoning: 0 }));
+    t.requests++;
+    t.input += e.input_tokens;
+    t.cacheRead += e.cache_read_tokens;
+    t.cacheWrite += e.cache_write_tokens;
+    t.output += e.output_tokens;
+    t.reasoning += e.reasoning_tokens;
+    if (!this.quotaTenants.has(e.tenant_id)) return;
+    const day = Math.floor(e.occurred_at / DAY) * DAY;
+    let month = this.#monthOfDay.get(day);
+    if (month === undefined) {
+      const d = new Date(day);
+      this.#monthOfDay.set(day, (month = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1)));
+    }
+    const tokens = totalTokens(e);
+    for (const key of [redisKeys.quotaCounter(e.tenant_id, 'daily-total', day), redisKeys.quotaCounter(e.tenant_id, 'monthly-total', month)]) this.counters.set(key, (this.counters.get(key) ?? 0) + tokens);
+  }
+}
+
+interface Setup {
+  broker: KafkaBroker;
+  kafka: Kafka;
+  admin: Admin;
+  topics: { usageEvents: string; usageEventsPartitions: number; usageRollups: string; quotaAlerts: string; quotaDefinitions: string };
+  groupId: string;
+  redisServer: RedisServer;
+  redis: Redis;
+  meter: Meter;
+  reference: Reference;
+  consumer?: ManagedProcess;
+  consumerLog: string;
+}
+
+async function groupLag(admin: Admin, groupId: string, topic: string): Promise<number> {
+  const [ends, [committed]] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId, topics: [topic] })]);
+  return ends.reduce((lag, end) => lag + Number(end.offset) - Math.max(0, Number(committed?.partitions.find((p) => p.partition === end.partition)?.offset ?? '-1')), 0);
+}
+
+function assertConsumerAlive(s: Setup): void {
+  if (s.consumer && !s.consumer.isRunning()) throw new Error(`rollup consumer exited (${JSON.stringify(s.consumer.exitInfo)}):\n${s.consumer.outputTail(4_000)}`);
+}
+
+async function untilConsumerCaughtUp(s: Setup, timeoutMs: number, intervalMs = 100): Promise<void> {
+  await waitFor(async () => {
+    assertConsumerAlive(s);
+    return groupLag(s.admin, s.groupId, s.topics.usageEvents);
+  }, (lag) => lag === 0, { timeoutMs, intervalMs, what: 'the rollup consumer group lag to reach 0' });
+}
+
+async function spawnConsumer(s: Setup): Promise<ManagedProcess> {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    LOG_FORMAT: 'json',
+    LOG_LEVEL: 'warn',
+    KAFKA_BROKERS: s.broker.brokers.join(','),
+    REDIS_URL: s.redisServer.url,
+    METERLINE_TOPIC_USAGE_EVENTS: s.topics.usageEvents,
+    METERLINE_USAGE_EVENTS_PARTITIONS: String(PARTITIONS),
+    METERLINE_TOPIC_USAGE_ROLLUPS: s.topics.usageRollups,
+    METERLINE_TOPIC_QUOTA_ALERTS: s.topics.quotaAlerts,
+    METERLINE_TOPIC_QUOTA_DEFINITIONS: s.topics.quotaDefinitions,
+    METERLINE_ROLLUP_GROUP: s.groupId,
+    METERLINE_ALLOWED_LATENESS: '2h',
+    // Its own embedded ClickHouse (read only for a state rebuild): libchdb binds one per process.
+    METERLINE_CHDB_PATH: mkdtempSync(join(tmpdir(), 'bench-rollup-chdb-')),
+  };
+  delete env.NODE_OPTIONS;
+  delete env.CLICKHOUSE_URL;
+  const child = await spawnManaged(process.execPath, ['--import', 'tsx', join(repoRoot(), 'apps/rollup-consumer/src/main.ts')], { name: 'rollup-consumer', cwd: repoRoot(), env, outputFile: s.consumerLog });
+  children.push(child);
+  return child;
+}
+
+/** Redis counters equal the reference: every key the reference has, compared as integers. */
+async function countersExact(s: Setup): Promise<{ exact: boolean; keys: number; mismatched: { key: string; expected: string; actual: string | null }[] }> {
+  const keys = [...s.reference.counters.keys()];
+  const pipeline = s.redis.pipeline();
+  for (const key of keys) pipeline.hget(key, 'used');
+  const replies = (await pipeline.exec()) ?? [];
+  const mismatched = keys.flatMap((key, i) => {
+    const actual = (replies[i]?.[1] as string | null | undefined) ?? null;
+    const expected = String(s.reference.counters.get(key));
+    return actual === expected ? [] : [{ key, expected, actual }];
+  });
+  return { exact: mismatched.length === 0 && keys.length > 0, keys: keys.length, mismatched: mismatched.slice(0, 5) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// checkQuota in a process of its own (bench/stream/check-quota-load.ts)
+
+interface CheckLoad {
+  mode: string;
+  out: string;
+  child: ManagedProcess;
+}
+
+async function prepareCheckLoad(s: Setup, mode: 'checker' | 'naive', dir: string): Promise<CheckLoad> {
+  const out = join(dir, `check-${mode}-${Date.now()}.json`);
+  const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: s.redisServer.url, CHECK_MODE: mode, CHECK_RATE: String(CHECK_RATE), CHECK_SECONDS: String(CHECK_SECONDS), CHECK_TENANTS: TENANTS.join(','), CHECK_OUT: out };
+  delete env.NODE_OPTIONS;
+  const child = await spawnManaged(process.execPath, ['--import', 'tsx', join(repoRoot(), 'bench/stream/check-quota-load.ts')], { name: `check-${mode}`, cwd: repoRoot(), env, outputFile: `${out}.log` });
+  children.push(child);
+  await waitFor(() => {
+    if (!child.isRunning()) throw new Error(`checkQuota load (${mode}) exited early:\n${child.outputTail(2_000)}`);
+    return existsSync(`${out}.ready`);
+  }, (ready) => ready, { timeoutMs: 60_000, intervalMs: 50, what: `checkQuota load (${mode}) to start` });
+  return { mode, out, child };
+}
+
+interface CheckResult {
+  mode: string;
+  calls: number;
+  errors: number;
+  achieved_per_s: number;
+  quotas_per_tenant: number;
+  p50_ms: number;
+  p90_ms: number;
+  p99_ms: number;
+  p999_ms: number;
+  max_ms: number;
+}
+
+async function runCheckLoad(load: CheckLoad): Promise<CheckResult> {
+  writeFileSync(`${load.out}.go`, '');
+  const exit = await Promise.race([load.child.exited, sleep((CHECK_SECONDS + 60) * 1_000).then(() => undefined)]);
+  if (exit === undefined) {
+    await load.child.kill();
+    throw new Error(`checkQuota load (${load.mode}) did not finish`);
+  }
+  if (!existsSync(load.out)) throw new Error(`checkQuota load (${load.mode}) wrote no result (${JSON.stringify(exit)}):\n${load.child.outputTail(2_000)}`);
+  return JSON.parse(readFileSync(load.out, 'utf8')) as CheckResult;
+}
+
+const checkLine = (r: CheckResult): string => `p50 ${ms(r.p50_ms)} ms, p99 ${ms(r.p99_ms)} ms, p99.9 ${ms(r.p999_ms)} ms (${fmt(r.calls)} calls, ${fmt(r.achieved_per_s)}/s, ${r.errors} errors)`;
+
+// ---------------------------------------------------------------------------------------------
+// Phases
+
+function probeEvent(tenant: string, i: number): UsageEvent {
+  return {
+    event_id: `${tenant}-${i}-${randomUUID()}`, occurred_at: Date.now(), tenant_id: tenant, project_id: null, api_key_hash: null, client_id: null, user_id: null, trace_id: null, endpoint_id: null,
+    provider: 'openai', model: 'gpt-4o-mini', operation: 'chat', input_tokens: 100, cache_read_tokens: 0, cache_write_tokens: 0, output_tokens: 20, reasoning_tokens: 0,
+    latency_ms: 300, ttft_ms: 80, status_code: 200, error_type: null, metadata: {},
+  };
+}
+
+/**
+ * Offers `rate` events/s for `seconds` through the producer shim, in 10 ms slices (the shim never
+ * blocks; this is the offered load). Every 100th slot re-sends a recent event (a duplicate the
+ * consumer must not count). `onSlice` runs after each slice (probes).
+ */
+async function offer(s: Setup, next: () => UsageEvent, rate: number, seconds: number, options: { keepGoing?: () => boolean; onSlice?: (elapsedMs: number) => void } = {}): Promise<{ recorded: number; duplicates: number; offeredSeconds: number }> {
+  const recent: UsageEvent[] = [];
+  let recorded = 0;
+  let duplicates = 0;
+  const started = performance.now();
+  const deadline = started + seconds * 1_000;
+  const hardStop = started + (seconds + 60) * 1_000;
+  while (performance.now() < deadline || (options.keepGoing?.() === true && performance.now() < hardStop)) {
+    const elapsed = performance.now() - started;
+    const due = Math.floor((elapsed / 1_000) * rate);
+    while (recorded < due) {
+      if (recorded % 100 === 99 && recent.length > 0) {
+        s.meter.record(recent[(recorded * 7) % recent.length]!);
+        duplicates++;
+      } else {
+        const event = next();
+        s.meter.record(event);
+        s.reference.add(event);
+        if (recent.length < 1_000) recent.push(event);
+        else recent[recorded % 1_000] = event;
+      }
+      recorded++;
+    }
+    options.onSlice?.(elapsed);
+    await sleep(10);
+  }
+  return { recorded, duplicates, offeredSeconds: (performance.now() - started) / 1_000 };
+}
+
+/** 1. Sustained end-to-end rate: shim -> Kafka -> rollup consumer (own process) -> Redis, exact. */
+async function benchThroughput(s: Setup, rate: number, seconds: number): Promise<number> {
+  const next = usageGenerator({ seed: 11, tenants: TENANTS, idPrefix: `tp-${randomUUID().slice(0, 8)}` });
+  const pids = { consumer: s.consumer!.pid, redis: s.redisServer.pid, kafka: s.broker.pid };
+  const cpuBefore = { consumer: cpuSeconds(pids.consumer), redis: cpuSeconds(pids.redis), kafka: cpuSeconds(pids.kafka), bench: process.cpuUsage() };
+  const lagSamples: { t: number; lag: number }[] = [];
+  let sampling = true;
+  const started = performance.now();
+  const sampler = (async () => {
+    while (sampling) {
+      try {
+        lagSamples.push({ t: Math.round((performance.now() - started) / 100) / 10, lag: await groupLag(s.admin, s.groupId, s.topics.usageEvents) });
+      } catch {
+        // a missed sample is only a missing diagnostic
+      }
+      await sleep(2_000);
+    }
+  })();
+  const offered = await offer(s, next, rate, seconds);
+  sampling = false;
+  await sampler;
+  await s.meter.flush();
+  const lagAtOfferEnd = await groupLag(s.admin, s.groupId, s.topics.usageEvents);
+  await untilConsumerCaughtUp(s, 300_000);
+  const e2eSeconds = (performance.now() - started) / 1_000;
+  const cpu = {
+    consumer: cpuSeconds(pids.consumer) - cpuBefore.consumer,
+    redis: cpuSeconds(pids.redis) - cpuBefore.redis,
+    kafka: cpuSeconds(pids.kafka) - cpuBefore.kafka,
+    bench_producer: (() => {
+      const u = process.cpuUsage(cpuBefore.bench);
+      return (u.user + u.system) / 1e6;
+    })(),
+  };
+  const exact = await countersExact(s);
+  const sustained = offered.recorded / e2eSeconds;
+  results.throughput = {
+    offered_rate: rate, offered_seconds: offered.offeredSeconds, events_recorded: offered.recorded, duplicates_sent: offered.duplicates, distinct: offered.recorded - offered.duplicates,
+    achieved_offer_per_s: offered.recorded / offered.offeredSeconds, end_to_end_seconds: e2eSeconds, sustained_events_per_s: sustained, lag_at_offer_end: lagAtOfferEnd, lag_samples: lagSamples,
+    cpu_seconds: cpu, cpu_us_per_event: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, (v * 1e6) / offered.recorded])),
+    exact_counters: exact.exact, counter_keys: exact.keys, mismatched: exact.mismatched, tenants: TENANTS.length, quotas_per_tenant: 2, partitions: PARTITIONS,
+  };
+  console.log(`1. end-to-end with rollups + quotas at ${fmt(rate)}/s offered for ${seconds} s (${TENANTS.length} tenants x 2 quotas, ${PARTITIONS} partitions, 1% duplicates): ${fmt(offered.recorded)} events in Redis after ${e2eSeconds.toFixed(1)} s => ${fmt(sustained)} events/s sustained (target >= 50,000); lag at end of offer ${fmt(lagAtOfferEnd)}; exact day/month counters: ${exact.exact} (${exact.keys} keys)`);
+  console.log(`   cpu during it: consumer ${cpu.consumer.toFixed(1)} s, redis ${cpu.redis.toFixed(1)} s, kafka ${cpu.kafka.toFixed(1)} s, bench producer ${cpu.bench_producer.toFixed(1)} s (2 cores, ${(e2eSeconds * 2).toFixed(0)} core-s available)`);
+  return sustained;
+}
+
+/** 1 (baseline). One Redis round trip (INCRBY day + month) per event, no Lua, no dedup, no rollups. */
+async function benchNaiveConsumer(s: Setup, seconds: number, realRate: number): Promise<void> {
+  const redis = new Redis(s.redisServer.url, { db: 1 });
+  const codec = usageEventCodec();
+  const consumer = s.kafka.consumer({ groupId: uniqueName('naive-rollups'), maxWaitTimeInMs: 100, maxBytesPerPartition: 2 * 1024 * 1024 });
+  let count = 0;
+  let first: number | undefined;
+  let stopping = false;
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topics: [s.topics.usageEvents], fromBeginning: true });
+    await consumer.run({
+      partitionsConsumedConcurrently: 4,
+      eachMessage: async ({ message }) => {
+        if (stopping || message.value === null) return;
+        const e = codec.decode(message.value);
+        const tokens = totalTokens(e);
+        const day = Math.floor(e.occurred_at / DAY) * DAY;
+        const d = new Date(day);
+        const month = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
+        await redis.pipeline().incrby(`naive:${e.tenant_id}:day:${day}`, tokens).incrby(`naive:${e.tenant_id}:month:${month}`, tokens).exec();
+        first ??= performance.now();
+        count++;
+      },
+    });
+    await waitFor(() => first, (f) => f !== undefined, { timeoutMs: 60_000, intervalMs: 20, what: 'the naive consumer to start' });
+    await sleep(seconds * 1_000);
+    stopping = true;
+    const elapsed = (performance.now() - first!) / 1_000;
+    const rate = count / elapsed;
+    results.naive_consumer = { events: count, seconds: elapsed, events_per_s: rate, what: 'kafkajs eachMessage, 4 partitions concurrently, one pipelined INCRBY day + INCRBY month round trip per event, no Lua, no dedup, no rollups, no outbox' };
+    console.log(`   naive consumer (one INCRBY round trip per event, no Lua/dedup/rollups), draining the same topic: ${fmt(rate)} events/s (vs ${fmt(realRate)} sustained above)`);
+  } finally {
+    stopping = true;
+    await consumer.disconnect();
+    redis.disconnect();
+  }
+}
+
+/**
+ * 2, 3, 4b. Steady load with the rollup sink running; probe events timed to their Redis counter and
+ * to usage_hourly; checkQuota under this load meanwhile.
+ */
+async function benchLatency(s: Setup, handle: ClickHouseHandle, sinkGroup: string, checkDir: string, rate: number, seconds: number): Promise<void> {
+  const next = usageGenerator({ seed: 12, tenants: TENANTS, idPrefix: `lat-${randomUUID().slice(0, 8)}` });
+  const probeRedis = new Redis(s.redisServer.url);
+  const db = quoteIdentifier(handle.database);
+
+  // Redis probes: a tenant whose only quota counts requests; counter polled every 5 ms.
+  const redisPending: { sentAt: number; key: string; n: number }[] = [];
+  const redisSentByKey = new Map<string, number>();
+  const redisLatencies: number[] = [];
+  let redisProbes = 0;
+  // ClickHouse probes: a tenant whose usage_hourly requests are polled every 50 ms.
+  const chPending: { sentAt: number; n: number }[] = [];
+  const chLatencies: number[] = [];
+  let chProbes = 0;
+  let chQueries = 0;
+  let chQueryMs = 0;
+  let polling = true;
+  let pollErrors = 0;
+
+  const redisPoller = (async () => {
+    while (polling || redisPending.length > 0) {
+      if (redisPending.length > 0) {
+        try {
+          const keys = [...new Set(redisPending.map((p) => p.key))];
+          const used = await Promise.all(keys.map((key) => probeRedis.hget(key, 'used')));
+          const now = performance.now();
+          const byKey = new Map(keys.map((key, i) => [key, Number(used[i] ?? '0')]));
+          while (redisPending.length > 0 && redisPending[0]!.n <= (byKey.get(redisPending[0]!.key) ?? 0)) redisLatencies.push(now - redisPending.shift()!.sentAt);
+        } catch {
+          pollErrors++;
+        }
+      }
+      await sleep(5);
+    }
+  })();
+  const chPoller = (async () => {
+    while (polling || chPending.length > 0) {
+      if (chPending.length > 0) {
+        try {
+          const t0 = performance.now();
+          const result = await handle.client.query({ query: `SELECT toString(sum(requests)) AS n FROM ${db}.usage_hourly WHERE tenant_id = {tenant:String}`, query_params: { tenant: PROBE_CH }, format: 'JSONEachRow' });
+          const [row] = await result.json<{ n: string }>();
+          const now = performance.now();
+          chQueries++;
+          chQueryMs += now - t0;
+          const seen = Number(row?.n ?? '0');
+          while (chPending.length > 0 && chPending[0]!.n <= seen) chLatencies.push(now - chPending.shift()!.sentAt);
+        } catch {
+          pollErrors++;
+        }
+      }
+      await sleep(50);
+    }
+  })();
+
+  const sendRedisProbe = (): void => {
+    const event = probeEvent(PROBE_REDIS, redisProbes++);
+    const month = new Date(event.occurred_at);
+    const key = redisKeys.quotaCounter(PROBE_REDIS, PROBE_QUOTA, Date.UTC(month.getUTCFullYear(), month.getUTCMonth(), 1));
+    const n = (redisSentByKey.get(key) ?? 0) + 1;
+    redisSentByKey.set(key, n);
+    const sentAt = performance.now();
+    s.meter.record(event);
+    redisPending.push({ sentAt, key, n });
+    s.reference.add(event);
+  };
+  const sendChProbe = (): void => {
+    const event = probeEvent(PROBE_CH, chProbes++);
+    const sentAt = performance.now();
+    s.meter.record(event);
+    chPending.push({ sentAt, n: chProbes });
+    s.reference.add(event);
+  };
+
+  // checkQuota under this load: started once the load is steady, one after the other.
+  const checkLoads = { checker: await prepareCheckLoad(s, 'checker', checkDir), naive: await prepareCheckLoad(s, 'naive', checkDir) };
+  let checksDone = false;
+  const checks = (async () => {
+    try {
+      await sleep(3_000);
+      const checker = await runCheckLoad(checkLoads.checker);
+      const naive = await runCheckLoad(checkLoads.naive);
+      return { checker, naive };
+    } finally {
+      checksDone = true;
+    }
+  })();
+  checks.catch(() => undefined); // awaited below; this only keeps a failure from counting as unhandled meanwhile
+
+  const redisEveryMs = 20;
+  const chEveryMs = 50;
+  const offered = await offer(s, next, rate, seconds, {
+    keepGoing: () => !checksDone,
+    onSlice: (elapsed) => {
+      while (redisProbes < Math.floor(elapsed / redisEveryMs)) sendRedisProbe();
+      while (chProbes < Math.floor(elapsed / chEveryMs)) sendChProbe();
+    },
+  });
+  const checkResults = await checks;
+  await s.meter.flush();
+  polling = false;
+  const drained = await Promise.race([Promise.all([redisPoller, chPoller]).then(() => true), sleep(60_000).then(() => false)]);
+  const unresolved = { redis: redisPending.length, clickhouse: chPending.length };
+  if (!drained) {
+    redisPending.length = 0;
+    chPending.length = 0;
+    await Promise.all([redisPoller, chPoller]);
+  }
+  probeRedis.disconnect();
+
+  const r = sortedPercentiles(redisLatencies);
+  const c = sortedPercentiles(chLatencies);
+  results.latency = {
+    offered_rate: rate, offered_seconds: offered.offeredSeconds, events_recorded: offered.recorded,
+    poll_errors: pollErrors,
+    redis_counter: { probes: redisProbes, every_ms: redisEveryMs, poll_ms: 5, unresolved: unresolved.redis, p50_ms: r.p50, p90_ms: r.p90, p99_ms: r.p99, max_ms: r.max },
+    clickhouse_usage_hourly: { probes: chProbes, every_ms: chEveryMs, poll_ms: 50, unresolved: unresolved.clickhouse, queries: chQueries, mean_query_ms: chQueryMs / Math.max(1, chQueries), p50_ms: c.p50, p90_ms: c.p90, p99_ms: c.p99, max_ms: c.max },
+  };
+  console.log(`2. event -> Redis quota counter at ${fmt(rate)}/s offered (${fmt(r.n)} probes, counter polled every 5 ms): p50 ${ms(r.p50)} ms, p90 ${ms(r.p90)} ms, p99 ${ms(r.p99)} ms, max ${ms(r.max)} ms (target p99 < 500 ms)${unresolved.redis > 0 ? `; ${unresolved.redis} never seen` : ''}`);
+  console.log(`3. event -> ClickHouse usage_hourly (rollup sink in-process, embedded chdb; ${fmt(c.n)} probes, polled every 50 ms, query ~${ms(chQueryMs / Math.max(1, chQueries))} ms): p50 ${ms(c.p50)} ms, p90 ${ms(c.p90)} ms, p99 ${ms(c.p99)} ms, max ${ms(c.max)} ms (target p99 < 3,000 ms)${unresolved.clickhouse > 0 ? `; ${unresolved.clickhouse} never seen` : ''}`);
+  results.check_quota_under_load = { ...checkResults, load: `${fmt(rate)} events/s offered, rollup consumer applying, rollup sink writing` };
+  console.log(`4b. checkQuota at ${fmt(CHECK_RATE)}/s while ${fmt(rate)} events/s are applied: ${checkLine(checkResults.checker)} (target p99 < 2 ms) | naive (HGETALL + HGET per quota, sequential): ${checkLine(checkResults.naive)}`);
+
+  // Everything applied and in ClickHouse: counters and per-tenant rollup totals equal the reference.
+  await untilConsumerCaughtUp(s, 300_000);
+  await waitFor(() => groupLag(s.admin, sinkGroup, s.topics.usageRollups), (lag) => lag === 0, { timeoutMs: 300_000, intervalMs: 200, what: 'the rollup sink to catch up' });
+  const exact = await countersExact(s);
+  const rows = await (await handle.client.query({
+    query: `SELECT tenant_id, toString(sum(requests)) AS requests, toString(sum(input_tokens)) AS input, toString(sum(cache_read_tokens)) AS cache_read, toString(sum(cache_write_tokens)) AS cache_write,
+                   toString(sum(output_tokens)) AS output, toString(sum(reasoning_tokens)) AS reasoning
+            FROM ${db}.usage_hourly GROUP BY tenant_id ORDER BY tenant_id`,
+    format: 'JSONEachRow',
+  })).json<{ tenant_id: string; requests: string; input: string; cache_read: string; cache_write: string; output: string; reasoning: string }>();
+  const actualCh = JSON.stringify(rows.map((row) => [row.tenant_id, row.requests, row.input, row.cache_read, row.cache_write, row.output, row.reasoning]));
+  const expectedCh = JSON.stringify([...s.reference.tenants.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([tenant, t]) => [tenant, String(t.requests), String(t.input), String(t.cacheRead), String(t.cacheWrite), String(t.output), String(t.reasoning)]));
+  const chExact = actualCh === expectedCh;
+  results.exact_after_all = { events_distinct: s.reference.events, redis_counters_exact: exact.exact, counter_keys: exact.keys, mismatched: exact.mismatched, clickhouse_tenant_totals_exact: chExact, ...(chExact ? {} : { clickhouse_actual: actualCh, clickhouse_expected: expectedCh }) };
+  console.log(`   after phases 0-2 (${fmt(s.reference.events)} distinct events): Redis day/month counters exact: ${exact.exact} (${exact.keys} keys); ClickHouse usage_hourly per-tenant requests and token sums exact: ${chExact}`);
+}
+
+/** 5. Memory of the dedup sets per million distinct events, straight through the Lua script. */
+async function benchDedupMemory(events: number): Promise<void> {
+  const server = await startRedis();
+  const redis = withScripts(new Redis(server.url));
+  try {
+    const usedMemory = async (): Promise<number> => Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1] ?? Number.NaN);
+    await redis.set(redisKeys.epoch(), String(Date.now()));
+    const quotas = new Map<string, QuotaDefinition[]>(TENANTS.map((tenant) => [tenant, [
+      parseQuotaDefinition({ tenant_id: tenant, quota_id: 'daily-total', metric: 'total_tokens', period: 'day', limit: QUOTA_LIMIT.toString(), enforcement: 'soft', updated_at: Date.now() }),
+      parseQuotaDefinition({ tenant_id: tenant, quota_id: 'monthly-total', metric: 'total_tokens', period: 'month', limit: QUOTA_LIMIT.toString(), enforcement: 'soft', updated_at: Date.now() }),
+    ]]));
+    const options = { allowedLatenessMs: 2 * HOUR, dedupWindowSeconds: 86_400 };
+    const apply = async (plans: readonly TenantBatchPlan[]): Promise<number> => {
+      const pipeline = redis.pipeline() as unknown as { applyUsageBatch(args: (string | number)[]): void; del(key: string): void; exec(): Promise<[Error | null, unknown][] | null> };
+      for (const plan of plans) pipeline.applyUsageBatch([...plan.keys, ...plan.args]);
+      // The consumer publishes and trims the outbox after each batch; here it is just dropped.
+      for (const plan of plans) pipeline.del(plan.keys[1]);
+      let applied = 0;
+      for (const [i, [error, reply]] of ((await pipeline.exec()) ?? []).entries()) {
+        if (error) throw error;
+        if (i < plans.length) applied += (reply as number[])[0] ?? 0;
+      }
+      return applied;
+    };
+    // Load the script and create the fixed state (epoch, first counters) before the baseline.
+    const warm = usageGenerator({ seed: 20, tenants: ['warmup'], idPrefix: 'warm' });
+    await apply([planTenantBatch('warmup', 0, Array.from({ length: 10 }, (_, i) => ({ offset: String(i), event: warm() })), [], options)]);
+    const before = await usedMemory();
+
+    // Distinct events over the last 24 hours (the dedup window), in time order, 12 tenants.
+    const end = Date.now();
+    const start = end - DAY + 60_000;
+    let i = 0;
+    const next = usageGenerator({ seed: 21, tenants: TENANTS, idPrefix: `dd-${randomUUID().slice(0, 8)}`, occurredAt: () => start + Math.floor((i / events) * (end - start - 120_000)) });
+    const buffers = new Map<string, OffsetEvent[]>(TENANTS.map((tenant) => [tenant, []]));
+    const offsets = new Map<string, number>(TENANTS.map((tenant) => [tenant, 0]));
+    let plans: TenantBatchPlan[] = [];
+    let applied = 0;
+    const started = performance.now();
+    const planChunk = (tenant: string): void => {
+      const chunk = buffers.get(tenant)!;
+      if (chunk.length === 0) return;
+      plans.push(planTenantBatch(tenant, TENANTS.indexOf(tenant), chunk, quotas.get(tenant)!, options));
+      buffers.set(tenant, []);
+    };
+    for (i = 0; i < events; i++) {
+      const event = next();
+      const offset = offsets.get(event.tenant_id)!;
+      offsets.set(event.tenant_id, offset + 1);
+      const chunk = buffers.get(event.tenant_id)!;
+      chunk.push({ offset: String(offset), event });
+      if (chunk.length >= 1_000) planChunk(event.tenant_id);
+      if (plans.length >= TENANTS.length) {
+        applied += await apply(plans);
+        plans = [];
+      }
+    }
+    for (const tenant of TENANTS) planChunk(tenant);
+    applied += await apply(plans);
+    const applySeconds = (performance.now() - started) / 1_000;
+    const after = await usedMemory();
+
+    // MEMORY USAGE of every seen set (SAMPLES 0: all members counted), and their sizes.
+    const seenKeys: string[] = [];
+    let cursor = '0';
+    do {
+      const [nextCursor, keys] = await redis.scan(cursor, 'MATCH', 'ml:*:seen:*', 'COUNT', 1_000);
+      cursor = nextCursor;
+      seenKeys.push(...keys.filter((key) => !key.includes('{warmup}')));
+    } while (cursor !== '0');
+    const sizing = redis.pipeline();
+    for (const key of seenKeys) sizing.call('MEMORY', 'USAGE', key, 'SAMPLES', '0').scard(key);
+    const sized = ((await sizing.exec()) ?? []).map(([error, value]) => {
+      if (error) throw error;
+      return Number(value);
+    });
+    let seenBytes = 0;
+    let members = 0;
+    for (let k = 0; k < sized.length; k += 2) {
+      seenBytes += sized[k]!;
+      members += sized[k + 1]!;
+    }
+    const perMillion = (bytes: number): number => (bytes / 2 ** 20) * (1_000_000 / events);
+    const encoding = seenKeys.length > 0 ? String(await redis.call('OBJECT', 'ENCODING', seenKeys[0]!)) : '?';
+
+    // Naive: one key per event id (36-character UUID, as the producer fills it), SET NX EX.
+    await redis.select(1);
+    const naiveBefore = await usedMemory();
+    for (let k = 0; k < events; k += 10_000) {
+      const pipeline = redis.pipeline();
+      for (let j = 0; j < 10_000 && k + j < events; j++) pipeline.set(`seen:${randomUUID()}`, '1', 'EX', 86_400, 'NX');
+      await pipeline.exec();
+    }
+    const naiveAfter = await usedMemory();
+    await redis.select(0);
+
+    results.dedup_memory = {
+      events, applied, apply_seconds: applySeconds, apply_events_per_s: events / applySeconds, seen_keys: seenKeys.length, seen_members: members, set_encoding: encoding,
+      used_memory_delta_bytes: after - before, used_memory_delta_mib_per_million: perMillion(after - before),
+      memory_usage_seen_sets_bytes: seenBytes, memory_usage_seen_mib_per_million: perMillion(seenBytes), bytes_per_event: seenBytes / members,
+      naive_key_per_event: { used_memory_delta_bytes: naiveAfter - naiveBefore, mib_per_million: perMillion(naiveAfter - naiveBefore), bytes_per_event: (naiveAfter - naiveBefore) / events },
+    };
+    console.log(`5. dedup state: ${fmt(events)} distinct events over 24 h (${fmt(applied)} applied, ${fmt(members)} ids in ${seenKeys.length} ml:{tenant}:seen:<hour> sets, ${encoding}) -> ${perMillion(seenBytes).toFixed(1)} MiB per million by MEMORY USAGE (${(seenBytes / members).toFixed(1)} B/event), used_memory delta ${perMillion(after - before).toFixed(1)} MiB per million | naive one key per event id (SET NX EX, 36-char UUID): ${perMillion(naiveAfter - naiveBefore).toFixed(1)} MiB per million`);
+    console.log(`   (direct apply through apply-usage-batch-2.lua, one client, plan + script in sequence: ${fmt(events / applySeconds)} events/s)`);
+  } finally {
+    redis.disconnect();
+    await server.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const only = new Set(process.argv.slice(2));
+const want = (name: string): boolean => only.size === 0 || only.has(name);
+const workDir = mkdtempSync(join(tmpdir(), 'bench-stream-'));
+const runStarted = performance.now();
+
+if (want('e2e') || want('latency') || want('check')) {
+  const broker = await startKafka({ heapMb: 1_024 });
+  let setup: Setup | undefined;
+  let sink: ClickHouseSink<UsageRollupRow> | undefined;
+  let handle: ClickHouseHandle | undefined;
+  let quotaStore: QuotaStore | undefined;
+  try {
+    const kafka = createKafka({ brokers: broker.brokers, clientId: 'bench-stream' }, log);
+    const admin = kafka.admin();
+    await admin.connect();
+    const base = uniqueName('usage-events');
+    const topics = { usageEvents: base, usageEventsPartitions: PARTITIONS, usageRollups: `${base}-rollups`, quotaAlerts: `${base}-alerts`, quotaDefinitions: `${base}-quotas` };
+    await ensureTopics(kafka, [{ topic: topics.usageEvents, numPartitions: PARTITIONS }, { topic: `${topics.usageEvents}.dlq`, numPartitions: 1 }, ...streamTopics(topics)], log);
+    const redisServer = await startRedis();
+    const meter = createMeter({ kafka, topic: topics.usageEvents, spoolDir: mkdtempSync(join(tmpdir(), 'bench-stream-spool-')), log, batchSize: 5_000, lingerMs: 10 });
+    setup = { broker, kafka, admin, topics, groupId: uniqueName('rollups'), redisServer, redis: new Redis(redisServer.url), meter, reference: new Reference(new Set(TENANTS)), consumerLog: join(workDir, 'rollup-consumer.log') };
+    const s = setup;
+
+    quotaStore = new QuotaStore(kafka, topics.quotaDefinitions, log);
+    for (const tenant of TENANTS) {
+      await quotaStore.set({ tenant_id: tenant, quota_id: 'daily-total', metric: 'total_tokens', period: 'day', limit: QUOTA_LIMIT.toString(), enforcement: 'soft' });
+      await quotaStore.set({ tenant_id: tenant, quota_id: 'monthly-total', metric: 'total_tokens', period: 'month', limit: QUOTA_LIMIT.toString(), enforcement: 'soft' });
+    }
+    await quotaStore.set({ tenant_id: PROBE_REDIS, quota_id: PROBE_QUOTA, metric: 'requests', period: 'month', limit: QUOTA_LIMIT.toString(), enforcement: 'soft' });
+
+    // 0. The consumer as its own process; warm-up until it has caught up.
+    s.consumer = await spawnConsumer(s);
+    const warm = usageGenerator({ seed: 10, tenants: TENANTS, idPrefix: `warm-${randomUUID().slice(0, 8)}` });
+    for (let i = 0; i < 10_000; i++) {
+      const event = warm();
+      meter.record(event);
+      s.reference.add(event);
+    }
+    await meter.flush();
+    await untilConsumerCaughtUp(s, 120_000, 200);
+    const warmExact = await countersExact(s);
+    if (!warmExact.exact) throw new Error(`counters wrong after the warm-up: ${JSON.stringify(warmExact.mismatched)}`);
+
+    // 4a. checkQuota with nothing else running.
+    if (want('check') || want('latency')) {
+      const checker = await runCheckLoad(await prepareCheckLoad(s, 'checker', workDir));
+      const naive = await runCheckLoad(await prepareCheckLoad(s, 'naive', workDir));
+      results.check_quota_idle = { checker, naive };
+      console.log(`4a. checkQuota at ${fmt(CHECK_RATE)}/s, idle (${checker.quotas_per_tenant} quotas per tenant, ${TENANTS.length} tenants): ${checkLine(checker)} (target p99 < 2 ms) | naive (HGETALL + HGET per quota, sequential): ${checkLine(naive)}`);
+    }
+
+    // 1. Throughput, then the naive consumer on the same topic.
+    if (want('e2e')) {
+      const sustained = await benchThroughput(s, 50_000, 20);
+      await benchNaiveConsumer(s, 10, sustained);
+    }
+
+    // 2, 3, 4b. Latency with the rollup sink running (caught up first: no backlog in the figures).
+    if (want('latency') || want('check')) {
+      handle = { ...openClickHouse({ database: 'default', chdbPath: mkdtempSync(join(tmpdir(), 'bench-stream-chdb-')) }), database: uniqueIdentifier('stream') };
+      await migrate(handle, log);
+      const sinkGroup = uniqueName('rollup-sink');
+      sink = new ClickHouseSink(kafka, usageRollupsStream(new UsageRollupsTable(handle)), { groupId: sinkGroup, topic: topics.usageRollups, dlqTopic: `${topics.usageRollups}.dlq`, flushRows: 5_000, flushMs: 200, sessionTimeoutMs: 10_000 }, log);
+      await sink.start();
+      await waitFor(() => groupLag(admin, sinkGroup, topics.usageRollups), (lag) => lag === 0, { timeoutMs: 300_000, intervalMs: 200, what: 'the rollup sink to catch up before the latency phase' });
+      await benchLatency(s, handle, sinkGroup, workDir, 20_000, 30);
+    }
+  } finally {
+    for (const child of children) if (child.isRunning()) await child.stop(20_000);
+    await setup?.meter.close().catch(() => undefined);
+    await sink?.stop().catch(() => undefined);
+    await handle?.close().catch(() => undefined);
+    await quotaStore?.close().catch(() => undefined);
+    setup?.redis.disconnect();
+    await setup?.admin.disconnect().catch(() => undefined);
+    await setup?.redisServer.stop();
+    await broker.stop();
+  }
+}
+
+if (want('dedup')) await benchDedupMemory(1_000_000);
+
+results.total_seconds = (performance.now() - runStarted) / 1_000;
+mkdirSync(join(repoRoot(), 'bench', 'results'), { recursive: true });
+const file = join(repoRoot(), 'bench', 'results', `stream-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+writeFileSync(file, JSON.stringify({ at: new Date().toISOString(), node: process.version, results }, null, 2));
+rmSync(workDir, { recursive: true, force: true });
+console.log(`results: ${file} (${(results.total_seconds as number).toFixed(0)} s)`);
