@@ -3,30 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inject, expect, it } from 'vitest';
 import { UsageEventsTable, openClickHouse } from '@meterline/clickhouse';
-import { createKafka, ensureTopics } from '@meterline/kafka';
+import { consumerGroupLag, createKafka, ensureTopics } from '@meterline/kafka';
 import { createMeter } from '@meterline/producer';
 import { UsageReference, uniqueIdentifier, uniqueName, usageGenerator, waitFor, type ManagedProcess } from '@meterline/testing';
 import { spawnApp } from './support/child-app';
 import { testLog } from './support/raw-path';
 
 const brokers = inject('kafkaBrokers');
-
-/** Total lag of a consumer group: 0 means every message's offset was committed. */
-async function groupLag(kafka: ReturnType<typeof createKafka>, groupId: string, topic: string): Promise<number> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const [ends, [committed]] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId, topics: [topic] })]);
-    let lag = 0;
-    for (const end of ends) {
-      const done = committed?.partitions.find((p) => p.partition === end.partition)?.offset ?? '-1';
-      lag += Number(end.offset) - Math.max(0, Number(done));
-    }
-    return lag;
-  } finally {
-    await admin.disconnect();
-  }
-}
 
 it('keeps totals exact when the sink process is SIGKILLed mid-stream and restarted', async () => {
   const kafka = createKafka({ brokers, clientId: 'sink-crash-test' }, testLog);
@@ -66,7 +49,7 @@ it('keeps totals exact when the sink process is SIGKILLed mid-stream and restart
         sink = await spawnApp('apps/clickhouse-sink/src/main.ts', [], env, 'sink');
       }
     }
-    await waitFor(() => groupLag(kafka, groupId, topic), (lag) => lag === 0, { what: 'the sink group to commit every offset', timeoutMs: 120_000 });
+    await waitFor(() => consumerGroupLag(kafka, groupId, topic), (lag) => lag === 0, { what: 'the sink group to commit every offset', timeoutMs: 120_000 });
     const exit = await sink.stop(30_000);
     expect(exit.signal === null || exit.signal === 'SIGTERM').toBe(true);
   } finally {

@@ -7,7 +7,7 @@ import type { UsageEvent } from '@meterline/domain';
 import { ClickHouseSink, usageRollupsStream } from '@meterline/clickhouse-sink';
 import { UsageRollupsTable, migrate, type ClickHouseHandle, type UsageRollupRow } from '@meterline/clickhouse';
 import { quotaAlertCodec, type QuotaAlertRecord } from '@meterline/contract';
-import { createKafka, ensureTopics, streamTopics } from '@meterline/kafka';
+import { consumerGroupLag, createKafka, ensureTopics, streamTopics } from '@meterline/kafka';
 import { createMeter, type Meter } from '@meterline/producer';
 import { QuotaBook, QuotaStore } from '@meterline/quotas';
 import { withScripts, type ScriptedRedis } from '@meterline/redis';
@@ -161,16 +161,7 @@ export async function streamRig(brokers: string[], partitions = 6): Promise<Stre
         METERLINE_CHDB_PATH: mkdtempSync(join(tmpdir(), 'meterline-rollup-chdb-')),
       };
     },
-    async groupLag(group, topic) {
-      const admin = kafka.admin();
-      await admin.connect();
-      try {
-        const [ends, [committed]] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId: group, topics: [topic] })]);
-        return ends.reduce((lag, end) => lag + Number(end.offset) - Math.max(0, Number(committed?.partitions.find((p) => p.partition === end.partition)?.offset ?? '-1')), 0);
-      } finally {
-        await admin.disconnect();
-      }
-    },
+    groupLag: (group, topic) => consumerGroupLag(kafka, group, topic),
     async readAlerts() {
       const admin = kafka.admin();
       await admin.connect();

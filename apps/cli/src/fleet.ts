@@ -7,7 +7,7 @@ import { UsageEventsTable, UsageRollupsTable, migrate, openClickHouse, reconcile
 import { createKafka, ensureTopics, rawPathTopics, streamTopics } from '@meterline/kafka';
 import { QuotaBook, QuotaChecker } from '@meterline/quotas';
 import { withScripts } from '@meterline/redis';
-import { RollupConsumer, rebuildStreamState } from '@meterline/rollup-consumer';
+import { rollupConsumerFromConfig } from '@meterline/rollup-consumer';
 import { createMeter } from '@meterline/producer';
 import { Lifecycle, type FleetConfig, type Logger } from '@meterline/platform';
 import { freePort, startKafka, startRedis } from '@meterline/testing';
@@ -83,28 +83,7 @@ export async function runFleet(config: FleetConfig, options: FleetOptions, log: 
     const quotas = new QuotaBook(kafka, config.topics.quotaDefinitions, redis, log);
     await quotas.start();
     lifecycle.onStop('quota-book', () => quotas.stop());
-    const rollupConsumer = new RollupConsumer(kafka, redis, quotas, {
-      groupId: config.rollups.groupId,
-      topic: config.topics.usageEvents,
-      rollupsTopic: config.topics.usageRollups,
-      alertsTopic: config.topics.quotaAlerts,
-      allowedLatenessMs: config.rollups.allowedLatenessMs,
-      dedupWindowSeconds: config.rollups.dedupWindowSeconds,
-      limits: config.events,
-      rebuildState: async () => {
-        await rebuildStreamState({
-          kafka, redis, clickhouse, log,
-          topic: config.topics.usageEvents,
-          groupId: config.rollups.groupId,
-          rawSinkGroupId: config.sink.groupId,
-          alertsTopic: config.topics.quotaAlerts,
-          allowedLatenessMs: config.rollups.allowedLatenessMs,
-          dedupWindowSeconds: config.rollups.dedupWindowSeconds,
-          quotas: () => quotas.all(),
-        });
-        await quotas.mirrorAll();
-      },
-    }, log);
+    const rollupConsumer = rollupConsumerFromConfig({ kafka, redis, quotas, clickhouse, config, log });
     await rollupConsumer.start();
     lifecycle.onStop('rollup-consumer', () => rollupConsumer.stop());
 

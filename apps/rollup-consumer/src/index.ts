@@ -3,3 +3,4 @@ export { planTenantBatch, eventIdHash, thresholdTrigger, type OffsetEvent, type 
 export { decodeOutbox } from './outbox';
 export { findPublishedAlertIds } from './published-alerts';
 export { rebuildStreamState, type RebuildDeps } from './state-rebuild';
+export { rollupConsumerFromConfig } from './wire';

@@ -5,8 +5,7 @@ import { createKafka, ensureTopics, rawPathTopics, streamTopics } from '@meterli
 import { Lifecycle, createLogger, fleetConfigSchema, loadConfigOrExit } from '@meterline/platform';
 import { QuotaBook } from '@meterline/quotas';
 import { withScripts } from '@meterline/redis';
-import { RollupConsumer } from './rollup-consumer';
-import { rebuildStreamState } from './state-rebuild';
+import { rollupConsumerFromConfig } from './wire';
 
 const config = loadConfigOrExit(fleetConfigSchema);
 const log = createLogger({ ...config.log, name: 'rollup-consumer' });
@@ -29,27 +28,6 @@ const quotas = new QuotaBook(kafka, config.topics.quotaDefinitions, redis, log);
 await quotas.start();
 lifecycle.onStop('quota-book', () => quotas.stop());
 
-const consumer = new RollupConsumer(kafka, redis, quotas, {
-  groupId: config.rollups.groupId,
-  topic: config.topics.usageEvents,
-  rollupsTopic: config.topics.usageRollups,
-  alertsTopic: config.topics.quotaAlerts,
-  allowedLatenessMs: config.rollups.allowedLatenessMs,
-  dedupWindowSeconds: config.rollups.dedupWindowSeconds,
-  limits: config.events,
-  rebuildState: async () => {
-    await rebuildStreamState({
-      kafka, redis, clickhouse, log,
-      topic: config.topics.usageEvents,
-      groupId: config.rollups.groupId,
-      rawSinkGroupId: config.sink.groupId,
-      alertsTopic: config.topics.quotaAlerts,
-      allowedLatenessMs: config.rollups.allowedLatenessMs,
-      dedupWindowSeconds: config.rollups.dedupWindowSeconds,
-      quotas: () => quotas.all(),
-    });
-    await quotas.mirrorAll();
-  },
-}, log);
+const consumer = rollupConsumerFromConfig({ kafka, redis, quotas, clickhouse, config, log });
 await consumer.start();
 lifecycle.onStop('rollup-consumer', () => consumer.stop());

@@ -1,35 +1,9 @@
+import type { UsageRollupRecord } from '@meterline/contract';
 import { InfrastructureError } from '@meterline/platform';
 import { quoteIdentifier, type ClickHouseHandle } from './client';
 
-/** One row of usage_rollups_hourly (the shape of the usage-rollup Avro record, hour as ms). */
-export interface UsageRollupRow {
-  kind: 'cumulative' | 'correction';
-  tenant_id: string;
-  project_id: string;
-  provider: string;
-  model: string;
-  operation: string;
-  hour_start: number;
-  source_partition: number;
-  correction_offset: number;
-  version: number;
-  requests: number;
-  input_tokens: number;
-  cache_read_tokens: number;
-  cache_write_tokens: number;
-  output_tokens: number;
-  reasoning_tokens: number;
-  errors: number;
-  errors_by_class: Record<string, number>;
-  requests_by_status_class: Record<string, number>;
-  latency_ms_sum: number;
-  latency_ms_max: number;
-  latency_count: number;
-  ttft_ms_sum: number;
-  ttft_ms_max: number;
-  ttft_count: number;
-  late_events: number;
-}
+/** One row of usage_rollups_hourly: the usage-rollup record as it travels on Kafka (hour as ms). */
+export type UsageRollupRow = UsageRollupRecord;
 
 export interface HourlyUsage {
   tenant_id: string;
