@@ -10,7 +10,8 @@ export async function spawnApp(entry: string, args: readonly string[], env: Reco
   delete childEnv.NODE_OPTIONS; // vitest's worker options must not leak into the app
   // Only what the test passes configures the app (a developer's shell may set these).
   for (const name of ['KAFKA_BROKERS', 'REDIS_URL', 'CLICKHOUSE_URL']) if (!(name in env)) delete childEnv[name];
-  return spawnManaged(process.execPath, ['--import', 'tsx', join(repoRoot(), entry), ...args], {
+  // The same flags as the npm scripts (KafkaJS 2.2.4 sets negative timers on Node 24: harmless).
+  return spawnManaged(process.execPath, ['--disable-warning=TimeoutNegativeWarning', '--import', 'tsx', join(repoRoot(), entry), ...args], {
     name,
     cwd: repoRoot(),
     env: childEnv,
