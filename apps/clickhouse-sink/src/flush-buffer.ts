@@ -8,6 +8,10 @@ interface Waiter {
  * or `maxWaitMs` passed since the first one, whichever comes first (OpenMeter's sink rule).
  * Each `submit` resolves only after the write that contains it succeeded, so the caller
  * commits its offsets after its rows are durable, never before. Writes never overlap.
+ *
+ * A write takes everything waiting when it starts: while one write runs, batches that arrive
+ * meanwhile go into the next write together (larger inserts when the sink is behind, which
+ * ClickHouse writes and merges more cheaply per row), never into several small queued ones.
  */
 export class FlushBuffer<P extends { size: number }> {
   #parts: { part: P; resolve: () => void; reject: (error: unknown) => void }[] = [];
@@ -17,6 +21,8 @@ export class FlushBuffer<P extends { size: number }> {
   #drained: Waiter[] = [];
   #timer: NodeJS.Timeout | undefined;
   #writing: Promise<void> = Promise.resolve();
+  /** A write is chained behind the current one and has not taken its parts yet. */
+  #queued = false;
 
   constructor(
     private readonly write: (parts: P[]) => Promise<void>,
@@ -39,12 +45,18 @@ export class FlushBuffer<P extends { size: number }> {
   flushNow(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (this.#parts.length === 0) return;
-    const taken = this.#parts;
-    const rows = this.#size;
-    this.#parts = [];
-    this.#size = 0;
+    if (this.#parts.length === 0 || this.#queued) return;
+    this.#queued = true;
     this.#writing = this.#writing.then(async () => {
+      this.#queued = false;
+      // Everything waiting now, including batches that came while the previous write ran.
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      const taken = this.#parts;
+      const rows = this.#size;
+      this.#parts = [];
+      this.#size = 0;
+      if (taken.length === 0) return;
       try {
         await this.write(taken.map((t) => t.part));
         for (const t of taken) t.resolve();
