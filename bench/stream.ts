@@ -61,6 +61,13 @@ const CH_POLL_MS = 100;
 /** Every process this bench starts besides Kafka and Redis: stopped in the finally blocks. */
 const children: ManagedProcess[] = [];
 
+/** A client whose connection errors surface as failed commands only (no "Unhandled error event" flood if Redis dies). */
+function redisClient(url: string, options: { db?: number } = {}): Redis {
+  const client = new Redis(url, options);
+  client.on('error', () => undefined);
+  return client;
+}
+
 function sortedPercentiles(values: number[]): { n: number; p50: number; p90: number; p99: number; max: number } {
   const sorted = [...values].sort((a, b) => a - b);
   const at = (p: number): number => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? Number.NaN;
@@ -356,7 +363,7 @@ async function benchThroughput(s: Setup, rate: number, seconds: number): Promise
 
 /** 1 (baseline). One Redis round trip (INCRBY day + month) per event, no Lua, no dedup, no rollups. */
 async function benchNaiveConsumer(s: Setup, seconds: number, realRate: number): Promise<void> {
-  const redis = new Redis(s.redisServer.url, { db: 1 });
+  const redis = redisClient(s.redisServer.url, { db: 1 });
   const codec = usageEventCodec();
   const consumer = s.kafka.consumer({ groupId: uniqueName('naive-rollups'), maxWaitTimeInMs: 100, maxBytesPerPartition: 2 * 1024 * 1024 });
   let count = 0;
@@ -418,7 +425,7 @@ async function settle(s: Setup, sinkGroup: string): Promise<void> {
 async function benchLatency(s: Setup, handle: ClickHouseHandle, sinkGroup: string, label: string, rate: number, seconds: number): Promise<{ redisP99: number; chP99: number }> {
   await settle(s, sinkGroup);
   const next = usageGenerator({ seed: 12 + rate, tenants: TENANTS, idPrefix: `lat-${randomUUID().slice(0, 8)}` });
-  const probeRedis = new Redis(s.redisServer.url);
+  const probeRedis = redisClient(s.redisServer.url);
   const db = quoteIdentifier(handle.database);
   const started = performance.now();
 
@@ -606,7 +613,7 @@ async function finalExactness(s: Setup, handle: ClickHouseHandle, sinkGroup: str
 /** 5. Memory of the dedup sets per million distinct events, straight through the Lua script. */
 async function benchDedupMemory(events: number): Promise<void> {
   const server = await startRedis();
-  const redis = withScripts(new Redis(server.url));
+  const redis = withScripts(redisClient(server.url));
   try {
     const usedMemory = async (): Promise<number> => Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1] ?? Number.NaN);
     await redis.set(redisKeys.epoch(), String(Date.now()));
@@ -739,7 +746,7 @@ if (want('e2e') || want('latency') || want('check')) {
     await ensureTopics(kafka, [{ topic: topics.usageEvents, numPartitions: PARTITIONS }, { topic: `${topics.usageEvents}.dlq`, numPartitions: 1 }, ...streamTopics(topics)], log);
     const redisServer = await startRedis();
     const meter = createMeter({ kafka, topic: topics.usageEvents, spoolDir: mkdtempSync(join(tmpdir(), 'bench-stream-spool-')), log, batchSize: 5_000, lingerMs: 10, maxBufferedEvents: 5_000_000 });
-    setup = { broker, kafka, admin, topics, groupId: uniqueName('rollups'), redisServer, redis: new Redis(redisServer.url), meter, reference: new Reference(new Set(TENANTS)), consumerLog: join(workDir, 'rollup-consumer.log') };
+    setup = { broker, kafka, admin, topics, groupId: uniqueName('rollups'), redisServer, redis: redisClient(redisServer.url), meter, reference: new Reference(new Set(TENANTS)), consumerLog: join(workDir, 'rollup-consumer.log') };
     const s = setup;
 
     quotaStore = new QuotaStore(kafka, topics.quotaDefinitions, log);

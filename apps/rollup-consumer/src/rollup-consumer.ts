@@ -39,7 +39,7 @@ export interface RollupConsumerStats {
 
 class StateLostError extends Error {}
 
-/** Events per script call: about a millisecond of Redis time. */
+/** Events per script call: 15–25 ms of Redis time (docs/benchmarks.md), which bounds how long a call blocks checkQuota. */
 const SCRIPT_CHUNK_EVENTS = 1_000;
 
 /**
