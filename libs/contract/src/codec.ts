@@ -13,7 +13,7 @@ export class DecodeError extends MeterlineError {
   }
 }
 
-// Field kinds the fast writer handles; a schema with anything else is written by avsc alone.
+// Field kinds the fast codec handles; a schema with anything else is read and written by avsc alone.
 const Kind = {
   String: 0,
   Long: 1,
@@ -67,119 +67,180 @@ function planFor(type: avro.Type): FieldPlan[] | undefined {
 }
 
 /**
+ * Compiles `body` (built only from the plan: field names go in as JSON string literals, the
+ * rest is fixed code) into a function, as avsc compiles its own record readers and writers:
+ * static property names are what make per-record reads and writes cheap in V8.
+ */
+function compile<F>(params: string, body: string): F {
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval -- generated from the schema plan only, like avsc's own codecs
+  return new Function(params, body) as F;
+}
+
+// Writer states: the record can be written; a value avsc must handle (it throws or fills a
+// default); the slab is too small.
+const WRITE_OK = 0;
+const WRITE_DEFER = 1;
+const WRITE_FULL = 2;
+
+/**
  * Writes a flat record (strings, longs, ints, nullable ones, string maps) byte for byte as avsc
  * does, straight into a shared slab (no scratch copy, no per-field dispatch through avsc's
  * types). Anything it is not sure about (a wrong type, a missing field that avsc would fill
  * from its default) returns undefined and the caller lets avsc write it, errors included.
  */
 class FastRecordWriter {
-  #slab = Buffer.allocUnsafe(SLAB_BYTES);
+  slab = Buffer.alloc(SLAB_BYTES);
+  pos = 0;
+  limit = 0;
+  state: number = WRITE_OK;
   #start = 0;
-  #pos = 0;
+  readonly #fields: (w: FastRecordWriter, v: Record<string, unknown>) => void;
 
   constructor(
-    private readonly plan: readonly FieldPlan[],
+    plan: readonly FieldPlan[],
     private readonly header: Buffer,
-  ) {}
+  ) {
+    const calls = plan.map((field) => {
+      const v = `v[${JSON.stringify(field.name)}]`;
+      switch (field.kind) {
+        case Kind.String:
+          return `w.str(${v});`;
+        case Kind.Long:
+          return `w.long(${v});`;
+        case Kind.Int:
+          return `w.int(${v});`;
+        case Kind.NullableString:
+          return `w.nstr(${v}, ${field.nullIndex}, ${field.valueIndex});`;
+        case Kind.NullableLong:
+          return `w.nlong(${v}, ${field.nullIndex}, ${field.valueIndex});`;
+        case Kind.NullableInt:
+          return `w.nint(${v}, ${field.nullIndex}, ${field.valueIndex});`;
+        case Kind.StringMap:
+          return `w.map(${v});`;
+      }
+    });
+    this.#fields = compile('w, v', calls.join('\n'));
+  }
 
   write(value: unknown): Buffer | undefined {
     if (value === null || typeof value !== 'object') return undefined;
-    const record = value as Record<string, unknown>;
     for (let attempt = 0; attempt < 2; attempt++) {
-      const result = this.#tryWrite(record);
-      if (result !== null) return result;
+      const start = this.#start;
+      if (start + this.header.length + 32 > this.slab.length) {
+        this.#newSlab(SLAB_BYTES);
+        continue;
+      }
+      this.header.copy(this.slab, start);
+      this.pos = start + this.header.length;
+      this.limit = this.slab.length - 16;
+      this.state = WRITE_OK;
+      this.#fields(this, value as Record<string, unknown>);
+      if (this.state === WRITE_OK) {
+        this.#start = this.pos;
+        return this.slab.subarray(start, this.pos);
+      }
+      if (this.state === WRITE_DEFER) return undefined;
       // The slab ran out mid-record: start a fresh one (large enough) and write again.
-      this.#slab = Buffer.allocUnsafe(Math.max(SLAB_BYTES, 4 * (this.#pos - this.#start)));
-      this.#start = 0;
+      this.#newSlab(4 * (this.pos - start));
     }
     return undefined;
   }
 
-  /** The record's bytes, undefined to defer to avsc, or null when the slab is too small. */
-  #tryWrite(record: Record<string, unknown>): Buffer | undefined | null {
-    const slab = this.#slab;
-    const limit = slab.length - 16;
-    const start = this.#start;
-    if (start + this.header.length + 16 > slab.length) {
-      this.#pos = start;
-      return null;
+  #newSlab(atLeast: number): void {
+    // Touch every page now, once per slab: otherwise the first write into each fresh page
+    // takes a page fault inside some later encode() call, which was most of record()'s p99.
+    const slab = Buffer.allocUnsafe(Math.max(SLAB_BYTES, atLeast));
+    for (let i = 0; i < slab.length; i += 4096) slab[i] = 0;
+    this.slab = slab;
+    this.#start = 0;
+  }
+
+  str(v: unknown): void {
+    if (this.state !== WRITE_OK) return;
+    if (typeof v !== 'string') this.state = WRITE_DEFER;
+    else this.#string(v);
+  }
+
+  long(v: unknown): void {
+    if (this.state !== WRITE_OK) return;
+    if (typeof v !== 'number' || v % 1 !== 0 || !(v >= -MAX_SAFE_LONG && v <= MAX_SAFE_LONG)) this.state = WRITE_DEFER;
+    else if (this.pos > this.limit) this.state = WRITE_FULL;
+    else this.#long(v);
+  }
+
+  int(v: unknown): void {
+    if (this.state !== WRITE_OK) return;
+    if (typeof v !== 'number' || v !== (v | 0)) this.state = WRITE_DEFER;
+    else if (this.pos > this.limit) this.state = WRITE_FULL;
+    else this.#long(v);
+  }
+
+  nstr(v: unknown, nullIndex: number, valueIndex: number): void {
+    if (this.state !== WRITE_OK) return;
+    if (this.pos > this.limit) this.state = WRITE_FULL;
+    else if (v === null) this.#long(nullIndex);
+    else if (typeof v !== 'string') this.state = WRITE_DEFER;
+    else {
+      this.#long(valueIndex);
+      this.#string(v);
     }
-    this.header.copy(slab, start);
-    this.#pos = start + this.header.length;
-    for (const field of this.plan) {
-      const v = record[field.name];
-      switch (field.kind) {
-        case Kind.String:
-          if (typeof v !== 'string') return undefined;
-          if (!this.#string(v, limit)) return null;
-          break;
-        case Kind.Long:
-          if (typeof v !== 'number' || v % 1 !== 0 || !(v >= -MAX_SAFE_LONG && v <= MAX_SAFE_LONG)) return undefined;
-          if (this.#pos > limit) return null;
-          this.#long(v);
-          break;
-        case Kind.Int:
-          if (v !== ((v as number) | 0)) return undefined;
-          if (this.#pos > limit) return null;
-          this.#long(v);
-          break;
-        case Kind.NullableString:
-          if (this.#pos > limit) return null;
-          if (v === null) {
-            this.#long(field.nullIndex);
-          } else {
-            if (typeof v !== 'string') return undefined;
-            this.#long(field.valueIndex);
-            if (!this.#string(v, limit)) return null;
-          }
-          break;
-        case Kind.NullableLong:
-          if (this.#pos > limit) return null;
-          if (v === null) {
-            this.#long(field.nullIndex);
-          } else {
-            if (typeof v !== 'number' || v % 1 !== 0 || !(v >= -MAX_SAFE_LONG && v <= MAX_SAFE_LONG)) return undefined;
-            this.#long(field.valueIndex);
-            this.#long(v);
-          }
-          break;
-        case Kind.NullableInt:
-          if (this.#pos > limit) return null;
-          if (v === null) {
-            this.#long(field.nullIndex);
-          } else {
-            if (typeof v !== 'number' || v !== (v | 0)) return undefined;
-            this.#long(field.valueIndex);
-            this.#long(v);
-          }
-          break;
-        case Kind.StringMap: {
-          if (v === null || typeof v !== 'object' || Array.isArray(v)) return undefined;
-          const map = v as Record<string, unknown>;
-          const keys = Object.keys(map);
-          if (this.#pos > limit) return null;
-          if (keys.length > 0) {
-            this.#long(keys.length);
-            for (const key of keys) {
-              const item = map[key];
-              if (typeof item !== 'string') return undefined;
-              if (!this.#string(key, limit) || !this.#string(item, limit)) return null;
-            }
-          }
-          this.#long(0);
-          break;
+  }
+
+  nlong(v: unknown, nullIndex: number, valueIndex: number): void {
+    if (this.state !== WRITE_OK) return;
+    if (this.pos > this.limit) this.state = WRITE_FULL;
+    else if (v === null) this.#long(nullIndex);
+    else if (typeof v !== 'number' || v % 1 !== 0 || !(v >= -MAX_SAFE_LONG && v <= MAX_SAFE_LONG)) this.state = WRITE_DEFER;
+    else {
+      this.#long(valueIndex);
+      this.#long(v);
+    }
+  }
+
+  nint(v: unknown, nullIndex: number, valueIndex: number): void {
+    if (this.state !== WRITE_OK) return;
+    if (this.pos > this.limit) this.state = WRITE_FULL;
+    else if (v === null) this.#long(nullIndex);
+    else if (typeof v !== 'number' || v !== (v | 0)) this.state = WRITE_DEFER;
+    else {
+      this.#long(valueIndex);
+      this.#long(v);
+    }
+  }
+
+  map(v: unknown): void {
+    if (this.state !== WRITE_OK) return;
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+      this.state = WRITE_DEFER;
+      return;
+    }
+    const map = v as Record<string, unknown>;
+    const keys = Object.keys(map);
+    if (this.pos > this.limit) {
+      this.state = WRITE_FULL;
+      return;
+    }
+    if (keys.length > 0) {
+      this.#long(keys.length);
+      for (const key of keys) {
+        const item = map[key];
+        if (typeof item !== 'string') {
+          this.state = WRITE_DEFER;
+          return;
         }
+        this.#string(key);
+        this.#string(item);
+        if (this.state !== WRITE_OK) return;
       }
     }
-    const end = this.#pos;
-    this.#start = end;
-    return slab.subarray(start, end);
+    if (this.pos > this.limit) this.state = WRITE_FULL;
+    else this.#long(0);
   }
 
   /** avsc's Tap.writeLong: zigzag varint, integer arithmetic while it cannot overflow. */
   #long(n: number): void {
-    const buf = this.#slab;
-    let pos = this.#pos;
+    const buf = this.slab;
+    let pos = this.pos;
     if (n >= -1073741824 && n < 1073741824) {
       let m = n >= 0 ? n << 1 : (~n << 1) | 1;
       while (m > 0x7f) {
@@ -195,44 +256,46 @@ class FastRecordWriter {
       }
       buf[pos++] = f & 0x7f;
     }
-    this.#pos = pos;
+    this.pos = pos;
   }
 
   /**
    * avsc's Tap.writeString: zigzag varint byte length, then UTF-8. The bytes go through the
-   * native utf8Write (no charCodeAt loop: those slow down a lot in a process where any library
-   * subclasses String, as ioredis does). False when the slab is too small.
+   * native Buffer#write (no charCodeAt loop: those slow down a lot in a process where any
+   * library subclasses String, as ioredis does).
    */
-  #string(s: string, limit: number): boolean {
-    const buf = this.#slab;
-    const pos = this.#pos;
-    if (pos + 3 * s.length + 5 > limit) return false;
+  #string(s: string): void {
+    const buf = this.slab;
+    const pos = this.pos;
+    if (pos + 3 * s.length + 5 > this.limit) {
+      this.state = WRITE_FULL;
+      return;
+    }
     // Assume a one-byte length prefix (byte length < 64); move the bytes if it is longer.
     const len = buf.write(s, pos + 1);
     if (len !== s.length && len <= 64 && LONE_SURROGATE.test(s)) {
       // avsc writes strings of up to 64 bytes with its own loop, which encodes a lone surrogate
-      // differently from utf8Write; stay byte-identical.
+      // differently from Buffer#write; stay byte-identical.
       this.#stringLikeAvsc(s);
-      return true;
+      return;
     }
     if (len < 64) {
       buf[pos] = len << 1;
-      this.#pos = pos + 1 + len;
-      return true;
+      this.pos = pos + 1 + len;
+      return;
     }
     const zigzag = len * 2;
     const prefix = zigzag < 0x4000 ? 2 : zigzag < 0x200000 ? 3 : zigzag < 0x10000000 ? 4 : 5;
     buf.copyWithin(pos + prefix, pos + 1, pos + 1 + len);
     this.#long(len);
-    this.#pos = pos + prefix + len;
-    return true;
+    this.pos = pos + prefix + len;
   }
 
   /** avsc's manual UTF-8 loop (used by avsc for strings of up to 64 bytes). */
   #stringLikeAvsc(s: string): void {
-    const buf = this.#slab;
+    const buf = this.slab;
     this.#long(Buffer.byteLength(s));
-    let pos = this.#pos;
+    let pos = this.pos;
     for (let i = 0; i < s.length; i++) {
       let c1 = s.charCodeAt(i);
       let c2: number;
@@ -254,7 +317,180 @@ class FastRecordWriter {
         buf[pos++] = (c1 & 0x3f) | 0x80;
       }
     }
+    this.pos = pos;
+  }
+}
+
+/** A small direct-mapped cache of decoded strings for one field: bytes -> string. */
+class StringCache {
+  static readonly SLOTS = 512;
+  readonly bytes: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(StringCache.SLOTS).fill(undefined);
+  readonly values: string[] = new Array<string>(StringCache.SLOTS).fill('');
+  lookups = 0;
+  hits = 0;
+  /** Turned off for a field whose values rarely repeat (e.g. event ids). */
+  enabled = true;
+}
+
+/** Longest string (in bytes) looked up in a field's cache. */
+const CACHED_STRING_BYTES = 96;
+
+/**
+ * Reads what FastRecordWriter writes (the writer schema is the reader schema, no resolution):
+ * the same values avsc's compiled reader returns, as plain objects, with repeated short strings
+ * (tenants, models, providers, key hashes) taken from a per-field cache instead of being
+ * decoded again. Anything unusual (a bad union index, a long that would lose precision, a
+ * truncated body, trailing bytes) returns undefined, and avsc reads it and reports the error.
+ */
+class FastRecordReader {
+  readonly #caches: StringCache[];
+  readonly #fields: (r: FastRecordReader) => Record<string, unknown>;
+  #buf: Buffer = Buffer.alloc(0);
+  #pos = 0;
+  #end = 0;
+  ok = true;
+
+  constructor(plan: readonly FieldPlan[]) {
+    this.#caches = plan.map(() => new StringCache());
+    // Object literal in field order, as avsc's record constructor assigns them.
+    const values = plan.map((field, f) => {
+      const key = JSON.stringify(field.name);
+      switch (field.kind) {
+        case Kind.String:
+          return `${key}: r.str(${f})`;
+        case Kind.Long:
+          return `${key}: r.long()`;
+        case Kind.Int:
+          return `${key}: r.int()`;
+        case Kind.NullableString:
+          return `${key}: r.branch(${field.nullIndex}, ${field.valueIndex}) ? r.str(${f}) : null`;
+        case Kind.NullableLong:
+          return `${key}: r.branch(${field.nullIndex}, ${field.valueIndex}) ? r.long() : null`;
+        case Kind.NullableInt:
+          return `${key}: r.branch(${field.nullIndex}, ${field.valueIndex}) ? r.int() : null`;
+        case Kind.StringMap:
+          return `${key}: r.map()`;
+      }
+    });
+    this.#fields = compile('r', `return {\n${values.join(',\n')}\n};`);
+  }
+
+  read(bytes: Buffer, start: number): Record<string, unknown> | undefined {
+    this.#buf = bytes;
+    this.#pos = start;
+    this.#end = bytes.length;
+    this.ok = true;
+    const value = this.#fields(this);
+    return this.ok && this.#pos === this.#end ? value : undefined;
+  }
+
+  /** A union's branch: true for the value, false for null. */
+  branch(nullIndex: number, valueIndex: number): boolean {
+    const index = this.#varint();
+    if (index === valueIndex) return true;
+    if (index !== nullIndex) this.#fail();
+    return false;
+  }
+
+  /** LongType._read: a long that cannot be exact is avsc's error to raise. */
+  long(): number {
+    const n = this.#varint();
+    return n >= -MAX_SAFE_LONG && n <= MAX_SAFE_LONG ? n : this.#fail();
+  }
+
+  int(): number {
+    return this.#varint();
+  }
+
+  /** avsc's MapType._read: blocks of entries until a zero count; a negative count is followed by the block's byte size. */
+  map(): Record<string, string> {
+    const map: Record<string, string> = {};
+    for (;;) {
+      let n = this.#varint();
+      if (!this.ok || n === 0) return map;
+      if (n < 0) {
+        n = -n;
+        this.#varint();
+      }
+      while (n-- > 0) {
+        const key = this.str(-1);
+        map[key] = this.str(-1);
+        if (!this.ok) return map;
+      }
+    }
+  }
+
+  str(field: number): string {
+    const len = this.#varint();
+    const start = this.#pos;
+    if (!this.ok || len < 0 || start + len > this.#end) {
+      this.#fail();
+      return '';
+    }
+    this.#pos = start + len;
+    const buf = this.#buf;
+    const cache = field >= 0 && len <= CACHED_STRING_BYTES ? this.#caches[field] : undefined;
+    if (cache === undefined || !cache.enabled) return buf.toString('utf8', start, start + len);
+    let hash = len;
+    for (let i = start; i < start + len; i++) hash = Math.imul(hash ^ (buf[i] as number), 16777619);
+    const slot = (hash ^ (hash >>> 15)) & (StringCache.SLOTS - 1);
+    const known = cache.bytes[slot];
+    cache.lookups++;
+    if (known !== undefined && known.length === len) {
+      let same = true;
+      for (let i = 0; i < len; i++) {
+        if (known[i] !== buf[start + i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) {
+        cache.hits++;
+        return cache.values[slot] as string;
+      }
+    }
+    const value = buf.toString('utf8', start, start + len);
+    cache.bytes[slot] = Uint8Array.prototype.slice.call(buf, start, start + len);
+    cache.values[slot] = value;
+    if (cache.lookups === 4_096 && cache.hits < 1_024) cache.enabled = false;
+    return value;
+  }
+
+  /** avsc's Tap.readLong (zigzag varint, float arithmetic past 28 bits). */
+  #varint(): number {
+    const buf = this.#buf;
+    let pos = this.#pos;
+    let n = 0;
+    let k = 0;
+    let b: number;
+    let h: number;
+    do {
+      if (pos >= this.#end) return this.#fail();
+      b = buf[pos++] as number;
+      h = b & 0x80;
+      n |= (b & 0x7f) << k;
+      k += 7;
+    } while (h !== 0 && k < 28);
+    if (h !== 0) {
+      let f = n;
+      let fk = 268435456;
+      do {
+        if (pos >= this.#end) return this.#fail();
+        b = buf[pos++] as number;
+        f += (b & 0x7f) * fk;
+        fk *= 128;
+      } while ((b & 0x80) !== 0);
+      this.#pos = pos;
+      return (f % 2 ? -(f + 1) : f) / 2;
+    }
     this.#pos = pos;
+    return (n >> 1) ^ -(n & 1);
+  }
+
+  #fail(): number {
+    this.ok = false;
+    this.#pos = this.#end;
+    return 0;
   }
 }
 
@@ -268,6 +504,7 @@ export class AvroCodec<T> {
   readonly reader: RegisteredSchema;
   readonly #resolvers = new Map<string, avro.Resolver | null>();
   readonly #fast: FastRecordWriter | undefined;
+  readonly #fastReader: FastRecordReader | undefined;
   #scratch = Buffer.allocUnsafe(64 * 1024);
 
   constructor(
@@ -280,6 +517,8 @@ export class AvroCodec<T> {
     this.writer.header.copy(this.#scratch, 0);
     const plan = planFor(this.writer.type);
     this.#fast = plan === undefined ? undefined : new FastRecordWriter(plan, this.writer.header);
+    const readerPlan = planFor(this.reader.type);
+    this.#fastReader = readerPlan === undefined ? undefined : new FastRecordReader(readerPlan);
   }
 
   /**
@@ -307,7 +546,11 @@ export class AvroCodec<T> {
       throw new DecodeError('not_single_object_encoding', `not Avro single-object encoding: expected marker C3 01, got ${bytes.subarray(0, 2).toString('hex') || 'nothing'} (${bytes.length} bytes)`);
     }
     // The common case, the reader's own schema, is matched on the bytes (no hex string).
-    if (this.#readerHeader(bytes)) return this.#read(bytes, this.reader, null);
+    if (this.#readerHeader(bytes)) {
+      const fast = this.#fastReader?.read(bytes, SINGLE_OBJECT_HEADER_BYTES);
+      if (fast !== undefined) return fast as T;
+      return this.#read(bytes, this.reader, null);
+    }
     const hex = bytes.toString('hex', 2, SINGLE_OBJECT_HEADER_BYTES);
     const writer = hex === this.writer.fingerprintHex ? this.writer : this.registry.byFingerprintHex(hex);
     if (!writer) {
