@@ -29,19 +29,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { Admin, Kafka } from 'kafkajs';
-import { parseQuotaDefinition, type QuotaDefinition, type UsageEvent } from '@meterline/domain';
+import { parseQuotaDefinition, priceEvent, type QuotaDefinition, type UsageEvent } from '@meterline/domain';
 import { usageEventCodec } from '@meterline/contract';
 import { UsageRollupsTable, migrate, openClickHouse, quoteIdentifier, type ClickHouseHandle, type UsageRollupRow } from '@meterline/clickhouse';
 import { ClickHouseSink, usageRollupsStream } from '@meterline/clickhouse-sink';
 import { createKafka, ensureTopics, streamTopics } from '@meterline/kafka';
 import { createMeter, type Meter } from '@meterline/producer';
 import { createLogger } from '@meterline/platform';
+import { loadPriceBooks } from '@meterline/pricing';
 import { QuotaStore } from '@meterline/quotas';
 import { redisKeys, withScripts } from '@meterline/redis';
 import { planTenantBatch, type OffsetEvent, type TenantBatchPlan } from '@meterline/rollup-consumer';
 import { repoRoot, spawnManaged, startKafka, startRedis, uniqueIdentifier, uniqueName, usageGenerator, waitFor, type KafkaBroker, type ManagedProcess, type RedisServer } from '@meterline/testing';
 
 const log = createLogger({ level: 'error', format: 'json', name: 'bench-stream' });
+const priceBooks = loadPriceBooks(join(repoRoot(), 'pricing'));
 const results: Record<string, unknown> = {};
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 const ms = (n: number): string => (n < 10 ? n.toFixed(2) : n.toFixed(0));
@@ -128,7 +130,7 @@ interface Setup {
   broker: KafkaBroker;
   kafka: Kafka;
   admin: Admin;
-  topics: { usageEvents: string; usageEventsPartitions: number; usageRollups: string; quotaAlerts: string; quotaDefinitions: string };
+  topics: { usageEvents: string; usageEventsPartitions: number; usageRollups: string; quotaAlerts: string; quotaDefinitions: string; pricingAlerts: string };
   groupId: string;
   redisServer: RedisServer;
   redis: Redis;
@@ -166,6 +168,7 @@ async function spawnConsumer(s: Setup): Promise<ManagedProcess> {
     METERLINE_TOPIC_USAGE_ROLLUPS: s.topics.usageRollups,
     METERLINE_TOPIC_QUOTA_ALERTS: s.topics.quotaAlerts,
     METERLINE_TOPIC_QUOTA_DEFINITIONS: s.topics.quotaDefinitions,
+    METERLINE_TOPIC_PRICING_ALERTS: s.topics.pricingAlerts,
     METERLINE_ROLLUP_GROUP: s.groupId,
     METERLINE_ALLOWED_LATENESS: '2h',
     // Its own embedded ClickHouse (read only for a state rebuild): libchdb binds one per process.
@@ -621,7 +624,7 @@ async function benchDedupMemory(events: number): Promise<void> {
       parseQuotaDefinition({ tenant_id: tenant, quota_id: 'daily-total', metric: 'total_tokens', period: 'day', limit: QUOTA_LIMIT.toString(), enforcement: 'soft', updated_at: Date.now() }),
       parseQuotaDefinition({ tenant_id: tenant, quota_id: 'monthly-total', metric: 'total_tokens', period: 'month', limit: QUOTA_LIMIT.toString(), enforcement: 'soft', updated_at: Date.now() }),
     ]]));
-    const options = { allowedLatenessMs: 2 * HOUR, dedupWindowSeconds: 86_400 };
+    const options = { allowedLatenessMs: 2 * HOUR, dedupWindowSeconds: 86_400, price: (event: UsageEvent) => priceEvent(priceBooks, event) };
     const apply = async (plans: readonly TenantBatchPlan[]): Promise<number> => {
       const pipeline = redis.pipeline() as unknown as { applyUsageBatch(args: (string | number)[]): void; del(key: string): void; exec(): Promise<[Error | null, unknown][] | null> };
       for (const plan of plans) pipeline.applyUsageBatch([...plan.keys, ...plan.args]);
@@ -742,7 +745,7 @@ if (want('e2e') || want('latency') || want('check')) {
     const admin = kafka.admin();
     await admin.connect();
     const base = uniqueName('usage-events');
-    const topics = { usageEvents: base, usageEventsPartitions: PARTITIONS, usageRollups: `${base}-rollups`, quotaAlerts: `${base}-alerts`, quotaDefinitions: `${base}-quotas` };
+    const topics = { usageEvents: base, usageEventsPartitions: PARTITIONS, usageRollups: `${base}-rollups`, quotaAlerts: `${base}-alerts`, quotaDefinitions: `${base}-quotas`, pricingAlerts: `${base}-pricing-alerts` };
     await ensureTopics(kafka, [{ topic: topics.usageEvents, numPartitions: PARTITIONS }, { topic: `${topics.usageEvents}.dlq`, numPartitions: 1 }, ...streamTopics(topics)], log);
     const redisServer = await startRedis();
     const meter = createMeter({ kafka, topic: topics.usageEvents, spoolDir: mkdtempSync(join(tmpdir(), 'bench-stream-spool-')), log, batchSize: 5_000, lingerMs: 10, maxBufferedEvents: 5_000_000 });

@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { parseQuotaDefinition } from '@meterline/domain';
+import { parseQuotaDefinition, priceEvent, type UsageEvent } from '@meterline/domain';
+import { loadPriceBooks } from '@meterline/pricing';
 import { redisKeys } from '@meterline/redis';
 import { planTenantBatch, type OffsetEvent, type TenantBatchPlan } from '@meterline/rollup-consumer';
 import { repoRoot, startRedis, usageGenerator } from '@meterline/testing';
@@ -23,7 +24,8 @@ const server = await startRedis();
 const redis = new Redis(server.url);
 try {
   await redis.set(redisKeys.epoch(), String(Date.now()));
-  const options = { allowedLatenessMs: 7_200_000, dedupWindowSeconds: 86_400 };
+  const books = loadPriceBooks(join(repoRoot(), 'pricing'));
+  const options = { allowedLatenessMs: 7_200_000, dedupWindowSeconds: 86_400, price: (event: UsageEvent) => priceEvent(books, event) };
   const tenant = 'acme';
   const quotas = ['day', 'month'].map((period) => parseQuotaDefinition({ tenant_id: tenant, quota_id: `${period}-total`, metric: 'total_tokens', period, limit: '1000000000000000', enforcement: 'soft', updated_at: 1 }));
   const next = usageGenerator({ seed: 3, tenants: [tenant], idPrefix: 'cost' });

@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { cpSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Kafka, KafkaMessage } from 'kafkajs';
@@ -9,6 +9,7 @@ import { UsageRollupsTable, migrate, type ClickHouseHandle, type UsageRollupRow 
 import { quotaAlertCodec, type QuotaAlertRecord } from '@meterline/contract';
 import { consumerGroupLag, createKafka, ensureTopics, streamTopics } from '@meterline/kafka';
 import { createMeter, type Meter } from '@meterline/producer';
+import { PriceBookStore } from '@meterline/pricing';
 import { QuotaBook, QuotaStore } from '@meterline/quotas';
 import { withScripts, type ScriptedRedis } from '@meterline/redis';
 import { RollupConsumer, rebuildStreamState, type RollupConsumerConfig } from '@meterline/rollup-consumer';
@@ -88,6 +89,9 @@ export interface StreamRig {
   quotaStore: QuotaStore;
   meter: Meter;
   consumerConfig: RollupConsumerConfig;
+  /** This rig's copy of the price files, and the books the in-process consumers price with. */
+  pricingDir: string;
+  prices: PriceBookStore;
   startConsumer(rawSinkGroupId?: string): Promise<RollupConsumer>;
   startRollupSink(): Promise<ClickHouseSink<UsageRollupRow>>;
   /** Env for running apps/rollup-consumer/src/main.ts as its own process on this rig. */
@@ -97,10 +101,17 @@ export interface StreamRig {
   close(): Promise<void>;
 }
 
-export async function streamRig(brokers: string[], partitions = 6): Promise<StreamRig> {
+/** The repository's shipped price files (pricing/). */
+export const shippedPricingDir = new URL('../../pricing', import.meta.url).pathname;
+
+export async function streamRig(brokers: string[], partitions = 6, options: { pricingDir?: string } = {}): Promise<StreamRig> {
+  // A copy: a test may edit its prices (re-rating) without touching the repository's files.
+  const pricingDir = mkdtempSync(join(tmpdir(), 'meterline-pricing-'));
+  cpSync(options.pricingDir ?? shippedPricingDir, pricingDir, { recursive: true });
+  const prices = new PriceBookStore(pricingDir, testLog);
   const kafka = createKafka({ brokers, clientId: 'stream-test' }, testLog);
   const base = uniqueName('usage-events');
-  const topics = { usageEvents: base, usageEventsPartitions: partitions, usageRollups: `${base}-rollups`, quotaAlerts: `${base}-alerts`, quotaDefinitions: `${base}-quotas` };
+  const topics = { usageEvents: base, usageEventsPartitions: partitions, usageRollups: `${base}-rollups`, quotaAlerts: `${base}-alerts`, quotaDefinitions: `${base}-quotas`, pricingAlerts: `${base}-pricing-alerts` };
   await ensureTopics(kafka, [{ topic: topics.usageEvents, numPartitions: partitions }, ...streamTopics(topics)], testLog);
   const redisServer = await startRedis();
   const redis = withScripts(new Redis(redisServer.url));
@@ -116,22 +127,23 @@ export async function streamRig(brokers: string[], partitions = 6): Promise<Stre
     topic: topics.usageEvents,
     rollupsTopic: topics.usageRollups,
     alertsTopic: topics.quotaAlerts,
+    pricingAlertsTopic: topics.pricingAlerts,
     allowedLatenessMs: ALLOWED_LATENESS_MS,
     dedupWindowSeconds: 86_400,
     sessionTimeoutMs: 10_000,
   };
   const stops: (() => Promise<void>)[] = [];
   const rig: StreamRig = {
-    kafka, brokers, topics, groupId, redisServer, redis, handle, rollups, quotaStore, meter, consumerConfig,
+    kafka, brokers, topics, groupId, redisServer, redis, handle, rollups, quotaStore, meter, consumerConfig, pricingDir, prices,
     async startConsumer(rawSinkGroupId?: string) {
       const book = new QuotaBook(kafka, topics.quotaDefinitions, redis, testLog);
       await book.start();
-      const consumer = new RollupConsumer(kafka, redis, book, {
+      const consumer = new RollupConsumer(kafka, redis, book, prices, {
         ...consumerConfig,
         rebuildState: async () => {
           await rebuildStreamState({
             kafka, redis, clickhouse: handle, log: testLog, topic: topics.usageEvents, groupId, rawSinkGroupId: rawSinkGroupId ?? 'none', alertsTopic: topics.quotaAlerts,
-            allowedLatenessMs: ALLOWED_LATENESS_MS, dedupWindowSeconds: 86_400, quotas: () => book.all(),
+            allowedLatenessMs: ALLOWED_LATENESS_MS, dedupWindowSeconds: 86_400, quotas: () => book.all(), price: (event) => prices.price(event),
           });
           await book.mirrorAll();
         },
@@ -155,6 +167,8 @@ export async function streamRig(brokers: string[], partitions = 6): Promise<Stre
         METERLINE_TOPIC_USAGE_ROLLUPS: topics.usageRollups,
         METERLINE_TOPIC_QUOTA_ALERTS: topics.quotaAlerts,
         METERLINE_TOPIC_QUOTA_DEFINITIONS: topics.quotaDefinitions,
+        METERLINE_TOPIC_PRICING_ALERTS: topics.pricingAlerts,
+        METERLINE_PRICING_DIR: pricingDir,
         METERLINE_ROLLUP_GROUP: groupId,
         METERLINE_ALLOWED_LATENESS: `${ALLOWED_LATENESS_MS}ms`,
         // The child's own embedded ClickHouse (read only for a state rebuild).

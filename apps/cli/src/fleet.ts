@@ -10,6 +10,7 @@ import { withScripts } from '@meterline/redis';
 import { rollupConsumerFromConfig } from '@meterline/rollup-consumer';
 import { createMeter } from '@meterline/producer';
 import { Lifecycle, type FleetConfig, type Logger } from '@meterline/platform';
+import { PriceBookStore } from '@meterline/pricing';
 import { freePort, startKafka, startRedis } from '@meterline/testing';
 import { startSampleTraffic } from './sample-traffic';
 
@@ -83,7 +84,9 @@ export async function runFleet(config: FleetConfig, options: FleetOptions, log: 
     const quotas = new QuotaBook(kafka, config.topics.quotaDefinitions, redis, log);
     await quotas.start();
     lifecycle.onStop('quota-book', () => quotas.stop());
-    const rollupConsumer = rollupConsumerFromConfig({ kafka, redis, quotas, clickhouse, config, log });
+    const prices = new PriceBookStore(config.pricing.dir, log).watch();
+    lifecycle.onStop('price-books', () => Promise.resolve(prices.close()));
+    const rollupConsumer = rollupConsumerFromConfig({ kafka, redis, quotas, prices, clickhouse, config, log });
     await rollupConsumer.start();
     lifecycle.onStop('rollup-consumer', () => rollupConsumer.stop());
 

@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { migrate, openClickHouse } from '@meterline/clickhouse';
 import { createKafka, ensureTopics, rawPathTopics, streamTopics } from '@meterline/kafka';
 import { Lifecycle, createLogger, fleetConfigSchema, loadConfigOrExit } from '@meterline/platform';
+import { PriceBookStore } from '@meterline/pricing';
 import { QuotaBook } from '@meterline/quotas';
 import { withScripts } from '@meterline/redis';
 import { rollupConsumerFromConfig } from './wire';
@@ -28,6 +29,9 @@ const quotas = new QuotaBook(kafka, config.topics.quotaDefinitions, redis, log);
 await quotas.start();
 lifecycle.onStop('quota-book', () => quotas.stop());
 
-const consumer = rollupConsumerFromConfig({ kafka, redis, quotas, clickhouse, config, log });
+const prices = new PriceBookStore(config.pricing.dir, log).watch();
+lifecycle.onStop('price-books', () => Promise.resolve(prices.close()));
+
+const consumer = rollupConsumerFromConfig({ kafka, redis, quotas, prices, clickhouse, config, log });
 await consumer.start();
 lifecycle.onStop('rollup-consumer', () => consumer.stop());

@@ -1,7 +1,7 @@
 import type { Message } from 'kafkajs';
 import { alertId } from '@meterline/domain';
 import type { AvroCodec, QuotaAlertRecord, UsageRollupRecord } from '@meterline/contract';
-import type { AlertMeta } from './plan-batch';
+import { joinPico, type AlertMeta } from './plan-batch';
 
 /** Outbox entries as apply-usage-batch-2.lua writes them (all numbers as strings). */
 type RollupFields = Record<string, string | number>;
@@ -77,6 +77,11 @@ export function decodeOutbox(tenantId: string, entries: readonly string[], rollu
       ttft_ms_max: num(f, 'ttftmax'),
       ttft_count: num(f, 'ttftn'),
       late_events: num(f, 'late'),
+      cost_pico: joinPico(f.cph, f.cpl).toString(),
+      charge_pico: joinPico(f.chh, f.chl).toString(),
+      cache_savings_pico: joinPico(f.svh, f.svl).toString(),
+      unpriced_cost_events: num(f, 'upc'),
+      unpriced_charge_events: num(f, 'uph'),
     };
     const key = `${tenantId}|${record.source_partition}|${record.hour_start}|${entry.d}${entry.t === 'c' ? `|${entry.o}` : ''}`;
     result.rollups.push({ key, value: rollupCodec.encode(record) });

@@ -6,6 +6,7 @@ import {
   quotaAmount,
   quotaPeriod,
   statusClass,
+  type EventMoney,
   type QuotaDefinition,
   type UsageEvent,
 } from '@meterline/domain';
@@ -43,6 +44,28 @@ export function eventIdHash(eventId: string): string {
   return createHash('sha1').update(eventId).digest('base64url').slice(0, 12);
 }
 
+const MONEY_SPLIT = 1_000_000n;
+
+/**
+ * A pico-USD amount as (hi, lo) with amount = hi * 10^6 + lo and 0 <= lo < 10^6: the form the
+ * Lua script sums in doubles without losing a pico (see apply-usage-batch-2.lua).
+ */
+export function splitPico(amount: bigint): [hi: string, lo: string] {
+  let lo = amount % MONEY_SPLIT;
+  if (lo < 0n) lo += MONEY_SPLIT;
+  return [((amount - lo) / MONEY_SPLIT).toString(), lo.toString()];
+}
+
+/** Recombines the (hi, lo) sums a rollup hash holds. */
+export function joinPico(hi: string | number | undefined, lo: string | number | undefined): bigint {
+  return BigInt(hi ?? 0) * MONEY_SPLIT + BigInt(lo ?? 0);
+}
+
+/** 0, or 1 (cost side unpriced) + 2 (charge side unpriced). */
+export function unpricedFlags(money: EventMoney): number {
+  return (money.costPriced ? 0 : 1) + (money.chargePriced ? 0 : 2);
+}
+
 /** The smallest amount at which `used` reaches `threshold` percent of `limit`: ceil(limit*t/100). */
 export function thresholdTrigger(limit: bigint, threshold: number): bigint {
   const scaled = limit * BigInt(threshold);
@@ -59,7 +82,7 @@ export function planTenantBatch(
   partition: number,
   events: readonly OffsetEvent[],
   quotas: readonly QuotaDefinition[],
-  options: { allowedLatenessMs: number; dedupWindowSeconds: number },
+  options: { allowedLatenessMs: number; dedupWindowSeconds: number; price: (event: UsageEvent) => EventMoney },
 ): TenantBatchPlan {
   const groups = new Map<string, number>();
   const groupArgs: (string | number)[] = [];
@@ -77,10 +100,11 @@ export function planTenantBatch(
       groups.set(groupKey, gi);
       groupArgs.push(hour, dims);
     }
+    const money = options.price(event);
     const matches: (string | number)[] = [];
     for (const quota of quotas) {
       if (!matchesQuota(quota, event)) continue;
-      const amount = quotaAmount(quota, event);
+      const amount = quotaAmount(quota, event, money);
       if (amount === 0n) continue;
       const period = quotaPeriod(quota, event.occurred_at);
       const slotKey = quotaCounterSuffix(quota.quota_id, period.start);
@@ -118,6 +142,10 @@ export function planTenantBatch(
       statusClass(event.status_code),
       event.latency_ms ?? -1,
       event.ttft_ms ?? -1,
+      ...splitPico(money.costPico),
+      ...splitPico(money.chargePico),
+      ...splitPico(money.cacheSavingsPico),
+      unpricedFlags(money),
       matches.length / 2,
       ...matches,
     );

@@ -1,6 +1,7 @@
 import { Partitioners, type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
-import { defaultEventLimits, validateUsageEvent, type EventLimits, type UsageEvent } from '@meterline/domain';
-import { quotaAlertCodec, usageEventCodec, usageRollupCodec, type AvroCodec, type QuotaAlertRecord, type UsageRollupRecord } from '@meterline/contract';
+import { createHash } from 'node:crypto';
+import { defaultEventLimits, validateUsageEvent, type EventLimits, type EventMoney, type UsageEvent } from '@meterline/domain';
+import { pricingAlertCodec, quotaAlertCodec, usageEventCodec, usageRollupCodec, type AvroCodec, type PricingAlertRecord, type QuotaAlertRecord, type UsageRollupRecord } from '@meterline/contract';
 import { redisKeys, type ScriptedRedis } from '@meterline/redis';
 import { errorMessage, retry, type Logger } from '@meterline/platform';
 import { decodeOutbox } from './outbox';
@@ -13,6 +14,8 @@ export interface RollupConsumerConfig {
   topic: string;
   rollupsTopic: string;
   alertsTopic: string;
+  /** Where a model without a price is announced, once per model. */
+  pricingAlertsTopic: string;
   allowedLatenessMs: number;
   dedupWindowSeconds: number;
   limits?: Partial<EventLimits>;
@@ -31,10 +34,20 @@ export interface RollupConsumerStats {
   corrections: number;
   late: number;
   invalid: number;
+  /** Events (replays included) that a price book could not price: counted, flagged, never $0 silently. */
+  unpriced: number;
   rollupsPublished: number;
+  pricingAlertsPublished: number;
   alertsPublished: number;
   batches: number;
   rebuilds: number;
+}
+
+/** Prices events for the stream (the fleet's PriceBookStore; tests may give fixed books). */
+export interface EventPricer {
+  price(event: UsageEvent): EventMoney;
+  /** Names the price books in force (a content hash), for alerts. */
+  readonly books: { readonly id: string };
 }
 
 class StateLostError extends Error {}
@@ -56,8 +69,11 @@ export class RollupConsumer {
   readonly #eventCodec: AvroCodec<UsageEvent>;
   readonly #rollupCodec: AvroCodec<UsageRollupRecord>;
   readonly #alertCodec: AvroCodec<QuotaAlertRecord>;
+  readonly #pricingAlertCodec: AvroCodec<PricingAlertRecord>;
+  /** Unpriced models this process has announced (or found announced), by provider/model. */
+  readonly #unpricedAnnounced = new Set<string>();
   readonly #limits: EventLimits;
-  readonly #stats: RollupConsumerStats = { applied: 0, duplicates: 0, replayed: 0, corrections: 0, late: 0, invalid: 0, rollupsPublished: 0, alertsPublished: 0, batches: 0, rebuilds: 0 };
+  readonly #stats: RollupConsumerStats = { applied: 0, duplicates: 0, replayed: 0, corrections: 0, late: 0, invalid: 0, unpriced: 0, rollupsPublished: 0, alertsPublished: 0, pricingAlertsPublished: 0, batches: 0, rebuilds: 0 };
   // Batches of several partitions apply at once; a rebuild must run alone (see #exclusive).
   #inFlight = 0;
   #drained: (() => void)[] = [];
@@ -69,6 +85,7 @@ export class RollupConsumer {
     private readonly kafka: Kafka,
     private readonly redis: ScriptedRedis,
     private readonly quotas: QuotaBook,
+    private readonly pricer: EventPricer,
     private readonly config: RollupConsumerConfig,
     log: Logger,
   ) {
@@ -76,6 +93,7 @@ export class RollupConsumer {
     this.#eventCodec = usageEventCodec();
     this.#rollupCodec = usageRollupCodec();
     this.#alertCodec = quotaAlertCodec();
+    this.#pricingAlertCodec = pricingAlertCodec();
     this.#limits = { ...defaultEventLimits, ...config.limits };
   }
 
@@ -130,7 +148,17 @@ export class RollupConsumer {
       if (!list) byTenant.set(event.tenant_id, (list = []));
       list.push({ offset: message.offset, event });
     }
-    const options = { allowedLatenessMs: this.config.allowedLatenessMs, dedupWindowSeconds: this.config.dedupWindowSeconds };
+    const unpriced = new Map<string, { event: UsageEvent; money: EventMoney }>();
+    const price = (event: UsageEvent): EventMoney => {
+      const money = this.pricer.price(event);
+      if (money.unpriced !== null) {
+        this.#stats.unpriced++;
+        const key = `${event.provider}/${event.model}`;
+        if (!this.#unpricedAnnounced.has(key) && !unpriced.has(key)) unpriced.set(key, { event, money });
+      }
+      return money;
+    };
+    const options = { allowedLatenessMs: this.config.allowedLatenessMs, dedupWindowSeconds: this.config.dedupWindowSeconds, price };
     // Chunks keep each script short, so Redis stays responsive to checkQuota meanwhile; chunks
     // of a tenant run in offset order, each atomic with its watermark.
     const plans = [...byTenant.entries()].flatMap(([tenantId, events]) => {
@@ -161,6 +189,7 @@ export class RollupConsumer {
           // The state must still be there: if it vanished after the apply, what was applied
           // (and maybe its outbox) is gone, so this batch must not be committed.
           if ((await this.redis.exists(redisKeys.epoch())) === 0) throw new StateLostError('Redis stream state lost during the batch');
+          if (unpriced.size > 0) await this.#announceUnpriced([...unpriced.values()]);
           payload.resolveOffset(batch.lastOffset());
           await this.#consumer?.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(batch.lastOffset()) + 1n).toString() }]);
         });
@@ -230,6 +259,45 @@ export class RollupConsumer {
       this.#stats.invalid++;
       return undefined;
     }
+  }
+
+  /**
+   * One alert per model without a price, fleet-wide: published unless the marker says it was,
+   * then marked. A crash between the two publishes it again with the same alert_id (at least
+   * once, never silently none).
+   */
+  async #announceUnpriced(models: readonly { event: UsageEvent; money: EventMoney }[]): Promise<void> {
+    const messages = [];
+    const marks: string[] = [];
+    for (const { event, money } of models) {
+      const key = `${event.provider}/${event.model}`;
+      const marker = redisKeys.unpricedAnnounced(event.provider, event.model);
+      if ((await this.redis.exists(marker)) === 1) {
+        this.#unpricedAnnounced.add(key);
+        continue;
+      }
+      const alert: PricingAlertRecord = {
+        alert_id: createHash('sha256').update(JSON.stringify(['meterline.pricing-alert/v1', event.provider, event.model])).digest('hex').slice(0, 32),
+        kind: 'unpriced_model',
+        provider: event.provider,
+        model: event.model,
+        reason: money.unpriced?.reason ?? 'unknown_model',
+        message: money.unpriced?.message ?? '',
+        first_tenant_id: event.tenant_id,
+        first_seen_at: event.occurred_at,
+        price_books_id: this.pricer.books.id,
+      };
+      this.#log.error({ provider: event.provider, model: event.model, reason: alert.reason, detail: alert.message }, 'events of a model without a price: counted as unpriced (cost 0, flagged); add a price, then re-rate with `meterline rerate`');
+      messages.push({ key, value: this.#pricingAlertCodec.encode(alert), headers: { 'meterline-alert-id': alert.alert_id } });
+      marks.push(marker, key);
+    }
+    if (messages.length === 0) return;
+    await (this.#producer as Producer).send({ topic: this.config.pricingAlertsTopic, messages, acks: -1 });
+    const mark = this.redis.pipeline();
+    for (let i = 0; i < marks.length; i += 2) mark.set(marks[i] as string, String(Date.now()));
+    await mark.exec();
+    for (let i = 1; i < marks.length; i += 2) this.#unpricedAnnounced.add(marks[i] as string);
+    this.#stats.pricingAlertsPublished += messages.length;
   }
 
   /** Publishes every pending outbox entry of these tenants, then trims what was published. */

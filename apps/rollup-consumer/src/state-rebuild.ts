@@ -1,9 +1,9 @@
 import type { Kafka } from 'kafkajs';
-import { classifyError, hourStart, matchesQuota, quotaAmount, quotaPeriod, statusClass, type QuotaDefinition, type UsageEvent } from '@meterline/domain';
+import { classifyError, hourStart, matchesQuota, quotaAmount, quotaPeriod, statusClass, type EventMoney, type QuotaDefinition, type UsageEvent } from '@meterline/domain';
 import { quoteIdentifier, type ClickHouseHandle } from '@meterline/clickhouse';
 import { KEY_ROOT, redisKeys, tenantPrefix, type ScriptedRedis } from '@meterline/redis';
 import { sleep, type Logger } from '@meterline/platform';
-import { COUNTER_GRACE_MS, eventIdHash, thresholdTrigger } from './plan-batch';
+import { COUNTER_GRACE_MS, eventIdHash, splitPico, thresholdTrigger, unpricedFlags } from './plan-batch';
 import { readAlertsSince } from './published-alerts';
 
 export interface RebuildDeps {
@@ -20,6 +20,8 @@ export interface RebuildDeps {
   allowedLatenessMs: number;
   dedupWindowSeconds: number;
   quotas: () => QuotaDefinition[];
+  /** Prices the rebuilt events (money quotas and open rollups): the books in force now. */
+  price: (event: UsageEvent) => EventMoney;
   clock?: () => number;
 }
 
@@ -95,7 +97,7 @@ async function rebuildLocked(deps: RebuildDeps): Promise<{ events: number; count
   const cutCondition = cutList.map(([p, o]) => `(source_partition = ${p} AND source_offset < ${o})`).join(' OR ');
   const result = await deps.clickhouse.client.query({
     query: `SELECT event_id, toUnixTimestamp64Milli(occurred_at) AS occurred_at, tenant_id, project_id, api_key_hash, provider, model, operation,
-                   input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens, latency_ms, ttft_ms, status_code, error_type,
+                   input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens, latency_ms, ttft_ms, status_code, error_type, metadata,
                    source_partition, source_offset, toUnixTimestamp64Milli(ingested_at) AS ingested_at
             FROM ${db}.usage_events FINAL WHERE ${cutCondition} ORDER BY source_partition, source_offset`,
     format: 'JSONEachRow',
@@ -112,7 +114,7 @@ async function rebuildLocked(deps: RebuildDeps): Promise<{ events: number; count
     cache_write_tokens: Number(r.cache_write_tokens),
     output_tokens: Number(r.output_tokens),
     reasoning_tokens: Number(r.reasoning_tokens),
-    client_id: null, user_id: null, trace_id: null, endpoint_id: null, metadata: {},
+    client_id: null, user_id: null, trace_id: null, endpoint_id: null,
     partition: r.source_partition,
     ingestedAt: Number(r.ingested_at),
   }));
@@ -135,6 +137,7 @@ async function rebuildLocked(deps: RebuildDeps): Promise<{ events: number; count
     pipeline.expire(key, deps.dedupWindowSeconds, 'NX');
   }
   // Quota counters of every period whose counter would still exist (period end + grace).
+  const money = new Map<UsageEvent, EventMoney>(events.map((e) => [e, deps.price(e)]));
   const counters = new Map<string, { used: bigint; definition: QuotaDefinition; end: number }>();
   const definitions = deps.quotas();
   for (const e of events) {
@@ -145,7 +148,7 @@ async function rebuildLocked(deps: RebuildDeps): Promise<{ events: number; count
       const key = redisKeys.quotaCounter(e.tenant_id, definition.quota_id, period.start);
       let counter = counters.get(key);
       if (!counter) counters.set(key, (counter = { used: 0n, definition, end: period.end }));
-      counter.used += quotaAmount(definition, e);
+      counter.used += quotaAmount(definition, e, money.get(e));
     }
   }
   // Alerts on the topic for counters still alive: their thresholds never alert again, even
@@ -165,6 +168,7 @@ async function rebuildLocked(deps: RebuildDeps): Promise<{ events: number; count
   }
   // Cumulative rollups of the hours still open per tenant and partition.
   const groups = new Map<string, Record<string, number>>();
+  const moneySums = new Map<string, { cost: bigint; charge: bigint; savings: bigint }>();
   for (const e of events) {
     const hour = hourStart(e.occurred_at);
     const mt = maxts.get(`${e.tenant_id}|${e.partition}`) ?? 0;
@@ -173,7 +177,7 @@ async function rebuildLocked(deps: RebuildDeps): Promise<{ events: number; count
     const key = `${tenantPrefix(e.tenant_id)}r:${e.partition}:${hour}:${dims}`;
     let f = groups.get(key);
     if (!f) {
-      groups.set(key, (f = { req: 0, in: 0, cr: 0, cw: 0, out: 0, rs: 0, err: 0, lat: 0, latmax: 0, latn: 0, ttft: 0, ttftmax: 0, ttftn: 0, late: 0 }));
+      groups.set(key, (f = { req: 0, in: 0, cr: 0, cw: 0, out: 0, rs: 0, err: 0, lat: 0, latmax: 0, latn: 0, ttft: 0, ttftmax: 0, ttftn: 0, late: 0, upc: 0, uph: 0 }));
       pipeline.zadd(`${tenantPrefix(e.tenant_id)}open:${e.partition}`, hour, `${hour}:${dims}`);
     }
     f.req! += 1;
@@ -182,6 +186,14 @@ async function rebuildLocked(deps: RebuildDeps): Promise<{ events: number; count
     f.cw! += e.cache_write_tokens;
     f.out! += e.output_tokens;
     f.rs! += e.reasoning_tokens;
+    const m = money.get(e)!;
+    const sums = (moneySums.get(key) ?? moneySums.set(key, { cost: 0n, charge: 0n, savings: 0n }).get(key))!;
+    sums.cost += m.costPico;
+    sums.charge += m.chargePico;
+    sums.savings += m.cacheSavingsPico;
+    const flags = unpricedFlags(m);
+    f.upc! += flags & 1;
+    f.uph! += flags >> 1;
     const errorClass = classifyError(e.error_type, e.status_code);
     if (errorClass !== null) {
       f.err! += 1;
@@ -200,7 +212,13 @@ async function rebuildLocked(deps: RebuildDeps): Promise<{ events: number; count
       f.ttftmax = Math.max(f.ttftmax!, Number(e.ttft_ms));
     }
   }
-  for (const [key, fields] of groups) pipeline.hset(key, fields);
+  for (const [key, fields] of groups) {
+    const sums = moneySums.get(key) ?? { cost: 0n, charge: 0n, savings: 0n };
+    const [cph, cpl] = splitPico(sums.cost);
+    const [chh, chl] = splitPico(sums.charge);
+    const [svh, svl] = splitPico(sums.savings);
+    pipeline.hset(key, { ...fields, cph, cpl, chh, chl, svh, svl });
+  }
   pipeline.set(redisKeys.epoch(), String(now));
   const replies = (await pipeline.exec()) ?? [];
   const failed = replies.find(([error]) => error !== null);

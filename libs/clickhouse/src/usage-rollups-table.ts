@@ -21,6 +21,12 @@ export interface HourlyUsage {
   errors: string;
   late_events: string;
   corrections: string;
+  /** Integer pico-USD, as ClickHouse writes an Int128 in JSON (a string). */
+  cost_pico: string;
+  charge_pico: string;
+  cache_savings_pico: string;
+  unpriced_cost_events: string;
+  unpriced_charge_events: string;
 }
 
 export class UsageRollupsTable {
@@ -50,7 +56,8 @@ export class UsageRollupsTable {
     if (filter.from !== undefined) where.push('hour >= toDateTime({from:Int64})');
     if (filter.to !== undefined) where.push('hour < toDateTime({to:Int64})');
     const result = await this.handle.client.query({
-      query: `SELECT tenant_id, toString(hour) AS hour, project_id, provider, model, operation, requests, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens, errors, late_events, corrections
+      query: `SELECT tenant_id, toString(hour) AS hour, project_id, provider, model, operation, requests, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens, errors, late_events, corrections,
+                     toString(cost_pico) AS cost_pico, toString(charge_pico) AS charge_pico, toString(cache_savings_pico) AS cache_savings_pico, unpriced_cost_events, unpriced_charge_events
               FROM ${this.#db}.usage_hourly ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
               ORDER BY tenant_id, hour, project_id, provider, model, operation`,
       query_params: { tenant: filter.tenantId ?? '', from: Math.floor((filter.from ?? 0) / 1000), to: Math.floor((filter.to ?? 0) / 1000) },

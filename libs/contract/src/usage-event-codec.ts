@@ -18,6 +18,23 @@ export function usageEventCodec(registry: SchemaRegistry = schemaRegistry()): Av
 
 export const USAGE_ROLLUP_RECORD = 'usage-rollup';
 export const QUOTA_ALERT_RECORD = 'quota-alert';
+export const PRICING_ALERT_RECORD = 'pricing-alert';
+
+export interface PricingAlertRecord {
+  alert_id: string;
+  kind: 'unpriced_model';
+  provider: string;
+  model: string;
+  reason: string;
+  message: string;
+  first_tenant_id: string;
+  first_seen_at: number;
+  price_books_id: string;
+}
+
+export function pricingAlertCodec(registry: SchemaRegistry = schemaRegistry()): AvroCodec<PricingAlertRecord> {
+  return new AvroCodec<PricingAlertRecord>(registry, PRICING_ALERT_RECORD);
+}
 
 /** The usage-rollup record as it travels on `usage-rollups` (hour_start in epoch ms). */
 export interface UsageRollupRecord {
@@ -47,6 +64,12 @@ export interface UsageRollupRecord {
   ttft_ms_max: number;
   ttft_count: number;
   late_events: number;
+  /** Money, integer pico-USD as decimal strings (v2; "0" when read from v1). */
+  cost_pico: string;
+  charge_pico: string;
+  cache_savings_pico: string;
+  unpriced_cost_events: number;
+  unpriced_charge_events: number;
 }
 
 export interface QuotaAlertRecord {

@@ -6,6 +6,7 @@ export interface StreamTopicNames {
   usageRollups: string;
   quotaAlerts: string;
   quotaDefinitions: string;
+  pricingAlerts: string;
 }
 
 /** Topics of the stream core: rollups, alerts and the durable quota definitions (compacted). */
@@ -14,6 +15,7 @@ export function streamTopics(topics: StreamTopicNames): TopicSpec[] {
     { topic: topics.usageRollups, numPartitions: topics.usageEventsPartitions },
     { topic: `${topics.usageRollups}.dlq`, numPartitions: 1 },
     { topic: topics.quotaAlerts, numPartitions: 3 },
+    { topic: topics.pricingAlerts, numPartitions: 1 },
     { topic: topics.quotaDefinitions, numPartitions: 1, configs: { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '0' } },
   ];
 }

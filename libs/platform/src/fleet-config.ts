@@ -44,6 +44,8 @@ export const fleetConfigSchema = z
     METERLINE_TOPIC_USAGE_ROLLUPS: z.string().min(1).default('usage-rollups'),
     METERLINE_TOPIC_QUOTA_ALERTS: z.string().min(1).default('quota-alerts'),
     METERLINE_TOPIC_QUOTA_DEFINITIONS: z.string().min(1).default('quota-definitions'),
+    METERLINE_TOPIC_PRICING_ALERTS: z.string().min(1).default('pricing-alerts'),
+    METERLINE_PRICING_DIR: z.string().min(1).default('pricing'),
     METERLINE_ROLLUP_GROUP: z.string().min(1).default('meterline-rollup-consumer'),
     METERLINE_ROLLUP_SINK_GROUP: z.string().min(1).default('meterline-clickhouse-sink-rollups'),
     METERLINE_ALLOWED_LATENESS: duration('2h'),
@@ -78,7 +80,9 @@ export const fleetConfigSchema = z
       usageRollups: env.METERLINE_TOPIC_USAGE_ROLLUPS,
       quotaAlerts: env.METERLINE_TOPIC_QUOTA_ALERTS,
       quotaDefinitions: env.METERLINE_TOPIC_QUOTA_DEFINITIONS,
+      pricingAlerts: env.METERLINE_TOPIC_PRICING_ALERTS,
     },
+    pricing: { dir: env.METERLINE_PRICING_DIR },
     rollups: {
       groupId: env.METERLINE_ROLLUP_GROUP,
       sinkGroupId: env.METERLINE_ROLLUP_SINK_GROUP,

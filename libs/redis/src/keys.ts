@@ -20,6 +20,8 @@ export const redisKeys = {
   quotaCounter: (tenantId: string, quotaId: string, periodStart: number) => `${tenantPrefix(tenantId)}q:${quotaCounterSuffix(quotaId, periodStart)}`,
   /** The tenant's quota definitions (mirror of the durable store), quota_id -> JSON. */
   quotaDefinitions: (tenantId: string) => `${tenantPrefix(tenantId)}quotas`,
+  /** Set once the pricing alert for a model without a price was published (fleet-wide, not per tenant). */
+  unpricedAnnounced: (provider: string, model: string) => `${KEY_ROOT}:unpriced-announced:${encodeURIComponent(provider)}/${encodeURIComponent(model)}`,
   /** Set when the stream state was built; its absence means Redis lost its data. */
   epoch: () => `${KEY_ROOT}:epoch`,
 } as const;

@@ -61,3 +61,4 @@ export {
   type RatedEvent,
 } from './charge';
 export { importLiteLLM, type LiteLLMImportOptions, type LiteLLMImportResult, type LiteLLMSkip, type LiteLLMWarning } from './litellm';
+export { priceEvent, SERVICE_TIER_METADATA_KEY, type PriceBooks, type EventMoney } from './event-money';

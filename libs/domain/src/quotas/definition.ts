@@ -7,7 +7,8 @@ import { isValidTimeZone, quotaPeriodKinds, type QuotaPeriodKind } from './perio
  * an API key or a model) per calendar day or month in the tenant's time zone.
  */
 
-export const quotaMetrics = ['total_tokens', 'input_tokens', 'output_tokens', 'requests', 'cost_pico_usd'] as const;
+/** cost_pico_usd: what the provider charges the platform; charge_pico_usd: what the tenant is charged. */
+export const quotaMetrics = ['total_tokens', 'input_tokens', 'output_tokens', 'requests', 'cost_pico_usd', 'charge_pico_usd'] as const;
 export type QuotaMetric = (typeof quotaMetrics)[number];
 
 export const quotaEnforcements = ['hard', 'soft'] as const;

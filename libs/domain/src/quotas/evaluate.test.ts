@@ -58,14 +58,15 @@ describe('matchesQuota', () => {
 });
 
 describe('quotaAmount', () => {
-  it.each<[string, QuotaDefinition['metric'], bigint | undefined, bigint]>([
+  it.each<[string, QuotaDefinition['metric'], { costPico: bigint; chargePico: bigint } | undefined, bigint]>([
     ['total: all five disjoint buckets', 'total_tokens', undefined, 168n],
     ['input: input + cache read + cache write', 'input_tokens', undefined, 123n],
     ['output: output + reasoning', 'output_tokens', undefined, 45n],
     ['requests: one per event', 'requests', undefined, 1n],
-    ['cost: the price given', 'cost_pico_usd', 1_234_567_890n, 1_234_567_890n],
+    ['cost: the provider cost given', 'cost_pico_usd', { costPico: 1_234_567_890n, chargePico: 7n }, 1_234_567_890n],
+    ['charge: the customer charge given', 'charge_pico_usd', { costPico: 7n, chargePico: 9_000_000_000_000_000_001n }, 9_000_000_000_000_000_001n],
     ['cost: 0 when unpriced', 'cost_pico_usd', undefined, 0n],
-    ['cost is ignored for token metrics', 'total_tokens', 99n, 168n],
+    ['money is ignored for token metrics', 'total_tokens', { costPico: 99n, chargePico: 99n }, 168n],
   ])('%s', (_what, metric, cost, expected) => {
     expect(quotaAmount({ metric }, event, cost)).toBe(expected);
   });

@@ -21,9 +21,10 @@ type TokenFields = Pick<UsageEvent, 'input_tokens' | 'cache_read_tokens' | 'cach
 /**
  * What one event adds to the quota's counter. Buckets are disjoint, so:
  * total_tokens = all five buckets; input_tokens = input + cache_read + cache_write;
- * output_tokens = output + reasoning; requests = 1; cost_pico_usd = `costPico` (0 when unpriced).
+ * output_tokens = output + reasoning; requests = 1; cost_pico_usd / charge_pico_usd = the event's
+ * provider cost / customer charge (0 when that side is unpriced).
  */
-export function quotaAmount(def: Pick<QuotaDefinition, 'metric'>, event: TokenFields, costPico?: bigint): bigint {
+export function quotaAmount(def: Pick<QuotaDefinition, 'metric'>, event: TokenFields, money?: { costPico: bigint; chargePico: bigint }): bigint {
   const n = (x: number): bigint => BigInt(x);
   const metric: QuotaMetric = def.metric;
   switch (metric) {
@@ -36,7 +37,9 @@ export function quotaAmount(def: Pick<QuotaDefinition, 'metric'>, event: TokenFi
     case 'requests':
       return 1n;
     case 'cost_pico_usd':
-      return costPico ?? 0n;
+      return money?.costPico ?? 0n;
+    case 'charge_pico_usd':
+      return money?.chargePico ?? 0n;
   }
 }
 

@@ -13,7 +13,15 @@
   then     Q, then Q x (counter_suffix, expire_at_ms, meta_json, N, N x (threshold, trigger))
   then     E, then E x (offset, id_hash, group_index, occurred_at, input, cache_read, cache_write,
                         output, reasoning, error_class|"", status_class, latency|-1, ttft|-1,
+                        cost_hi, cost_lo, charge_hi, charge_lo, savings_hi, savings_lo, unpriced,
                         K, K x (quota_index, amount))
+
+  Money (pico-USD) comes split as hi * 10^6 + lo with 0 <= lo < 10^6, because Lua numbers are
+  doubles: sums of hi and of lo stay below 2^53 (exact) where a sum of pico amounts would not.
+  Rollup hashes keep the two parts in separate fields (cph/cpl, chh/chl, svh/svl); readers
+  recombine them with integer arithmetic. unpriced: 0, or 1 (cost side), 2 (charge side), 3 (both).
+  Quota amounts are decimal strings given to HINCRBY (exact int64); a threshold at or above 2^53
+  is compared on the counter's exact decimal string.
 
   Events must come in offset order. An event whose offset is <= the watermark was applied
   before (a replay after a crash) and is skipped. A new event whose id was seen in its hour
@@ -44,7 +52,8 @@ local G = tonumber(ARGV[i]); i = i + 1
 for g = 1, G do
   groups[g] = { hour = ARGV[i], dims = ARGV[i + 1], touched = false,
     req = 0, inp = 0, cr = 0, cw = 0, out = 0, rs = 0, err = 0, lat = 0, latmax = 0, latn = 0,
-    ttft = 0, ttftmax = 0, ttftn = 0, late = 0, ec = {}, sc = {} }
+    ttft = 0, ttftmax = 0, ttftn = 0, late = 0, ec = {}, sc = {},
+    cph = 0, cpl = 0, chh = 0, chl = 0, svh = 0, svl = 0, upc = 0, uph = 0 }
   i = i + 2
 end
 
@@ -54,10 +63,23 @@ for q = 1, Q do
   local quota = { key = prefix .. 'q:' .. ARGV[i], expireAt = ARGV[i + 1], meta = ARGV[i + 2], triggers = {} }
   local n = tonumber(ARGV[i + 3]); i = i + 4
   for t = 1, n do
-    quota.triggers[t] = { threshold = ARGV[i], at = tonumber(ARGV[i + 1]) }
+    quota.triggers[t] = { threshold = ARGV[i], at = tonumber(ARGV[i + 1]), atText = ARGV[i + 1] }
     i = i + 2
   end
   quotas[q] = quota
+end
+
+-- Doubles are exact below 2^53; at or above it, compare the counter's exact decimal string.
+local EXACT = 9007199254740992
+local function reached(quota, used, trigger)
+  if used < EXACT and trigger.at < EXACT then return used >= trigger.at end
+  local text = redis.call('HGET', quota.key, 'used')
+  if #text ~= #trigger.atText then return #text > #trigger.atText end
+  return text >= trigger.atText
+end
+local function usedText(quota, used)
+  if used < EXACT then return string.format('%d', used) end
+  return redis.call('HGET', quota.key, 'used')
 end
 
 local applied, duplicates, replayed, corrections, late = 0, 0, 0, 0, 0
@@ -69,8 +91,11 @@ for e = 1, E do
   local idHash, gi, at = ARGV[i + 1], tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
   local inp, cr, cw, out, rs = tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6]), tonumber(ARGV[i + 7]), tonumber(ARGV[i + 8])
   local ec, sc, lat, ttft = ARGV[i + 9], ARGV[i + 10], tonumber(ARGV[i + 11]), tonumber(ARGV[i + 12])
-  local K = tonumber(ARGV[i + 13])
-  local quotaArgs = i + 14
+  local moneyAt = i + 13
+  local cph, cpl, chh, chl = tonumber(ARGV[i + 13]), tonumber(ARGV[i + 14]), tonumber(ARGV[i + 15]), tonumber(ARGV[i + 16])
+  local svh, svl, unpriced = tonumber(ARGV[i + 17]), tonumber(ARGV[i + 18]), tonumber(ARGV[i + 19])
+  local K = tonumber(ARGV[i + 20])
+  local quotaArgs = i + 21
   i = quotaArgs + 2 * K
 
   if offset <= wmOff then
@@ -96,6 +121,11 @@ for e = 1, E do
           ttft = (ttft >= 0 and ttft or 0), ttftmax = (ttft >= 0 and ttft or 0), ttftn = (ttft >= 0 and 1 or 0) }
         if ec ~= '' then f['e:' .. ec] = 1 end
         f['s:' .. sc] = 1
+        -- Money as decimal strings: cjson writes numbers with 14 significant digits.
+        f.cph = ARGV[moneyAt]; f.cpl = ARGV[moneyAt + 1]; f.chh = ARGV[moneyAt + 2]; f.chl = ARGV[moneyAt + 3]
+        f.svh = ARGV[moneyAt + 4]; f.svl = ARGV[moneyAt + 5]
+        f.upc = (unpriced % 2 == 1) and 1 or 0
+        f.uph = (unpriced >= 2) and 1 or 0
         redis.call('RPUSH', outboxKey, cjson.encode({ t = 'c', h = group.hour, d = group.dims, p = partition, o = string.format('%d', offset), f = f }))
       else
         group.touched = true
@@ -116,6 +146,11 @@ for e = 1, E do
           if ttft > group.ttftmax then group.ttftmax = ttft end
         end
         if isLate then group.late = group.late + 1 end
+        group.cph = group.cph + cph; group.cpl = group.cpl + cpl
+        group.chh = group.chh + chh; group.chl = group.chl + chl
+        group.svh = group.svh + svh; group.svl = group.svl + svl
+        if unpriced % 2 == 1 then group.upc = group.upc + 1 end
+        if unpriced >= 2 then group.uph = group.uph + 1 end
       end
       if at > maxts then maxts = at end
       -- Quotas: counted event by event, so the crossing event (and its time) is exact.
@@ -128,9 +163,9 @@ for e = 1, E do
           quota.expiring = true
         end
         for _, trigger in ipairs(quota.triggers) do
-          if used >= trigger.at and redis.call('HSETNX', quota.key, 'a:' .. trigger.threshold, string.format('%d', offset)) == 1 then
+          if reached(quota, used, trigger) and redis.call('HSETNX', quota.key, 'a:' .. trigger.threshold, string.format('%d', offset)) == 1 then
             redis.call('RPUSH', outboxKey, cjson.encode({ t = 'a', m = quota.meta, th = trigger.threshold,
-              u = string.format('%d', used), at = string.format('%d', at), o = string.format('%d', offset), p = partition }))
+              u = usedText(quota, used), at = string.format('%d', at), o = string.format('%d', offset), p = partition }))
           end
         end
       end
@@ -159,6 +194,14 @@ for _, group in ipairs(groups) do
     redis.call('HINCRBY', key, 'ttft', group.ttft)
     redis.call('HINCRBY', key, 'ttftn', group.ttftn)
     redis.call('HINCRBY', key, 'late', group.late)
+    redis.call('HINCRBY', key, 'cph', string.format('%d', group.cph))
+    redis.call('HINCRBY', key, 'cpl', string.format('%d', group.cpl))
+    redis.call('HINCRBY', key, 'chh', string.format('%d', group.chh))
+    redis.call('HINCRBY', key, 'chl', string.format('%d', group.chl))
+    redis.call('HINCRBY', key, 'svh', string.format('%d', group.svh))
+    redis.call('HINCRBY', key, 'svl', string.format('%d', group.svl))
+    if group.upc > 0 then redis.call('HINCRBY', key, 'upc', group.upc) end
+    if group.uph > 0 then redis.call('HINCRBY', key, 'uph', group.uph) end
     for class, n in pairs(group.ec) do redis.call('HINCRBY', key, 'e:' .. class, n) end
     for class, n in pairs(group.sc) do redis.call('HINCRBY', key, 's:' .. class, n) end
     if group.latmax > tonumber(redis.call('HGET', key, 'latmax') or '0') then redis.call('HSET', key, 'latmax', group.latmax) end

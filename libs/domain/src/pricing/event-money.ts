@@ -1,0 +1,64 @@
+import type { UsageEvent } from '../usage-event/usage-event';
+import type { Catalog } from './catalog';
+import { rateEvent, type TenantOverrides } from './charge';
+import type { UnpricedReason } from './price';
+
+/** The three price inputs of the stream, loaded together; `id` names the content (a hash). */
+export interface PriceBooks {
+  readonly id: string;
+  /** What the providers charge the platform. */
+  readonly costBook: Catalog;
+  /** What tenants are charged by default. */
+  readonly rateCard: Catalog;
+  readonly overrides?: TenantOverrides;
+}
+
+/** The metadata key an event sets to be priced in a service tier (`batch`, `flex`, `priority`). */
+export const SERVICE_TIER_METADATA_KEY = 'service_tier';
+
+/** What one event costs and is charged, in integer pico-USD. Unpriced sides are 0 and flagged. */
+export interface EventMoney {
+  costPico: bigint;
+  chargePico: bigint;
+  /** Provider-cost side: what the cached tokens would have cost at the uncached input rate, minus what they cost. */
+  cacheSavingsPico: bigint;
+  costPriced: boolean;
+  chargePriced: boolean;
+  /** The price versions used (e.g. `openai/gpt-4o@2024-08-06`), null when unpriced. */
+  costVersion: string | null;
+  chargeVersion: string | null;
+  /** Why a side is unpriced (the cost side's reason first). */
+  unpriced: { reason: UnpricedReason; message: string } | null;
+}
+
+/**
+ * Prices one usage event on both books. Never throws for an unknown model or a missing price:
+ * that side is 0 and `costPriced`/`chargePriced` say so, so the event is still counted and can
+ * be listed and re-rated later (never silently $0).
+ */
+export function priceEvent(books: PriceBooks, event: Pick<UsageEvent, 'tenant_id' | 'provider' | 'model' | 'occurred_at' | 'input_tokens' | 'cache_read_tokens' | 'cache_write_tokens' | 'output_tokens' | 'reasoning_tokens' | 'metadata'>): EventMoney {
+  const rated = rateEvent(books.rateCard, books.overrides, books.costBook, {
+    tenant_id: event.tenant_id,
+    provider: event.provider,
+    model: event.model,
+    occurred_at: event.occurred_at,
+    tier: event.metadata[SERVICE_TIER_METADATA_KEY] ?? null,
+    input_tokens: event.input_tokens,
+    cache_read_tokens: event.cache_read_tokens,
+    cache_write_tokens: event.cache_write_tokens,
+    output_tokens: event.output_tokens,
+    reasoning_tokens: event.reasoning_tokens,
+  });
+  const { cost, charge } = rated;
+  const missing = !cost.priced ? cost : !charge.priced ? charge : null;
+  return {
+    costPico: cost.priced ? cost.total : 0n,
+    chargePico: charge.priced ? charge.total : 0n,
+    cacheSavingsPico: cost.priced ? cost.cacheSavings : 0n,
+    costPriced: cost.priced,
+    chargePriced: charge.priced,
+    costVersion: cost.priced ? cost.priceVersionId : null,
+    chargeVersion: charge.priced ? charge.priceVersionId : null,
+    unpriced: missing === null ? null : { reason: missing.reason, message: missing.message },
+  };
+}

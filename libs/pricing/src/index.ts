@@ -1,0 +1,1 @@
+export { loadPriceBooks, PriceBookStore, PriceBooksError, PRICE_FILES, type UnpricedModel } from './price-book-store';
