@@ -80,7 +80,7 @@ export function totalTokensOf(e: UsageEvent): bigint {
 export interface StreamRig {
   kafka: Kafka;
   brokers: string[];
-  topics: { usageEvents: string; usageEventsPartitions: number; usageRollups: string; quotaAlerts: string; quotaDefinitions: string };
+  topics: { usageEvents: string; usageEventsPartitions: number; usageRollups: string; quotaAlerts: string; quotaDefinitions: string; pricingAlerts: string };
   groupId: string;
   redisServer: RedisServer;
   redis: ScriptedRedis;

@@ -1,0 +1,205 @@
+import { lineNames, priceEvent, priceUsage, chargeUsage, type LineName, type PriceBooks, type UsageEvent } from '@meterline/domain';
+import { quoteIdentifier, UsageRollupsTable, type ClickHouseHandle } from '@meterline/clickhouse';
+
+/**
+ * Re-rating: after a price change (or a price added for an unpriced model), recompute cost and
+ * charge of a tenant's usage in [from, to) from the deduplicated raw events, with the books in
+ * force now, and bring the hourly rollups to the new amounts.
+ *
+ * The difference per (hour, dimensions) is written as one re-rating row in usage_rollups_hourly
+ * (kind correction, source_partition RERATE_PARTITION, correction_offset -1, version = run time):
+ * money only, tokens 0, unpriced counts as the (signed) change. A later run replaces it (same
+ * key, newer version), so re-rating twice changes nothing. Redis quota counters are not changed.
+ */
+export const RERATE_PARTITION = 4_294_967_295;
+
+export interface RerateDiff {
+  tenant_id: string;
+  provider: string;
+  model: string;
+  side: 'cost' | 'charge';
+  /** A price line (input, cache_read, ...), or `total`. */
+  bucket: LineName | 'total';
+  /** pico-USD before: per line with the previous books (null when they were not given), for `total` what the rollups hold. */
+  old: bigint | null;
+  new: bigint;
+  /** Events a book could not price, before and after. */
+  oldUnpriced: number;
+  newUnpriced: number;
+}
+
+export interface RerateResult {
+  events: number;
+  rowsWritten: number;
+  diffs: RerateDiff[];
+}
+
+interface GroupMoney {
+  hour: number;
+  project_id: string;
+  provider: string;
+  model: string;
+  operation: string;
+  cost: bigint;
+  charge: bigint;
+  savings: bigint;
+  unpricedCost: number;
+  unpricedCharge: number;
+}
+
+const dimsKey = (g: { hour: number; project_id: string; provider: string; model: string; operation: string }): string => JSON.stringify([g.hour, g.project_id, g.provider, g.model, g.operation]);
+
+async function rawEvents(handle: ClickHouseHandle, tenant: string, from: number, to: number): Promise<UsageEvent[]> {
+  const db = quoteIdentifier(handle.database);
+  const result = await handle.client.query({
+    query: `SELECT event_id, toUnixTimestamp64Milli(occurred_at) AS occurred_ms, tenant_id, project_id, provider, model, operation,
+                   input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens, metadata
+            FROM ${db}.usage_events FINAL
+            WHERE tenant_id = {tenant:String} AND occurred_at >= fromUnixTimestamp64Milli({from:Int64}) AND occurred_at < fromUnixTimestamp64Milli({to:Int64})`,
+    query_params: { tenant, from, to },
+    format: 'JSONEachRow',
+  });
+  const rows = await result.json<Record<string, unknown>>();
+  return rows.map((r) => ({
+    event_id: String(r.event_id), occurred_at: Number(r.occurred_ms), tenant_id: String(r.tenant_id), project_id: (r.project_id as string | null) ?? null,
+    api_key_hash: null, client_id: null, user_id: null, trace_id: null, endpoint_id: null,
+    provider: String(r.provider), model: String(r.model), operation: String(r.operation),
+    input_tokens: Number(r.input_tokens), cache_read_tokens: Number(r.cache_read_tokens), cache_write_tokens: Number(r.cache_write_tokens),
+    output_tokens: Number(r.output_tokens), reasoning_tokens: Number(r.reasoning_tokens),
+    latency_ms: null, ttft_ms: null, status_code: null, error_type: null, metadata: (r.metadata as Record<string, string> | undefined) ?? {},
+  }));
+}
+
+/** What the rollups hold per (hour, dimensions): with or without the re-rating rows. */
+async function recorded(handle: ClickHouseHandle, tenant: string, from: number, to: number, withRerating: boolean): Promise<Map<string, GroupMoney>> {
+  const db = quoteIdentifier(handle.database);
+  const result = await handle.client.query({
+    query: `SELECT toUnixTimestamp(hour) * 1000 AS hour_ms, project_id, provider, model, operation,
+                   toString(sum(cost_pico)) AS cost, toString(sum(charge_pico)) AS charge, toString(sum(cache_savings_pico)) AS savings,
+                   sum(unpriced_cost_events) AS unpriced_cost, sum(unpriced_charge_events) AS unpriced_charge
+            FROM ${db}.usage_rollups_hourly FINAL
+            WHERE tenant_id = {tenant:String} AND hour >= toDateTime({from:Int64}) AND hour < toDateTime({to:Int64}) ${withRerating ? '' : `AND source_partition != ${RERATE_PARTITION}`}
+            GROUP BY hour_ms, project_id, provider, model, operation`,
+    query_params: { tenant, from: Math.floor(from / 1000), to: Math.ceil(to / 1000) },
+    format: 'JSONEachRow',
+  });
+  const rows = await result.json<{ hour_ms: string | number; project_id: string; provider: string; model: string; operation: string; cost: string; charge: string; savings: string; unpriced_cost: string | number; unpriced_charge: string | number }>();
+  return new Map(rows.map((r) => {
+    const g: GroupMoney = { hour: Number(r.hour_ms), project_id: r.project_id, provider: r.provider, model: r.model, operation: r.operation, cost: BigInt(r.cost), charge: BigInt(r.charge), savings: BigInt(r.savings), unpricedCost: Number(r.unpriced_cost), unpricedCharge: Number(r.unpriced_charge) };
+    return [dimsKey(g), g];
+  }));
+}
+
+/**
+ * Re-rates a tenant's usage in [from, to) (whole hours) with `books`; `previousBooks`, when
+ * given, fills the per-line `old` amounts of the diff report.
+ */
+export async function rerateUsage(handle: ClickHouseHandle, options: { tenant: string; from: number; to: number; books: PriceBooks; previousBooks?: PriceBooks; clock?: () => number }): Promise<RerateResult> {
+  const { tenant, from, to, books, previousBooks } = options;
+  const events = await rawEvents(handle, tenant, from, to);
+  // Re-rating rows replace each other: the new row is computed against the stream's own rows;
+  // the report's `old` is what the rollups say now (earlier re-ratings included).
+  const before = await recorded(handle, tenant, from, to, false);
+  const current = await recorded(handle, tenant, from, to, true);
+
+  const after = new Map<string, GroupMoney>();
+  const diffs = new Map<string, RerateDiff>();
+  const diff = (provider: string, model: string, side: 'cost' | 'charge', bucket: LineName | 'total'): RerateDiff => {
+    const key = `${provider}/${model}/${side}/${bucket}`;
+    let d = diffs.get(key);
+    if (!d) diffs.set(key, (d = { tenant_id: tenant, provider, model, side, bucket, old: bucket === 'total' ? 0n : previousBooks ? 0n : null, new: 0n, oldUnpriced: 0, newUnpriced: 0 }));
+    return d;
+  };
+  for (const e of events) {
+    const money = priceEvent(books, e);
+    const hour = Math.floor(e.occurred_at / 3_600_000) * 3_600_000;
+    const key = dimsKey({ hour, project_id: e.project_id ?? '', provider: e.provider, model: e.model, operation: e.operation });
+    let g = after.get(key);
+    if (!g) after.set(key, (g = { hour, project_id: e.project_id ?? '', provider: e.provider, model: e.model, operation: e.operation, cost: 0n, charge: 0n, savings: 0n, unpricedCost: 0, unpricedCharge: 0 }));
+    g.cost += money.costPico;
+    g.charge += money.chargePico;
+    g.savings += money.cacheSavingsPico;
+    if (!money.costPriced) g.unpricedCost++;
+    if (!money.chargePriced) g.unpricedCharge++;
+    // Per line, both sides, with the new books and (when given) the previous ones.
+    const usage = { ...e, tier: e.metadata.service_tier ?? null };
+    for (const [side, price] of [['cost', (b: PriceBooks) => priceUsage(b.costBook, usage)], ['charge', (b: PriceBooks) => chargeUsage(b.rateCard, b.overrides, b.costBook, usage)]] as const) {
+      const now = price(books);
+      const then = previousBooks ? price(previousBooks) : undefined;
+      for (const line of lineNames) {
+        const d = diff(e.provider, e.model, side, line);
+        if (now.priced) d.new += now.lines[line];
+        if (then?.priced && d.old !== null) d.old += then.lines[line];
+      }
+      const total = diff(e.provider, e.model, side, 'total');
+      total.new += now.priced ? now.total : 0n;
+      if (!now.priced) total.newUnpriced++;
+      if (then !== undefined && !then.priced) for (const line of lineNames) diff(e.provider, e.model, side, line).oldUnpriced++;
+    }
+  }
+  for (const g of current.values()) {
+    diff(g.provider, g.model, 'cost', 'total').old! += g.cost;
+    diff(g.provider, g.model, 'cost', 'total').oldUnpriced += g.unpricedCost;
+    diff(g.provider, g.model, 'charge', 'total').old! += g.charge;
+    diff(g.provider, g.model, 'charge', 'total').oldUnpriced += g.unpricedCharge;
+  }
+
+  // One re-rating row per (hour, dimensions) whose money differs from what the rollups hold.
+  const version = (options.clock ?? Date.now)();
+  const rows = [];
+  for (const key of new Set([...before.keys(), ...after.keys()])) {
+    const was = before.get(key);
+    const now = after.get(key);
+    const g = (now ?? was)!;
+    const delta = {
+      cost: (now?.cost ?? 0n) - (was?.cost ?? 0n),
+      charge: (now?.charge ?? 0n) - (was?.charge ?? 0n),
+      savings: (now?.savings ?? 0n) - (was?.savings ?? 0n),
+      unpricedCost: (now?.unpricedCost ?? 0) - (was?.unpricedCost ?? 0),
+      unpricedCharge: (now?.unpricedCharge ?? 0) - (was?.unpricedCharge ?? 0),
+    };
+    rows.push({
+      kind: 'correction' as const, tenant_id: tenant, project_id: g.project_id, provider: g.provider, model: g.model, operation: g.operation,
+      hour_start: g.hour, source_partition: RERATE_PARTITION, correction_offset: -1, version,
+      requests: 0, input_tokens: 0, cache_read_tokens: 0, cache_write_tokens: 0, output_tokens: 0, reasoning_tokens: 0, errors: 0,
+      errors_by_class: {}, requests_by_status_class: {}, latency_ms_sum: 0, latency_ms_max: 0, latency_count: 0, ttft_ms_sum: 0, ttft_ms_max: 0, ttft_count: 0, late_events: 0,
+      cost_pico: delta.cost.toString(), charge_pico: delta.charge.toString(), cache_savings_pico: delta.savings.toString(),
+      unpriced_cost_events: delta.unpricedCost, unpriced_charge_events: delta.unpricedCharge,
+    });
+  }
+  // Every group gets its row (zero when unchanged), so a run replaces whatever an earlier run wrote.
+  await new UsageRollupsTable(handle).insert(rows, `rerate:${tenant}:${from}:${to}:${version}`);
+  const ordered = [...diffs.values()].sort((a, b) => `${a.provider}/${a.model}/${a.side}`.localeCompare(`${b.provider}/${b.model}/${b.side}`) || (a.bucket === 'total' ? 1 : b.bucket === 'total' ? -1 : lineNames.indexOf(a.bucket) - lineNames.indexOf(b.bucket)));
+  return { events: events.length, rowsWritten: rows.length, diffs: ordered };
+}
+
+/** The diff report as CSV: tenant, provider, model, side, bucket, old, new, change, unpriced before/after. */
+export function rerateReportCsv(diffs: readonly RerateDiff[]): string {
+  const lines = ['tenant_id,provider,model,side,bucket,old_pico_usd,new_pico_usd,change_pico_usd,old_unpriced_events,new_unpriced_events'];
+  const q = (s: string): string => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+  for (const d of diffs) {
+    lines.push([q(d.tenant_id), q(d.provider), q(d.model), d.side, d.bucket, d.old?.toString() ?? '', d.new.toString(), d.old === null ? '' : (d.new - d.old).toString(), d.oldUnpriced, d.newUnpriced].join(','));
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export interface UnpricedUsage {
+  provider: string;
+  model: string;
+  unpriced_cost_events: number;
+  unpriced_charge_events: number;
+  tenants: number;
+}
+
+/** Models with unpriced events in [from, to), from the rollups (re-rated ones net out). */
+export async function listUnpriced(handle: ClickHouseHandle, from: number, to: number): Promise<UnpricedUsage[]> {
+  const db = quoteIdentifier(handle.database);
+  const result = await handle.client.query({
+    query: `SELECT provider, model, sum(unpriced_cost_events) AS unpriced_cost_events, sum(unpriced_charge_events) AS unpriced_charge_events, uniqExact(tenant_id) AS tenants
+            FROM ${db}.usage_hourly WHERE hour >= toDateTime({from:Int64}) AND hour < toDateTime({to:Int64})
+            GROUP BY provider, model HAVING unpriced_cost_events != 0 OR unpriced_charge_events != 0 ORDER BY provider, model`,
+    query_params: { from: Math.floor(from / 1000), to: Math.ceil(to / 1000) },
+    format: 'JSONEachRow',
+  });
+  return (await result.json<Record<string, string | number>>()).map((r) => ({ provider: String(r.provider), model: String(r.model), unpriced_cost_events: Number(r.unpriced_cost_events), unpriced_charge_events: Number(r.unpriced_charge_events), tenants: Number(r.tenants) }));
+}
