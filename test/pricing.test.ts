@@ -63,8 +63,8 @@ describe('pricing in the stream', () => {
     try {
       const reference = new ReferencePrices(rig.pricingDir);
       for (const tenant of tenants) {
-        await rig.quotaStore.set({ tenant_id: tenant, quota_id: 'monthly-charge', metric: 'charge_pico_usd', period: 'month', limit: (10n ** 24n).toString(), enforcement: 'soft' });
-        await rig.quotaStore.set({ tenant_id: tenant, quota_id: 'daily-cost', metric: 'cost_pico_usd', period: 'day', limit: (10n ** 24n).toString(), enforcement: 'soft' });
+        await rig.quotaStore.set({ tenant_id: tenant, quota_id: 'monthly-charge', metric: 'charge_pico_usd', period: 'month', limit: (9n * 10n ** 18n).toString(), enforcement: 'soft' });
+        await rig.quotaStore.set({ tenant_id: tenant, quota_id: 'daily-cost', metric: 'cost_pico_usd', period: 'day', limit: (9n * 10n ** 18n).toString(), enforcement: 'soft' });
       }
       const stream = generateStream({ events: 1_000_000, tenants, seed: 17 });
       const consumer = await rig.startConsumer();

@@ -4,6 +4,8 @@ import { QuotaStore } from '@meterline/quotas';
 import { createKafka } from '@meterline/kafka';
 import { createMeter } from '@meterline/producer';
 import { ConfigError, createLogger, errorMessage, fleetConfigSchema, parseConfig, type FleetConfig, type Logger } from '@meterline/platform';
+import { listUnpriced, loadPriceBooks, rerateReportCsv, rerateUsage } from '@meterline/pricing';
+import { writeFileSync } from 'node:fs';
 import { runFleet } from './fleet';
 
 const usageText = `meterline: exactly-once metering of LLM usage
@@ -19,13 +21,22 @@ Usage:
   meterline spool replay [--dir DIR]
                               send events spooled while Kafka was unreachable
   meterline quota set --tenant T --limit N [--period month|day] [--metric total_tokens|input_tokens|
-                      output_tokens|requests] [--thresholds 50,80,100] [--hard] [--time-zone Z]
+                      output_tokens|requests|cost_pico_usd|charge_pico_usd] [--thresholds 50,80,100] [--hard] [--time-zone Z]
                       [--project P] [--model M] [--api-key-hash H] [--id ID]
   meterline quota list [--tenant T]
   meterline quota remove --tenant T --id ID
   meterline quota check --tenant T [--project P] [--model M]     (through the running fleet)
   meterline reconcile --tenant T --from ISO --to ISO [--json]
                               compare raw events with hourly rollups; lists every difference
+  meterline prices unpriced --from ISO --to ISO [--json]
+                              models with events no price book could price (counted, cost 0)
+  meterline rerate --tenant T --from ISO --to ISO [--previous-prices DIR] [--report FILE.csv]
+                              recompute cost and charge with the price files in force
+                              (METERLINE_PRICING_DIR), bring the rollups to them and print the
+                              diff (tenant, model, bucket, old, new); --previous-prices fills
+                              the per-bucket old amounts
+  (prices and rerate read ClickHouse directly: set CLICKHOUSE_URL, or stop the fleet first
+  when it uses the embedded ClickHouse)
   meterline help
 
 Configuration comes from the environment; see the README's configuration table.`;
@@ -85,6 +96,41 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'quota':
       return quotaCommand(config, rest, log);
+    case 'prices': {
+      const [sub, ...args] = rest;
+      if (sub !== 'unpriced') throw new UsageError('prices: the subcommand is `unpriced`');
+      const { values } = parseArgs({ args, options: { from: { type: 'string' }, to: { type: 'string' }, json: { type: 'boolean', default: false } } });
+      const [from, to] = timeRange(values.from, values.to);
+      const handle = openClickHouse(config.clickhouse);
+      try {
+        const rows = await listUnpriced(handle, from, to);
+        if (values.json) console.log(JSON.stringify(rows, null, 2));
+        else if (rows.length === 0) console.log('every event in the range was priced on both books');
+        else for (const r of rows) console.log(`${r.provider}/${r.model}: ${r.unpriced_cost_events} events without a cost price, ${r.unpriced_charge_events} without a charge price, ${r.tenants} tenant(s)`);
+        return rows.length === 0 ? 0 : 3;
+      } finally {
+        await handle.close();
+      }
+    }
+    case 'rerate': {
+      const { values } = parseArgs({ args: rest, options: { tenant: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, 'previous-prices': { type: 'string' }, report: { type: 'string' } } });
+      if (values.tenant === undefined) throw new UsageError('rerate needs --tenant');
+      const [from, to] = timeRange(values.from, values.to);
+      const books = loadPriceBooks(config.pricing.dir);
+      const previousBooks = values['previous-prices'] === undefined ? undefined : loadPriceBooks(values['previous-prices']);
+      const handle = openClickHouse(config.clickhouse);
+      try {
+        await migrate(handle, log, { rawTtlMonths: config.clickhouse.rawTtlMonths });
+        const result = await rerateUsage(handle, { tenant: values.tenant, from, to, books, ...(previousBooks ? { previousBooks } : {}) });
+        const csv = rerateReportCsv(result.diffs);
+        if (values.report !== undefined) writeFileSync(values.report, csv);
+        process.stdout.write(csv);
+        console.error(`re-rated ${result.events} events of ${values.tenant} with price books ${books.id}; ${result.rowsWritten} rollup rows written${values.report === undefined ? '' : `; report in ${values.report}`}`);
+        return 0;
+      } finally {
+        await handle.close();
+      }
+    }
     case 'reconcile': {
       const { values } = parseArgs({ args: rest, options: { tenant: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, json: { type: 'boolean', default: false }, url: { type: 'string' } } });
       if (values.tenant === undefined || values.from === undefined || values.to === undefined) throw new UsageError('reconcile needs --tenant, --from and --to');
@@ -168,6 +214,14 @@ async function quotaCommand(config: FleetConfig, args: string[], log: Logger): P
   } finally {
     await store.close();
   }
+}
+
+function timeRange(fromText: string | undefined, toText: string | undefined): [number, number] {
+  if (fromText === undefined || toText === undefined) throw new UsageError('give --from and --to (ISO times, e.g. 2026-11-01T00:00:00Z)');
+  const from = Date.parse(fromText);
+  const to = Date.parse(toText);
+  if (Number.isNaN(from) || Number.isNaN(to) || from >= to) throw new UsageError(`--from and --to must be ISO times with from < to (got ${fromText}, ${toText})`);
+  return [from, to];
 }
 
 /** Through the running fleet's HTTP API; when none answers, `direct` (the embedded ClickHouse is free then). */
