@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { computeInvoice } from './compute';
-import { csvField, invoiceCsvColumns, toInvoiceCsv, toInvoiceJson } from './export';
+import { csvField, invoiceCsvColumns, toInvoiceCsv, toInvoiceJson, toInvoiceReady } from './export';
 import { escapeHtml, renderInvoiceHtml } from './html';
 import type { Invoice, PricedUsageAggregate } from './types';
 
@@ -263,5 +263,22 @@ describe('renderInvoiceHtml', () => {
     expect(page).toContain('<dd>EUR (1 USD = 0.9137 EUR)</dd>');
     // $1.23456 * 0.9137 = 1.128017... EUR -> 1.13
     expect(page).toContain('<tr class="total"><th>Total (EUR)</th><td class="num">1.13</td></tr>');
+  });
+});
+
+describe('toInvoiceReady', () => {
+  it('summarises the invoice for the invoices topic', () => {
+    expect(toInvoiceReady(small, { json: 's3://invoices/acme/2026-01/r1.json', csv: 's3://invoices/acme/2026-01/r1.csv' })).toEqual({
+      invoice_id: 'inv_acme_2026-01_r1',
+      revision: 1,
+      tenant_id: 'acme',
+      period: '2026-01',
+      currency: 'USD',
+      total_minor: '70',
+      status: 'draft',
+      line_count: 3,
+      issued_at: ISSUED_AT,
+      exports: { csv: 's3://invoices/acme/2026-01/r1.csv', json: 's3://invoices/acme/2026-01/r1.json' },
+    });
   });
 });

@@ -173,3 +173,36 @@ export function toInvoiceCsv(invoice: Invoice, options: InvoiceCsvOptions = {}):
   }
   return `${rows.join('\r\n')}\r\n`;
 }
+
+/** The `InvoiceReady` record (schemas/invoice-ready/v1.avsc) announcing an invoice on the invoices topic. */
+export interface InvoiceReady {
+  invoice_id: string;
+  revision: number;
+  tenant_id: string;
+  period: string;
+  currency: string;
+  /** Integer minor units as a decimal string. */
+  total_minor: string;
+  status: string;
+  line_count: number;
+  /** Epoch ms. */
+  issued_at: number;
+  /** Where each document was written, by format (`json`, `csv`, `html`). */
+  exports: Record<string, string>;
+}
+
+/** The `InvoiceReady` record of an invoice whose documents were written to `exports` (format -> path or URL). */
+export function toInvoiceReady(invoice: Invoice, exports: Readonly<Record<string, string>>): InvoiceReady {
+  return {
+    invoice_id: invoice.invoice_id,
+    revision: invoice.revision,
+    tenant_id: invoice.tenant_id,
+    period: invoice.period,
+    currency: invoice.currency,
+    total_minor: invoice.total_minor.toString(),
+    status: invoice.status,
+    line_count: invoice.lines.length,
+    issued_at: invoice.issued_at,
+    exports: Object.fromEntries(Object.entries(exports).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
+  };
+}

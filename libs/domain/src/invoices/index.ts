@@ -35,6 +35,8 @@ export {
   invoiceCsvColumns,
   invoiceTotalFields,
   invoiceTotal,
+  toInvoiceReady,
+  type InvoiceReady,
   type InvoiceCsvOptions,
   type InvoiceTotalField,
 } from './export';
