@@ -3,3 +3,4 @@ export { validateUsageEvent, describeViolations, defaultEventLimits, type EventL
 export * from './pricing';
 export * from './windows';
 export * from './quotas';
+export * from './invoices';

@@ -1,0 +1,44 @@
+export {
+  INVOICE_FORMAT,
+  invoiceLineKinds,
+  invoiceStatuses,
+  type Invoice,
+  type InvoiceLine,
+  type InvoiceLineKind,
+  type InvoiceStatus,
+  type InvoiceBucket,
+  type InvoiceInput,
+  type PricedUsageAggregate,
+  type LateUsageAdjustment,
+  type BillingTerms,
+  type UnitPriceBasis,
+} from './types';
+export { InvoiceInputError } from './errors';
+export {
+  CURRENCY_MINOR_UNITS,
+  DEFAULT_CURRENCY,
+  currencyMinorUnit,
+  parseExchangeRate,
+  picoToMinor,
+  exactQuotient,
+  formatMinor,
+  formatMinorGrouped,
+  type ExchangeRate,
+} from './currency';
+export { invoiceId, parseInvoiceId, isInvoicePeriod, type ParsedInvoiceId } from './invoice-id';
+export { aggregateChargedEvents, averageUnitPrice, type ChargedEvent } from './aggregate';
+export { computeInvoice } from './compute';
+export {
+  toInvoiceJson,
+  toInvoiceCsv,
+  csvField,
+  invoiceCsvColumns,
+  invoiceTotalFields,
+  invoiceTotal,
+  toInvoiceReady,
+  type InvoiceReady,
+  type InvoiceCsvOptions,
+  type InvoiceTotalField,
+} from './export';
+export { renderInvoiceHtml, escapeHtml } from './html';
+export { reconcileInvoiceInputs, pricedTotals, type UsageTotal, type ReconcileInput, type ReconcileMismatch, type ReconcileResult } from './reconcile';
