@@ -1,2 +1,2 @@
-export { loadPriceBooks, PriceBookStore, PriceBooksError, PRICE_FILES, type UnpricedModel } from './price-book-store';
+export { loadPriceBooks, PriceBookStore, PriceBooksError, PRICE_FILES } from './price-book-store';
 export { rerateUsage, rerateReportCsv, listUnpriced, RERATE_PARTITION, type RerateDiff, type RerateResult, type UnpricedUsage } from './rerate';

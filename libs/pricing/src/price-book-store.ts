@@ -63,27 +63,15 @@ export function loadPriceBooks(dir: string): PriceBooks {
   return { id: hash.digest('hex').slice(0, 16), costBook, rateCard, ...(overrides ? { overrides } : {}) };
 }
 
-/** A model seen without a price, since this process started. */
-export interface UnpricedModel {
-  provider: string;
-  model: string;
-  reason: string;
-  message: string;
-  events: number;
-  firstSeenAt: number;
-  firstTenant: string;
-}
-
 /**
  * The price books in force, reloaded when a file in the directory changes (an invalid change
- * is logged with every problem and the previous books stay in force), plus what the stream
- * needs around them: `price(event)` and the models seen without a price.
+ * is logged with every problem and the previous books stay in force); `price(event)` prices
+ * with the books in force.
  */
 export class PriceBookStore {
   #books: PriceBooks;
   #watcher: FSWatcher | undefined;
   #reloadTimer: NodeJS.Timeout | undefined;
-  readonly #unpriced = new Map<string, UnpricedModel>();
   readonly #log: Logger;
 
   constructor(
@@ -123,21 +111,9 @@ export class PriceBookStore {
     }
   }
 
-  /** Prices one event with the books in force and remembers an unpriced model. */
+  /** Prices one event with the books in force (the consumer counts and announces unpriced ones). */
   price(event: UsageEvent): EventMoney {
-    const money = priceEvent(this.#books, event);
-    if (money.unpriced !== null) {
-      const key = `${event.provider}/${event.model}`;
-      const known = this.#unpriced.get(key);
-      if (known) known.events++;
-      else this.#unpriced.set(key, { provider: event.provider, model: event.model, reason: money.unpriced.reason, message: money.unpriced.message, events: 1, firstSeenAt: event.occurred_at, firstTenant: event.tenant_id });
-    }
-    return money;
-  }
-
-  /** Models priced by neither or one book since start (a metric: `events` counts them). */
-  unpricedModels(): UnpricedModel[] {
-    return [...this.#unpriced.values()];
+    return priceEvent(this.#books, event);
   }
 
   close(): void {

@@ -1,4 +1,4 @@
-import { lineNames, priceEvent, priceUsage, chargeUsage, type LineName, type PriceBooks, type UsageEvent } from '@meterline/domain';
+import { lineNames, rateEvent, type LineName, type PriceBooks, type UsageEvent } from '@meterline/domain';
 import { quoteIdentifier, UsageRollupsTable, type ClickHouseHandle } from '@meterline/clickhouse';
 
 /**
@@ -110,31 +110,35 @@ export async function rerateUsage(handle: ClickHouseHandle, options: { tenant: s
     if (!d) diffs.set(key, (d = { tenant_id: tenant, provider, model, side, bucket, old: bucket === 'total' ? 0n : previousBooks ? 0n : null, new: 0n, oldUnpriced: 0, newUnpriced: 0 }));
     return d;
   };
+  const rate = (b: PriceBooks, usage: Parameters<typeof rateEvent>[3]) => rateEvent(b.rateCard, b.overrides, b.costBook, usage);
   for (const e of events) {
-    const money = priceEvent(books, e);
+    // Both sides once per event with the new books (and once with the previous ones, if given).
+    const usage = { ...e, tier: e.metadata.service_tier ?? null };
+    const now = rate(books, usage);
+    const then = previousBooks ? rate(previousBooks, usage) : undefined;
     const hour = Math.floor(e.occurred_at / 3_600_000) * 3_600_000;
     const key = dimsKey({ hour, project_id: e.project_id ?? '', provider: e.provider, model: e.model, operation: e.operation });
     let g = after.get(key);
     if (!g) after.set(key, (g = { hour, project_id: e.project_id ?? '', provider: e.provider, model: e.model, operation: e.operation, cost: 0n, charge: 0n, savings: 0n, unpricedCost: 0, unpricedCharge: 0 }));
-    g.cost += money.costPico;
-    g.charge += money.chargePico;
-    g.savings += money.cacheSavingsPico;
-    if (!money.costPriced) g.unpricedCost++;
-    if (!money.chargePriced) g.unpricedCharge++;
+    if (now.cost.priced) {
+      g.cost += now.cost.total;
+      g.savings += now.cost.cacheSavings;
+    } else g.unpricedCost++;
+    if (now.charge.priced) g.charge += now.charge.total;
+    else g.unpricedCharge++;
     // Per line, both sides, with the new books and (when given) the previous ones.
-    const usage = { ...e, tier: e.metadata.service_tier ?? null };
-    for (const [side, price] of [['cost', (b: PriceBooks) => priceUsage(b.costBook, usage)], ['charge', (b: PriceBooks) => chargeUsage(b.rateCard, b.overrides, b.costBook, usage)]] as const) {
-      const now = price(books);
-      const then = previousBooks ? price(previousBooks) : undefined;
+    for (const side of ['cost', 'charge'] as const) {
+      const priced = now[side];
+      const before = then?.[side];
       for (const line of lineNames) {
         const d = diff(e.provider, e.model, side, line);
-        if (now.priced) d.new += now.lines[line];
-        if (then?.priced && d.old !== null) d.old += then.lines[line];
+        if (priced.priced) d.new += priced.lines[line];
+        if (before?.priced && d.old !== null) d.old += before.lines[line];
+        if (before !== undefined && !before.priced) d.oldUnpriced++;
       }
       const total = diff(e.provider, e.model, side, 'total');
-      total.new += now.priced ? now.total : 0n;
-      if (!now.priced) total.newUnpriced++;
-      if (then !== undefined && !then.priced) for (const line of lineNames) diff(e.provider, e.model, side, line).oldUnpriced++;
+      if (priced.priced) total.new += priced.total;
+      else total.newUnpriced++;
     }
   }
   for (const g of current.values()) {
