@@ -3,3 +3,4 @@ export { migrate, loadMigrations, splitStatements, defaultMigrationsDir, type Mi
 export { UsageEventsTable, type UsageEventRow, type TenantUsageTotals } from './usage-events-table';
 export { UsageRollupsTable, type UsageRollupRow, type HourlyUsage } from './usage-rollups-table';
 export { reconcileUsage, type ReconcileReport, type ReconcileDifference } from './reconcile';
+export { InvoicesTable, type PeriodClose, type StoredInvoiceSummary, type TenantInvoiceHistory } from './invoices-table';

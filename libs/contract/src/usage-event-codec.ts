@@ -94,3 +94,39 @@ export function usageRollupCodec(registry: SchemaRegistry = schemaRegistry()): A
 export function quotaAlertCodec(registry: SchemaRegistry = schemaRegistry()): AvroCodec<QuotaAlertRecord> {
   return new AvroCodec<QuotaAlertRecord>(registry, QUOTA_ALERT_RECORD);
 }
+
+export const INVOICE_READY_RECORD = 'invoice-ready';
+export const INVOICE_ALERT_RECORD = 'invoice-alert';
+
+/** An invoice was computed and its documents written (the `invoices` topic). */
+export interface InvoiceReadyRecord {
+  invoice_id: string;
+  revision: number;
+  tenant_id: string;
+  period: string;
+  currency: string;
+  total_minor: string;
+  status: string;
+  line_count: number;
+  issued_at: number;
+  exports: Record<string, string>;
+}
+
+/** An invoice was blocked (the `invoice-alerts` topic). */
+export interface InvoiceAlertRecord {
+  alert_id: string;
+  kind: 'reconciliation_mismatch';
+  tenant_id: string;
+  period: string;
+  mismatch_count: number;
+  report: string;
+  detected_at: number;
+}
+
+export function invoiceReadyCodec(registry: SchemaRegistry = schemaRegistry()): AvroCodec<InvoiceReadyRecord> {
+  return new AvroCodec<InvoiceReadyRecord>(registry, INVOICE_READY_RECORD);
+}
+
+export function invoiceAlertCodec(registry: SchemaRegistry = schemaRegistry()): AvroCodec<InvoiceAlertRecord> {
+  return new AvroCodec<InvoiceAlertRecord>(registry, INVOICE_ALERT_RECORD);
+}

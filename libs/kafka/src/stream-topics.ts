@@ -19,3 +19,11 @@ export function streamTopics(topics: StreamTopicNames): TopicSpec[] {
     { topic: topics.quotaDefinitions, numPartitions: 1, configs: { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '0' } },
   ];
 }
+
+/** Topics of the invoice scheduler: InvoiceReady per finished invoice (keyed by tenant) and blocked invoices. */
+export function invoiceTopics(topics: { invoices: string; invoiceAlerts: string }): TopicSpec[] {
+  return [
+    { topic: topics.invoices, numPartitions: 3 },
+    { topic: topics.invoiceAlerts, numPartitions: 1 },
+  ];
+}

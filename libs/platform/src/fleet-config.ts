@@ -46,6 +46,29 @@ export const fleetConfigSchema = z
     METERLINE_TOPIC_QUOTA_DEFINITIONS: z.string().min(1).default('quota-definitions'),
     METERLINE_TOPIC_PRICING_ALERTS: z.string().min(1).default('pricing-alerts'),
     METERLINE_PRICING_DIR: z.string().min(1).default('pricing'),
+    METERLINE_TOPIC_INVOICES: z.string().min(1).default('invoices'),
+    METERLINE_TOPIC_INVOICE_ALERTS: z.string().min(1).default('invoice-alerts'),
+    METERLINE_INVOICE_QUEUE: z.string().regex(/^[^:\s]+$/, 'must not contain ":" or spaces (BullMQ queue name)').default('meterline-invoices'),
+    METERLINE_INVOICE_CRON: z
+      .string()
+      .default('0 2 1 * *')
+      .refine((text) => /^\S+(\s+\S+){4,5}$/.test(text.trim()), 'expected a cron pattern of 5 fields (or 6 with seconds), e.g. "0 2 1 * *"'),
+    METERLINE_INVOICE_TZ: z
+      .string()
+      .default('UTC')
+      .refine((tz) => {
+        try {
+          new Intl.DateTimeFormat('en', { timeZone: tz });
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'is not an IANA time zone (e.g. UTC, Europe/Paris)'),
+    METERLINE_INVOICE_DIR: z.string().min(1).default('.data/invoices'),
+    METERLINE_INVOICE_CONCURRENCY: positiveInt(64),
+    METERLINE_INVOICE_ATTEMPTS: positiveInt(5),
+    METERLINE_INVOICE_CATCH_UP_TIMEOUT: duration('30m'),
+    METERLINE_INVOICE_STALLED_INTERVAL: duration('30s'),
     METERLINE_ROLLUP_GROUP: z.string().min(1).default('meterline-rollup-consumer'),
     METERLINE_ROLLUP_SINK_GROUP: z.string().min(1).default('meterline-clickhouse-sink-rollups'),
     METERLINE_ALLOWED_LATENESS: duration('2h'),
@@ -81,6 +104,18 @@ export const fleetConfigSchema = z
       quotaAlerts: env.METERLINE_TOPIC_QUOTA_ALERTS,
       quotaDefinitions: env.METERLINE_TOPIC_QUOTA_DEFINITIONS,
       pricingAlerts: env.METERLINE_TOPIC_PRICING_ALERTS,
+      invoices: env.METERLINE_TOPIC_INVOICES,
+      invoiceAlerts: env.METERLINE_TOPIC_INVOICE_ALERTS,
+    },
+    invoices: {
+      queue: env.METERLINE_INVOICE_QUEUE,
+      cron: env.METERLINE_INVOICE_CRON.trim(),
+      timeZone: env.METERLINE_INVOICE_TZ,
+      dir: env.METERLINE_INVOICE_DIR,
+      concurrency: env.METERLINE_INVOICE_CONCURRENCY,
+      attempts: env.METERLINE_INVOICE_ATTEMPTS,
+      catchUpTimeoutMs: env.METERLINE_INVOICE_CATCH_UP_TIMEOUT,
+      stalledIntervalMs: env.METERLINE_INVOICE_STALLED_INTERVAL,
     },
     pricing: { dir: env.METERLINE_PRICING_DIR },
     rollups: {
