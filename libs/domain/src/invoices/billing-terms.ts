@@ -94,6 +94,7 @@ export function parseTenantBilling(json: unknown, source: string): TenantBilling
     throw new BillingTermsError(source, problems);
   }
   const tenants = new Map<string, TenantBilling>();
+  const seen = new Set<string>();
   root.data.tenants.forEach((raw, i) => {
     const rawId = typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>).tenant_id : undefined;
     const where = typeof rawId === 'string' && rawId.length > 0 ? `tenant ${rawId}` : `tenants[${i}]`;
@@ -101,7 +102,8 @@ export function parseTenantBilling(json: unknown, source: string): TenantBilling
     if (!parsed.success) return issues(where, parsed.error);
     const doc = parsed.data;
     const before = problems.length;
-    if (tenants.has(doc.tenant_id)) problems.push(`${where}.tenant_id: listed twice`);
+    if (seen.has(doc.tenant_id)) problems.push(`${where}.tenant_id: listed twice`);
+    seen.add(doc.tenant_id);
     const currency = doc.currency ?? DEFAULT_CURRENCY;
     let digits = 2;
     let rate = '1';
@@ -116,7 +118,7 @@ export function parseTenantBilling(json: unknown, source: string): TenantBilling
       if (text === undefined) return undefined;
       const value = toMinor(text, digits);
       if (typeof value === 'string') {
-        problems.push(`${where}.${field}: ${value}; write an amount in ${currency} such as "500.00"`);
+        problems.push(`${where}.${field}: ${value}; write an amount in ${currency} such as "${digits === 0 ? '500' : `500.${'0'.repeat(digits)}`}"`);
         return undefined;
       }
       return value;
