@@ -28,7 +28,7 @@ const perToken = (usdPerMillion: string): bigint => scaled(usdPerMillion, 6);
 
 type Lines = [input: bigint, cacheRead: bigint, cacheWrite: bigint, output: bigint, reasoning: bigint, request: bigint];
 
-function priceWith(book: Book, e: UsageEvent): { lines: Lines; savings: bigint } | null {
+function priceWith(book: Book, e: UsageEvent): { lines: Lines; savings: bigint; key: string } | null {
   const model = book.models.find((m) => m.provider === e.provider && m.model === e.model) ?? book.models.find((m) => m.provider === e.provider && (m.aliases ?? []).includes(e.model));
   if (!model) return null;
   const version = [...model.versions].sort((a, b) => Date.parse(a.effective_from) - Date.parse(b.effective_from)).filter((v) => Date.parse(v.effective_from) <= e.occurred_at).pop();
@@ -41,7 +41,8 @@ function priceWith(book: Book, e: UsageEvent): { lines: Lines; savings: bigint }
   const tokens = [e.input_tokens, e.cache_read_tokens, e.cache_write_tokens, e.output_tokens, e.reasoning_tokens].map(BigInt);
   const lines = [...tokens.map((t, i) => t * rates[i]!), scaled(p.request ?? '0', 12)] as Lines;
   const savings = (tokens[1]! + tokens[2]!) * input - lines[1] - lines[2];
-  return { lines, savings };
+  // Which price this is: the entry, its version and the threshold crossed (an invoice line each).
+  return { lines, savings, key: `${model.provider}/${model.model}@${version.effective_from}>${crossed?.above_prompt_tokens ?? ''}` };
 }
 
 /** round(n / d), half to even; d > 0. */
@@ -70,17 +71,32 @@ export class ReferencePrices {
   }
 
   price(e: UsageEvent): ReferenceMoney {
+    const charged = this.chargeLines(e);
+    const cost = priceWith(this.#cost, e);
+    return { cost: cost ? cost.lines.reduce((a, b) => a + b, 0n) : null, charge: charged ? charged.lines.reduce((a, b) => a + b, 0n) : null, savings: cost?.savings ?? 0n };
+  }
+
+  /**
+   * The customer charge of one event per line (input, cache read, cache write, output, reasoning,
+   * request), pico-USD, and which price it came from (`key`, with the book); null: unpriced.
+   */
+  chargeLines(e: UsageEvent): { key: string; lines: bigint[] } | null {
     const cost = priceWith(this.#cost, e);
     const override = this.#overrides.get(e.tenant_id);
     // Charge: the tenant's own price, else the rate card, else cost plus markup; then the discount.
     let base = override?.model_prices ? priceWith({ models: override.model_prices }, e) : null;
+    let book = 'tenant';
     let markup: string | undefined;
-    base ??= priceWith(this.#card, e);
+    if (!base) {
+      base = priceWith(this.#card, e);
+      book = 'card';
+    }
     if (!base && override?.markup_percent !== undefined && cost) {
       base = cost;
+      book = 'cost';
       markup = override.markup_percent;
     }
-    let charge: bigint | null = null;
+    let charge: bigint[] | null = null;
     if (base) {
       // One exact factor, (100 + markup)/100 x (100 - discount)/100, one half-even rounding per line.
       let numerator = 1n;
@@ -92,8 +108,10 @@ export class ReferencePrices {
         numerator *= hundred + sign * scaled(text, decimals);
         denominator *= hundred;
       }
-      charge = base.lines.reduce((sum, line) => sum + halfEven(line * numerator, denominator), 0n);
+      charge = base.lines.map((line) => halfEven(line * numerator, denominator));
     }
-    return { cost: cost ? cost.lines.reduce((a, b) => a + b, 0n) : null, charge, savings: cost?.savings ?? 0n };
+    return charge === null || base === null ? null : { key: `${book}:${base.key}`, lines: charge };
   }
 }
+
+export { halfEven };

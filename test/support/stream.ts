@@ -93,7 +93,7 @@ export interface StreamRig {
   pricingDir: string;
   prices: PriceBookStore;
   startConsumer(rawSinkGroupId?: string): Promise<RollupConsumer>;
-  startRollupSink(): Promise<ClickHouseSink<UsageRollupRow>>;
+  startRollupSink(groupId?: string): Promise<ClickHouseSink<UsageRollupRow>>;
   /** Env for running apps/rollup-consumer/src/main.ts as its own process on this rig. */
   childEnv(): Record<string, string>;
   groupLag(groupId: string, topic: string): Promise<number>;
@@ -104,7 +104,7 @@ export interface StreamRig {
 /** The repository's shipped price files (pricing/). */
 export const shippedPricingDir = new URL('../../pricing', import.meta.url).pathname;
 
-export async function streamRig(brokers: string[], partitions = 6, options: { pricingDir?: string } = {}): Promise<StreamRig> {
+export async function streamRig(brokers: string[], partitions = 6, options: { pricingDir?: string; handle?: ClickHouseHandle } = {}): Promise<StreamRig> {
   // A copy: a test may edit its prices (re-rating) without touching the repository's files.
   const pricingDir = mkdtempSync(join(tmpdir(), 'meterline-pricing-'));
   cpSync(options.pricingDir ?? shippedPricingDir, pricingDir, { recursive: true });
@@ -116,7 +116,7 @@ export async function streamRig(brokers: string[], partitions = 6, options: { pr
   const redisServer = await startRedis();
   const redis = withScripts(new Redis(redisServer.url));
   redis.on('error', () => undefined); // reconnects (e.g. across a Redis restart) are expected
-  const handle: ClickHouseHandle = { ...chdbForThisFile(), database: uniqueIdentifier('stream') };
+  const handle: ClickHouseHandle = options.handle ?? { ...chdbForThisFile(), database: uniqueIdentifier('stream') };
   await migrate(handle, testLog);
   const rollups = new UsageRollupsTable(handle);
   const quotaStore = new QuotaStore(kafka, topics.quotaDefinitions, testLog);
@@ -152,8 +152,8 @@ export async function streamRig(brokers: string[], partitions = 6, options: { pr
       stops.push(() => consumer.stop(), () => book.stop());
       return consumer;
     },
-    async startRollupSink() {
-      const sink = new ClickHouseSink(kafka, usageRollupsStream(rollups), { groupId: uniqueName('rollup-sink'), topic: topics.usageRollups, dlqTopic: `${topics.usageRollups}.dlq`, flushRows: 5_000, flushMs: 200, sessionTimeoutMs: 10_000 }, testLog);
+    async startRollupSink(groupId?: string) {
+      const sink = new ClickHouseSink(kafka, usageRollupsStream(rollups), { groupId: groupId ?? uniqueName('rollup-sink'), topic: topics.usageRollups, dlqTopic: `${topics.usageRollups}.dlq`, flushRows: 5_000, flushMs: 200, sessionTimeoutMs: 10_000 }, testLog);
       await sink.start();
       stops.push(() => sink.stop());
       return sink;

@@ -18,10 +18,10 @@ lifecycle.onStop('clickhouse', () => clickhouse.close());
 await migrate(clickhouse, log, { rawTtlMonths: config.clickhouse.rawTtlMonths });
 const prices = new PriceBookStore(config.pricing.dir, log).watch();
 lifecycle.onStop('price-books', () => Promise.resolve(prices.close()));
-// Tests pin the clock (METERLINE_TEST_CLOCK_MS): the period a scheduled run closes and the
-// "month end plus lateness" check read it; BullMQ's own timers stay on real time.
-const pinned = process.env.METERLINE_TEST_CLOCK_MS;
-const clock = pinned === undefined ? Date.now : () => Number(pinned);
+// A pinned clock (METERLINE_INVOICE_CLOCK) decides which month a scheduled run closes and whether
+// it may close yet; BullMQ's own timers stay on real time.
+const pinned = config.invoices.pinnedClockMs;
+const clock = pinned === undefined ? Date.now : () => pinned;
 const invoices = await invoiceSchedulerFromConfig({ kafka, redisUrl: config.redis.url, clickhouse, prices, config, log, clock });
 lifecycle.onStop('invoice-scheduler', () => invoices.close());
 await invoices.scheduler.schedule();

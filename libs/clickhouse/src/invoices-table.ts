@@ -96,7 +96,7 @@ export class InvoicesTable {
               AND source_offset < arrayElement({cut:Array(UInt64)}, source_partition + 1))
           ${lateUsageClause(previous)}
        ORDER BY tenant_id`,
-      { start: startMs, end: endMs, lateFrom, cut: cut.map(String), prev: (previous?.cut ?? []).map(String) },
+      { start: startMs, end: endMs, lateFrom, cut: [...cut], prev: [...(previous?.cut ?? [])] },
     );
     return rows.map((r) => r.tenant_id);
   }
@@ -114,7 +114,7 @@ export class InvoicesTable {
               FROM ${this.#db}.usage_events FINAL
               WHERE tenant_id IN {tenants:Array(String)}
                 AND ((occurred_at >= fromUnixTimestamp64Milli({start:Int64}) AND occurred_at < fromUnixTimestamp64Milli({end:Int64})) ${lateUsageClause(previous)})`,
-      query_params: { tenants, start: startMs, end: endMs, lateFrom: startMs - LATE_LOOKBACK_MS, cut: cut.map(String), prev: (previous?.cut ?? []).map(String) },
+      query_params: { tenants, start: startMs, end: endMs, lateFrom: startMs - LATE_LOOKBACK_MS, cut: [...cut], prev: [...(previous?.cut ?? [])] },
       format: 'JSONCompactEachRow',
     });
     const rows = await result.json<[string, string, string, string, string, string, string, string, string, string, number, string]>();

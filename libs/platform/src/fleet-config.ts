@@ -69,6 +69,7 @@ export const fleetConfigSchema = z
     METERLINE_INVOICE_ATTEMPTS: positiveInt(5),
     METERLINE_INVOICE_CATCH_UP_TIMEOUT: duration('30m'),
     METERLINE_INVOICE_STALLED_INTERVAL: duration('30s'),
+    METERLINE_INVOICE_CLOCK: z.iso.datetime({ offset: true }).optional(),
     METERLINE_ROLLUP_GROUP: z.string().min(1).default('meterline-rollup-consumer'),
     METERLINE_ROLLUP_SINK_GROUP: z.string().min(1).default('meterline-clickhouse-sink-rollups'),
     METERLINE_ALLOWED_LATENESS: duration('2h'),
@@ -116,6 +117,8 @@ export const fleetConfigSchema = z
       attempts: env.METERLINE_INVOICE_ATTEMPTS,
       catchUpTimeoutMs: env.METERLINE_INVOICE_CATCH_UP_TIMEOUT,
       stalledIntervalMs: env.METERLINE_INVOICE_STALLED_INTERVAL,
+      /** Pins the clock the invoice jobs read (tests; re-running a past month "as of" a time). */
+      pinnedClockMs: env.METERLINE_INVOICE_CLOCK === undefined ? undefined : Date.parse(env.METERLINE_INVOICE_CLOCK),
     },
     pricing: { dir: env.METERLINE_PRICING_DIR },
     rollups: {
