@@ -157,4 +157,28 @@ describe('monthly invoices', () => {
       await rig.close();
     }
   });
+
+  it('a month is not closed before its end plus the allowed lateness: the close job waits in the delayed set', async () => {
+    const p = await pipeline(brokers, 1);
+    let fleet: InvoiceFleet | undefined;
+    try {
+      const period = periodOf(monthEnd() - 1);
+      const readyAt = periodBounds(period).endMs + ALLOWED_LATENESS_MS;
+      const opened = await openFleet(p, () => readyAt - 30 * 60_000); // 01:30 on the 1st: lateness is 2 h
+      fleet = opened.fleet;
+      fleet.scheduler.startWorker();
+      const job = await fleet.scheduler.runPeriod(period);
+      const state = await waitFor(() => job.getState(), (s) => s === 'delayed', { what: 'the close job to wait', timeoutMs: 30_000, intervalMs: 100 });
+      expect(state).toBe('delayed');
+      const delayed = (await fleet.scheduler.queue.getJob(job.id!))!;
+      // Due when the period may close: 30 min from the job's clock (BullMQ counts in real time).
+      expect(delayed.delay).toBeGreaterThan(29 * 60_000);
+      expect(delayed.delay).toBeLessThanOrEqual(30 * 60_000 + 5_000);
+      expect(delayed.attemptsMade).toBe(0);
+      expect(await new InvoicesTable(p.rig.handle).getClose(period)).toBeUndefined();
+    } finally {
+      await fleet?.close();
+      await p.rig.close();
+    }
+  });
 });
