@@ -7,6 +7,7 @@ import { ConfigError, createLogger, errorMessage, fleetConfigSchema, parseConfig
 import { listUnpriced, loadPriceBooks, rerateReportCsv, rerateUsage } from '@meterline/pricing';
 import { writeFileSync } from 'node:fs';
 import { runFleet } from './fleet';
+import { invoiceCommand } from './invoice-command';
 
 const usageText = `meterline: exactly-once metering of LLM usage
 
@@ -35,8 +36,20 @@ Usage:
                               (METERLINE_PRICING_DIR), bring the rollups to them and print the
                               diff (tenant, model, bucket, old, new); --previous-prices fills
                               the per-bucket old amounts
-  (prices and rerate read ClickHouse directly: set CLICKHOUSE_URL, or stop the fleet first
-  when it uses the embedded ClickHouse)
+  meterline invoice run --period YYYY-MM [--tenant T]
+                              close the month and invoice every tenant with usage (or one),
+                              with a progress bar; works the invoice queue in this process.
+                              Exits 4 when invoices failed (each listed with its reason); run it
+                              again after fixing the cause: failed jobs are retried, invoices
+                              already stored are not changed
+  meterline invoice show --period YYYY-MM [--tenant T] [--json]
+                              stored invoices (with --tenant and --period: its lines) and the
+                              period's failed invoice jobs; --tenant alone: every period
+  meterline invoice export --period YYYY-MM [--tenant T] --format json|csv|html [--out DIR]
+                              write the stored invoices' documents to DIR/YYYY-MM (default
+                              METERLINE_INVOICE_DIR), or one tenant's to stdout without --out
+  (prices, rerate and invoice read ClickHouse directly: set CLICKHOUSE_URL, or stop the fleet
+  first when it uses the embedded ClickHouse)
   meterline help
 
 Configuration comes from the environment; see the README's configuration table.`;
@@ -131,6 +144,8 @@ async function main(argv: string[]): Promise<number> {
         await handle.close();
       }
     }
+    case 'invoice':
+      return invoiceCommand(config, rest, log, UsageError);
     case 'reconcile': {
       const { values } = parseArgs({ args: rest, options: { tenant: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, json: { type: 'boolean', default: false }, url: { type: 'string' } } });
       if (values.tenant === undefined || values.from === undefined || values.to === undefined) throw new UsageError('reconcile needs --tenant, --from and --to');
