@@ -1,5 +1,5 @@
 import type { Kafka } from 'kafkajs';
-import { classifyError, hourStart, matchesQuota, quotaAmount, quotaPeriod, statusClass, type EventMoney, type QuotaDefinition, type UsageEvent } from '@meterline/domain';
+import { MAX_QUOTA_LIMIT, classifyError, hourStart, matchesQuota, quotaAmount, quotaPeriod, statusClass, type EventMoney, type QuotaDefinition, type UsageEvent } from '@meterline/domain';
 import { quoteIdentifier, type ClickHouseHandle } from '@meterline/clickhouse';
 import { KEY_ROOT, redisKeys, tenantPrefix, type ScriptedRedis } from '@meterline/redis';
 import { sleep, type Logger } from '@meterline/platform';
@@ -161,7 +161,8 @@ async function rebuildLocked(deps: RebuildDeps): Promise<{ events: number; count
   }
   for (const [key, { used, definition, end }] of counters) {
     if (used === 0n) continue;
-    pipeline.hset(key, 'used', used.toString());
+    // Counters stop at 2^63 - 1, as in the script (the largest limit, a Redis int64).
+    pipeline.hset(key, 'used', (used > MAX_QUOTA_LIMIT ? MAX_QUOTA_LIMIT : used).toString());
     // Thresholds already crossed were alerted before the loss: never again.
     for (const t of definition.thresholds) if (used >= thresholdTrigger(definition.limit, t)) pipeline.hset(key, `a:${t}`, 'rebuilt');
     pipeline.pexpireat(key, end + COUNTER_GRACE_MS);

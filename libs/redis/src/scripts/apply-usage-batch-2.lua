@@ -21,7 +21,7 @@
   Rollup hashes keep the two parts in separate fields (cph/cpl, chh/chl, svh/svl); readers
   recombine them with integer arithmetic. unpriced: 0, or 1 (cost side), 2 (charge side), 3 (both).
   Quota amounts are decimal strings given to HINCRBY (exact int64); a threshold at or above 2^53
-  is compared on the counter's exact decimal string.
+  is compared on the counter's exact decimal string. A counter saturates at 2^63 - 1.
 
   Events must come in offset order. An event whose offset is <= the watermark was applied
   before (a replay after a crash) and is skipped. A new event whose id was seen in its hour
@@ -80,6 +80,19 @@ end
 local function usedText(quota, used)
   if used < EXACT then return string.format('%d', used) end
   return redis.call('HGET', quota.key, 'used')
+end
+-- A counter stops at 2^63 - 1 (Redis's int64; $9.2M in pico-USD), at or past every valid limit.
+-- Letting HINCRBY fail instead would abort the script after its first writes (dedup sets,
+-- other counters), and the retry would then drop this call's events as duplicates.
+local INT64_MAX = '9223372036854775807'
+local function addUsed(quota, amount)
+  local used = redis.pcall('HINCRBY', quota.key, 'used', amount)
+  if type(used) == 'table' then
+    if not string.find(used.err or '', 'overflow', 1, true) then error(used.err) end
+    redis.call('HSET', quota.key, 'used', INT64_MAX)
+    return tonumber(INT64_MAX)
+  end
+  return used
 end
 
 local applied, duplicates, replayed, corrections, late = 0, 0, 0, 0, 0
@@ -157,7 +170,7 @@ for e = 1, E do
       for k = 0, K - 1 do
         local quota = quotas[tonumber(ARGV[quotaArgs + 2 * k])]
         local amount = ARGV[quotaArgs + 2 * k + 1]
-        local used = redis.call('HINCRBY', quota.key, 'used', amount)
+        local used = addUsed(quota, amount)
         if not quota.expiring then
           redis.call('PEXPIREAT', quota.key, quota.expireAt)
           quota.expiring = true
