@@ -3,7 +3,7 @@ import { MAX_QUOTA_LIMIT, classifyError, hourStart, matchesQuota, quotaAmount, q
 import { quoteIdentifier, type ClickHouseHandle } from '@meterline/clickhouse';
 import { KEY_ROOT, redisKeys, tenantPrefix, type ScriptedRedis } from '@meterline/redis';
 import { sleep, type Logger } from '@meterline/platform';
-import { COUNTER_GRACE_MS, eventIdHash, splitPico, thresholdTrigger, unpricedFlags } from './plan-batch';
+import { COUNTER_GRACE_MS, eventIdHash, splitPico, thresholdTrigger } from './plan-batch';
 import { readAlertsSince } from './published-alerts';
 
 export interface RebuildDeps {
@@ -192,9 +192,11 @@ async function rebuildLocked(deps: RebuildDeps): Promise<{ events: number; count
     sums.cost += m.costPico;
     sums.charge += m.chargePico;
     sums.savings += m.cacheSavingsPico;
-    const flags = unpricedFlags(m);
-    f.upc! += flags & 1;
-    f.uph! += flags >> 1;
+    // As the script records them: the price version of each priced side, else an unpriced count.
+    if (m.costPriced) f[`vc:${m.costVersion}`] = 1;
+    else f.upc! += 1;
+    if (m.chargePriced) f[`vh:${m.chargeVersion}`] = 1;
+    else f.uph! += 1;
     const errorClass = classifyError(e.error_type, e.status_code);
     if (errorClass !== null) {
       f.err! += 1;
