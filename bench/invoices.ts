@@ -4,6 +4,8 @@
 //
 //   node --import tsx bench/invoices.ts [--tenants 10000] [--events-per-tenant 20] [--concurrency 32,64,128] [--period 2026-10]
 //
+// --concurrency defaults to the fleet's (METERLINE_INVOICE_CONCURRENCY, else the config default).
+//
 // Real infrastructure as the fleet runs it: one Kafka broker, one redis-server (BullMQ), the
 // embedded ClickHouse in this process. The pipeline's output is seeded instead of streamed (the
 // stream is benched by bench:stream): 20 events per tenant straight into usage_events (INSERT ...
@@ -18,8 +20,10 @@
 // invoice directory: InvoiceScheduler.runPeriod(period) -> close job (cut, catch-up proof, tenant
 // list, 10,000 invoice jobs queued) -> every invoice job completed (reconciled, computed, stored,
 // JSON/CSV/HTML written, InvoiceReady announced). Rounds run in one process, so later rounds run
-// with a warm JIT.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// with a warm JIT (docs/benchmarks.md has one process per concurrency). Figures: total time, the
+// split close / invoice jobs, invoices/s, CPU of this process (the embedded ClickHouse included),
+// of the broker and of redis-server, the machine's busy share, peak RSS.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -36,7 +40,8 @@ const { values: args } = parseArgs({
   options: {
     tenants: { type: 'string', default: '10000' },
     'events-per-tenant': { type: 'string', default: '20' },
-    concurrency: { type: 'string', default: process.env.METERLINE_INVOICE_CONCURRENCY ?? '64' },
+    // Default: the fleet's (METERLINE_INVOICE_CONCURRENCY, else the config default).
+    concurrency: { type: 'string', default: String(fleetConfigSchema.parse({ METERLINE_INVOICE_CONCURRENCY: process.env.METERLINE_INVOICE_CONCURRENCY }).invoices.concurrency) },
     period: { type: 'string', default: '2026-10' },
   },
 });
@@ -54,6 +59,26 @@ const log = createLogger({ level: process.env.BENCH_LOG_LEVEL === 'info' ? 'info
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 const mib = (bytes: number): string => `${(bytes / 1_048_576).toFixed(0)} MiB`;
 const results: Record<string, unknown> = { tenants: TENANTS, events: EVENTS, period: PERIOD, rounds: [] as unknown[] };
+
+/** CPU seconds (user + system) a process has used so far, from /proc; NaN if unreadable. */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Busy and total CPU seconds of the whole machine so far (/proc/stat, all cores). */
+function machineCpu(): { busy: number; total: number } {
+  const [, ...ticks] = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/);
+  const n = ticks.map(Number);
+  const total = n.reduce((a, b) => a + b, 0);
+  const idle = (n[3] ?? 0) + (n[4] ?? 0);
+  return { busy: (total - idle) / 100, total: total / 100 };
+}
 
 /**
  * The models (all on the shipped rate card) and their token profiles: [provider, model, operation,
@@ -123,8 +148,15 @@ async function seedKafka(kafka: Kafka, admin: Admin, config: FleetConfig): Promi
   await producer.disconnect();
   const ends = async (topic: string) => (await admin.fetchTopicOffsets(topic)).map((o) => ({ partition: o.partition, offset: o.offset }));
   const eventEnds = await ends(config.topics.usageEvents);
-  for (const groupId of [config.sink.groupId, config.rollups.groupId]) await admin.setOffsets({ groupId, topic: config.topics.usageEvents, partitions: eventEnds });
-  await admin.setOffsets({ groupId: config.rollups.sinkGroupId, topic: config.topics.usageRollups, partitions: await ends(config.topics.usageRollups) });
+  const commit = async (groupId: string, topic: string, partitions: { partition: number; offset: string }[]): Promise<void> => {
+    await admin.setOffsets({ groupId, topic, partitions });
+    // The close waits (up to 30 min) for these: make sure they are in.
+    const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    const behind = partitions.filter((p) => committed?.partitions.find((c) => c.partition === p.partition)?.offset !== p.offset);
+    if (behind.length > 0) throw new Error(`offsets of ${groupId} on ${topic} not committed for partitions ${behind.map((p) => p.partition).join(', ')}`);
+  };
+  for (const groupId of [config.sink.groupId, config.rollups.groupId]) await commit(groupId, config.topics.usageEvents, eventEnds);
+  await commit(config.rollups.sinkGroupId, config.topics.usageRollups, await ends(config.topics.usageRollups));
   return eventEnds.sort((a, b) => a.partition - b.partition).map((o) => Number(o.offset));
 }
 
@@ -161,6 +193,9 @@ interface Round {
   distinct_invoices: number;
   failed: number;
   cpu_s: number;
+  kafka_cpu_s: number;
+  redis_cpu_s: number;
+  machine_busy_percent: number;
   rss_peak_mib: number;
   heap_peak_mib: number;
   seed_s: number;
@@ -214,6 +249,7 @@ async function round(broker: KafkaBroker, redis: RedisServer, kafka: Kafka, chdb
       rssSampler.heap = Math.max(rssSampler.heap, m.heapUsed);
     }, 200);
     const cpu0 = process.cpuUsage();
+    const others0 = { kafka: cpuSeconds(broker.pid), redis: cpuSeconds(redis.pid), machine: machineCpu() };
     const t0 = performance.now();
     await fleet.scheduler.runPeriod(PERIOD);
     const timeout = setTimeout(() => finish(), 600_000);
@@ -224,6 +260,8 @@ async function round(broker: KafkaBroker, redis: RedisServer, kafka: Kafka, chdb
     clearInterval(heartbeat);
     clearInterval(sampler);
     const cpu = process.cpuUsage(cpu0);
+    const machine = machineCpu();
+    const others = { kafka: cpuSeconds(broker.pid) - others0.kafka, redis: cpuSeconds(redis.pid) - others0.redis, busy: (100 * (machine.busy - others0.machine.busy)) / (machine.total - others0.machine.total) };
     if (tenants === undefined || completed + failures.length < tenants) throw new Error(`not finished after 600 s: close ${tenants === undefined ? 'not done' : 'done'}, ${completed} invoice jobs completed, ${failures.length} failed`);
     const counts = await new InvoicesTable(handle).rowCounts(PERIOD);
     const totalS = (t1 - t0) / 1_000;
@@ -237,13 +275,16 @@ async function round(broker: KafkaBroker, redis: RedisServer, kafka: Kafka, chdb
       distinct_invoices: counts.distinct,
       failed: failures.length,
       cpu_s: (cpu.user + cpu.system) / 1e6,
+      kafka_cpu_s: others.kafka,
+      redis_cpu_s: others.redis,
+      machine_busy_percent: others.busy,
       rss_peak_mib: rssSampler.peak / 1_048_576,
       heap_peak_mib: rssSampler.heap / 1_048_576,
       seed_s: seedS,
     };
     console.log(
       `concurrency ${concurrency}: ${fmt(completed)} invoices in ${totalS.toFixed(1)} s (target < ${TARGET_S} s: ${totalS < TARGET_S ? 'met' : 'missed'}), ${fmt(r.invoices_per_s)} invoices/s; ` +
-        `close ${r.close_s.toFixed(2)} s + invoice jobs ${r.invoice_jobs_s.toFixed(1)} s; this process ${r.cpu_s.toFixed(1)} CPU s, peak RSS ${mib(rssSampler.peak)} (heap ${mib(rssSampler.heap)}); ` +
+        `close ${r.close_s.toFixed(2)} s + invoice jobs ${r.invoice_jobs_s.toFixed(1)} s; CPU: this process (with ClickHouse) ${r.cpu_s.toFixed(1)} s, Kafka ${others.kafka.toFixed(1)} s, Redis ${others.redis.toFixed(1)} s, machine ${others.busy.toFixed(0)}% busy; peak RSS ${mib(rssSampler.peak)} (heap ${mib(rssSampler.heap)}); ` +
         `stored ${fmt(counts.rows)} rows / ${fmt(counts.distinct)} distinct (seeded in ${seedS.toFixed(1)} s)`,
     );
     if (counts.rows !== tenants || counts.distinct !== tenants) console.log(`  MISMATCH: ${tenants} tenants, ${counts.rows} invoice rows, ${counts.distinct} distinct`);

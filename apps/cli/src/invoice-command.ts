@@ -71,15 +71,20 @@ interface TenantJobCounts {
 }
 
 async function runInvoices(config: FleetConfig, period: string, tenant: string | undefined, baseLog: Logger, fail: (message: string) => never): Promise<number> {
-  const readyAt = periodBounds(period).endMs + config.rollups.allowedLatenessMs;
-  if (readyAt > Date.now()) {
+  // The clock the invoice jobs read: real time, or METERLINE_INVOICE_CLOCK when pinned.
+  const pinned = config.invoices.pinnedClockMs;
+  const clock = pinned === undefined ? Date.now : () => pinned;
+  const { endMs } = periodBounds(period);
+  const readyAt = endMs + config.rollups.allowedLatenessMs;
+  if (readyAt > clock()) {
     fail(
-      `${period} cannot be invoiced yet: events of the month are accepted until ${new Date(periodBounds(period).endMs).toISOString()} plus the allowed lateness ` +
-        `(METERLINE_ALLOWED_LATENESS, ${humanDuration(config.rollups.allowedLatenessMs)}), so the month can be closed from ${new Date(readyAt).toISOString()} (in ${humanDuration(readyAt - Date.now())})`,
+      `${period} cannot be invoiced yet: the month ends ${new Date(endMs).toISOString()} and late events are accepted for ${humanDuration(config.rollups.allowedLatenessMs)} ` +
+        `after that (METERLINE_ALLOWED_LATENESS), so it can be closed from ${new Date(readyAt).toISOString()} (in ${humanDuration(readyAt - clock())}${pinned === undefined ? '' : ', by the pinned METERLINE_INVOICE_CLOCK'})`,
     );
   }
-  // The summary reports every failure with its reason; the scheduler's own log stays quiet unless asked for.
-  const log = process.env.LOG_LEVEL === undefined ? baseLog.child({}, { level: 'error' }) : baseLog;
+  // The summary reports every failure with its reason (a reconciliation report in full); the
+  // scheduler's own log (the same reports, Kafka client noise) stays quiet unless LOG_LEVEL asks.
+  const log = process.env.LOG_LEVEL === undefined ? baseLog.child({}, { level: 'fatal' }) : baseLog;
   const clickhouse = openClickHouse(config.clickhouse);
   let fleet: InvoiceFleet | undefined;
   let interrupted = false;
@@ -92,10 +97,12 @@ async function runInvoices(config: FleetConfig, period: string, tenant: string |
     const kafka = createKafka(config.kafka, log);
     await ensureTopics(kafka, invoiceTopics(config.topics), log);
     const prices = new PriceBookStore(config.pricing.dir, log);
-    fleet = await invoiceSchedulerFromConfig({ kafka, redisUrl: config.redis.url, clickhouse, prices, config, log });
+    fleet = await invoiceSchedulerFromConfig({ kafka, redisUrl: config.redis.url, clickhouse, prices, config, log, clock });
     const { scheduler } = fleet;
     const queue = scheduler.queue;
-    await withTimeout(queue.waitUntilReady(), 10_000, `Redis at ${config.redis.url} did not answer within 10 s (REDIS_URL)`);
+    let redisError = '';
+    queue.on('error', (error: Error) => (redisError = error.message));
+    await withTimeout(queue.waitUntilReady(), 10_000, () => `Redis at ${config.redis.url} did not answer within 10 s (REDIS_URL)${redisError === '' ? '' : `: ${redisError}`}`);
 
     const prefix = `invoice-${period}-`;
     const only = tenant === undefined ? undefined : invoiceJobId(tenant, period);
@@ -116,14 +123,15 @@ async function runInvoices(config: FleetConfig, period: string, tenant: string |
     for (;;) {
       if (interrupted) {
         progress.end();
-        console.error(`interrupted: jobs in flight are taken over by the next run or a running invoice scheduler (meterline invoice run --period ${period} again)`);
+        console.error(`interrupted: the jobs already started finish; the others stay queued for a running invoice scheduler or the next meterline invoice run --period ${period}`);
         return 130;
       }
       const close = await Job.fromId(queue, closeId);
       const closeState = close === undefined ? 'missing' : await close.getState();
       if (closeState === 'failed') {
         progress.end();
-        console.log(`the close of ${period} failed after ${close?.attemptsMade ?? 0} attempt(s): ${close?.failedReason ?? 'no reason recorded'}`);
+        console.log(`the close of ${period} failed after ${close?.attemptsMade ?? 0} attempt(s): ${close?.failedReason || 'no reason recorded'}`);
+        console.log(`no invoice job was queued; fix the cause and run meterline invoice run --period ${period} again (the close is retried)`);
         return 4;
       }
       if (closeState === 'missing') throw new Error(`the close job ${closeId} disappeared from queue ${config.invoices.queue}`);
@@ -174,8 +182,9 @@ async function tenantJobCounts(queue: Queue, mine: (id: string) => boolean): Pro
 }
 
 function bar(period: string, counts: TenantJobCounts, expected: number): string {
-  const done = counts.completed + counts.failed;
-  const total = Math.max(expected, done + counts.pending);
+  // The states are read one after another: a job finishing in between can be counted twice.
+  const total = expected;
+  const done = Math.min(total, counts.completed + counts.failed);
   const width = 30;
   const filled = total === 0 ? width : Math.min(width, Math.floor((done / total) * width));
   const extra = [counts.failed > 0 ? `${counts.failed} failed` : '', counts.active > 0 ? `${counts.active} running` : ''].filter((s) => s !== '').join(', ');
@@ -214,7 +223,7 @@ async function summarize(queue: Queue, period: string, mine: (id: string) => boo
   // Existing: found stored by this run, or invoiced by an earlier run (its job finished before this one began).
   const outcomes = { created: 0, existing: 0 };
   for (const job of await jobsById(queue, (await queue.getRanges(['completed'], 0, -1)).filter(mine))) {
-    const outcome = (job?.returnvalue as TenantInvoiceOutcome | null)?.outcome;
+    const outcome = (job.returnvalue as TenantInvoiceOutcome | null)?.outcome;
     if (outcome === undefined) continue;
     outcomes[(job.finishedOn ?? 0) < started ? 'existing' : outcome]++;
   }
@@ -395,10 +404,10 @@ function humanDuration(ms: number): string {
   return `${Math.round(ms / 86_400_000)} days`;
 }
 
-async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+async function withTimeout<T>(promise: Promise<T>, ms: number, what: string | (() => string)): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(what)), ms)))]);
+    return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(typeof what === 'string' ? what : what())), ms)))]);
   } finally {
     clearTimeout(timer);
   }

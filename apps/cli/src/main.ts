@@ -41,7 +41,7 @@ Usage:
                               with a progress bar; works the invoice queue in this process.
                               Exits 4 when invoices failed (each listed with its reason); run it
                               again after fixing the cause: failed jobs are retried, invoices
-                              already stored are not changed
+                              already stored are not changed (LOG_LEVEL=info shows its log)
   meterline invoice show --period YYYY-MM [--tenant T] [--json]
                               stored invoices (with --tenant and --period: its lines) and the
                               period's failed invoice jobs; --tenant alone: every period
