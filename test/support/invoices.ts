@@ -1,7 +1,6 @@
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Kafka, KafkaMessage } from 'kafkajs';
 import type { UsageEvent } from '@meterline/domain';
 import { fleetConfigSchema, type FleetConfig } from '@meterline/platform';
 import type { Queue } from 'bullmq';
@@ -146,34 +145,7 @@ export function invoiceTestConfig(env: {
   return { config: fleetConfigSchema.parse(vars), env: vars };
 }
 
-/** Every message on `topic` now (all partitions, from the beginning). */
-export async function readTopic(kafka: Kafka, topic: string): Promise<KafkaMessage[]> {
-  const admin = kafka.admin();
-  await admin.connect();
-  const ends = await admin.fetchTopicOffsets(topic);
-  await admin.disconnect();
-  const expected = ends.reduce((n, e) => n + Number(e.offset), 0);
-  if (expected === 0) return [];
-  const consumer = kafka.consumer({ groupId: uniqueName('reader') });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  const messages: KafkaMessage[] = [];
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`read ${messages.length} of ${expected} messages of ${topic}`)), 60_000);
-    void consumer.run({
-      eachMessage: ({ message }) => {
-        messages.push(message);
-        if (messages.length >= expected) {
-          clearTimeout(timer);
-          resolve();
-        }
-        return Promise.resolve();
-      },
-    });
-  });
-  await consumer.disconnect();
-  return messages;
-}
+export { readTopic } from './read-topic';
 
 export interface Pipeline {
   rig: StreamRig;

@@ -8,6 +8,7 @@ import { createKafka, ensureTopics } from '@meterline/kafka';
 import { createMeter, type Meter, type MeterConfig } from '@meterline/producer';
 import { createLogger, type Logger } from '@meterline/platform';
 import { uniqueIdentifier, uniqueName } from '@meterline/testing';
+import { readMessages } from './read-topic';
 
 export const testLog: Logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'error', format: 'json', name: 'test' });
 
@@ -64,26 +65,8 @@ export async function rawPath(brokers: string[], options: { partitions?: number;
       sinks.push(sink);
       return sink;
     },
-    async readDlq(expected) {
-      const consumer = kafka.consumer({ groupId: uniqueName('dlq-reader') });
-      await consumer.connect();
-      await consumer.subscribe({ topic: dlqTopic, fromBeginning: true });
-      const messages: KafkaMessage[] = [];
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`read ${messages.length} of ${expected} DLQ messages`)), 60_000);
-        void consumer.run({
-          eachMessage: ({ message }) => {
-            messages.push(message);
-            if (messages.length >= expected) {
-              clearTimeout(timer);
-              resolve();
-            }
-            return Promise.resolve();
-          },
-        });
-      });
-      await consumer.disconnect();
-      return messages;
+    readDlq(expected) {
+      return readMessages(kafka, dlqTopic, expected);
     },
     async close() {
       for (const meter of meters) await meter.close();

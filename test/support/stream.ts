@@ -1,7 +1,7 @@
 import { cpSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Kafka, KafkaMessage } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import { Redis } from 'ioredis';
 import type { UsageEvent } from '@meterline/domain';
 import { ClickHouseSink, usageRollupsStream } from '@meterline/clickhouse-sink';
@@ -15,6 +15,7 @@ import { withScripts, type ScriptedRedis } from '@meterline/redis';
 import { RollupConsumer, rebuildStreamState, type RollupConsumerConfig } from '@meterline/rollup-consumer';
 import { seededRandom, startRedis, uniqueIdentifier, uniqueName, usageGenerator, type RedisServer } from '@meterline/testing';
 import { chdbForThisFile, testLog } from './raw-path';
+import { readTopic } from './read-topic';
 
 export const HOUR = 3_600_000;
 export const ALLOWED_LATENESS_MS = 2 * HOUR;
@@ -177,32 +178,8 @@ export async function streamRig(brokers: string[], partitions = 6, options: { pr
     },
     groupLag: (group, topic) => consumerGroupLag(kafka, group, topic),
     async readAlerts() {
-      const admin = kafka.admin();
-      await admin.connect();
-      const ends = await admin.fetchTopicOffsets(topics.quotaAlerts);
-      await admin.disconnect();
-      const expected = ends.reduce((n, e) => n + Number(e.offset), 0);
-      if (expected === 0) return [];
       const codec = quotaAlertCodec();
-      const consumer = kafka.consumer({ groupId: uniqueName('alert-reader') });
-      await consumer.connect();
-      await consumer.subscribe({ topic: topics.quotaAlerts, fromBeginning: true });
-      const messages: KafkaMessage[] = [];
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`read ${messages.length} of ${expected} alerts`)), 60_000);
-        void consumer.run({
-          eachMessage: ({ message }) => {
-            messages.push(message);
-            if (messages.length >= expected) {
-              clearTimeout(timer);
-              resolve();
-            }
-            return Promise.resolve();
-          },
-        });
-      });
-      await consumer.disconnect();
-      return messages.map((m) => codec.decode(m.value!));
+      return (await readTopic(kafka, topics.quotaAlerts)).map((m) => codec.decode(m.value!));
     },
     async close() {
       await meter.close();

@@ -1,4 +1,4 @@
-import type { UsageEvent } from '@meterline/domain';
+import type { InvoiceReady, UsageEvent } from '@meterline/domain';
 import { AvroCodec } from './codec';
 import { SchemaRegistry } from './schema-registry';
 
@@ -98,19 +98,8 @@ export function quotaAlertCodec(registry: SchemaRegistry = schemaRegistry()): Av
 export const INVOICE_READY_RECORD = 'invoice-ready';
 export const INVOICE_ALERT_RECORD = 'invoice-alert';
 
-/** An invoice was computed and its documents written (the `invoices` topic). */
-export interface InvoiceReadyRecord {
-  invoice_id: string;
-  revision: number;
-  tenant_id: string;
-  period: string;
-  currency: string;
-  total_minor: string;
-  status: string;
-  line_count: number;
-  issued_at: number;
-  exports: Record<string, string>;
-}
+/** An invoice was computed and its documents written (the `invoices` topic): the domain's record. */
+export type InvoiceReadyRecord = InvoiceReady;
 
 /** An invoice was blocked (the `invoice-alerts` topic). */
 export interface InvoiceAlertRecord {
