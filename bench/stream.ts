@@ -23,6 +23,9 @@
 // The meter gets a large in-memory buffer: past its default 200,000 events record() appends to the
 // fsync'd disk spool synchronously (the Kafka-outage path), which is not what this measures.
 // `node --import tsx bench/stream.ts [e2e] [latency] [check] [dedup]` runs only those parts.
+// `unpriced` beside them gives the rollup consumer empty price books (every event unpriced: the
+// price lookup fails fast and the money arguments are zeros), to compare with the shipped books:
+//   npm run bench:stream -- e2e             npm run bench:stream -- e2e unpriced
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -43,6 +46,15 @@ import { planTenantBatch, type OffsetEvent, type TenantBatchPlan } from '@meterl
 import { repoRoot, spawnManaged, startKafka, startRedis, uniqueIdentifier, uniqueName, usageGenerator, waitFor, type KafkaBroker, type ManagedProcess, type RedisServer } from '@meterline/testing';
 
 const log = createLogger({ level: 'error', format: 'json', name: 'bench-stream' });
+const unpricedRun = process.argv.includes('unpriced');
+/** Where the spawned rollup consumer reads its price books: the shipped ones, or empty books. */
+const consumerPricingDir = ((): string => {
+  if (!unpricedRun) return join(repoRoot(), 'pricing');
+  const dir = mkdtempSync(join(tmpdir(), 'bench-empty-prices-'));
+  mkdirSync(join(dir, 'catalog'));
+  for (const file of ['provider-costs.json', 'rate-card.json']) writeFileSync(join(dir, 'catalog', file), JSON.stringify({ format: 'meterline.prices/v1', models: [] }));
+  return dir;
+})();
 const priceBooks = loadPriceBooks(join(repoRoot(), 'pricing'));
 const results: Record<string, unknown> = {};
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
@@ -170,6 +182,7 @@ async function spawnConsumer(s: Setup): Promise<ManagedProcess> {
     METERLINE_TOPIC_QUOTA_DEFINITIONS: s.topics.quotaDefinitions,
     METERLINE_TOPIC_PRICING_ALERTS: s.topics.pricingAlerts,
     METERLINE_ROLLUP_GROUP: s.groupId,
+    METERLINE_PRICING_DIR: consumerPricingDir,
     METERLINE_ALLOWED_LATENESS: '2h',
     // Its own embedded ClickHouse (read only for a state rebuild): libchdb binds one per process.
     METERLINE_CHDB_PATH: mkdtempSync(join(tmpdir(), 'bench-rollup-chdb-')),
@@ -729,7 +742,9 @@ async function benchDedupMemory(events: number): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------
 
-const only = new Set(process.argv.slice(2));
+const only = new Set(process.argv.slice(2).filter((arg) => arg !== 'unpriced'));
+results.price_books = unpricedRun ? 'empty (every event unpriced)' : 'shipped (pricing/)';
+console.log(`rollup consumer price books: ${results.price_books as string}`);
 const want = (name: string): boolean => only.size === 0 || only.has(name);
 const workDir = mkdtempSync(join(tmpdir(), 'bench-stream-'));
 const runStarted = performance.now();

@@ -25,34 +25,41 @@ async function recordAll(rig: StreamRig, events: readonly UsageEvent[]): Promise
   await rig.meter.flush();
 }
 
-interface MoneyRow { key: string; cost: string; charge: string; savings: string; unpricedCost: number; unpricedCharge: number }
+interface MoneyRow { key: string; cost: string; charge: string; savings: string; unpricedCost: number; unpricedCharge: number; costVersions: string[]; chargeVersions: string[] }
 
 async function hourlyMoney(rig: StreamRig): Promise<MoneyRow[]> {
   const db = quoteIdentifier(rig.handle.database);
   const rows = await (await rig.handle.client.query({
     query: `SELECT tenant_id, toString(hour) AS hour, project_id, provider, model, operation, toString(cost_pico) AS cost, toString(charge_pico) AS charge,
-                   toString(cache_savings_pico) AS savings, unpriced_cost_events, unpriced_charge_events, requests
+                   toString(cache_savings_pico) AS savings, unpriced_cost_events, unpriced_charge_events, requests, cost_price_versions, charge_price_versions
             FROM ${db}.usage_hourly`,
     format: 'JSONEachRow',
-  })).json<Record<string, string | number>>();
-  return rows.map((r) => ({ key: [r.tenant_id, r.hour, r.project_id, r.provider, r.model, r.operation].join('|'), cost: String(r.cost), charge: String(r.charge), savings: String(r.savings), unpricedCost: Number(r.unpriced_cost_events), unpricedCharge: Number(r.unpriced_charge_events) })).sort((a, b) => (a.key < b.key ? -1 : 1));
+  })).json<Record<string, string | number | string[]>>();
+  return rows
+    .map((r) => ({
+      key: [r.tenant_id, r.hour, r.project_id, r.provider, r.model, r.operation].join('|'), cost: String(r.cost), charge: String(r.charge), savings: String(r.savings),
+      unpricedCost: Number(r.unpriced_cost_events), unpricedCharge: Number(r.unpriced_charge_events), costVersions: r.cost_price_versions as string[], chargeVersions: r.charge_price_versions as string[],
+    }))
+    .sort((a, b) => (a.key < b.key ? -1 : 1));
 }
 
 function moneyReference(reference: ReferencePrices, events: readonly UsageEvent[]): MoneyRow[] {
-  const out = new Map<string, { cost: bigint; charge: bigint; savings: bigint; unpricedCost: number; unpricedCharge: number }>();
+  const out = new Map<string, { cost: bigint; charge: bigint; savings: bigint; unpricedCost: number; unpricedCharge: number; costVersions: Set<string>; chargeVersions: Set<string> }>();
   for (const e of events) {
     const hour = new Date(Math.floor(e.occurred_at / HOUR) * HOUR).toISOString().replace('T', ' ').slice(0, 19);
     const key = [e.tenant_id, hour, e.project_id ?? '', e.provider, e.model, e.operation].join('|');
     let r = out.get(key);
-    if (!r) out.set(key, (r = { cost: 0n, charge: 0n, savings: 0n, unpricedCost: 0, unpricedCharge: 0 }));
+    if (!r) out.set(key, (r = { cost: 0n, charge: 0n, savings: 0n, unpricedCost: 0, unpricedCharge: 0, costVersions: new Set(), chargeVersions: new Set() }));
     const m = reference.price(e);
     r.cost += m.cost ?? 0n;
     r.charge += m.charge ?? 0n;
     r.savings += m.savings;
     if (m.cost === null) r.unpricedCost++;
     if (m.charge === null) r.unpricedCharge++;
+    if (m.costVersion !== null) r.costVersions.add(m.costVersion);
+    if (m.chargeVersion !== null) r.chargeVersions.add(m.chargeVersion);
   }
-  return [...out.entries()].map(([key, r]) => ({ key, cost: r.cost.toString(), charge: r.charge.toString(), savings: r.savings.toString(), unpricedCost: r.unpricedCost, unpricedCharge: r.unpricedCharge })).sort((a, b) => (a.key < b.key ? -1 : 1));
+  return [...out.entries()].map(([key, r]) => ({ key, cost: r.cost.toString(), charge: r.charge.toString(), savings: r.savings.toString(), unpricedCost: r.unpricedCost, unpricedCharge: r.unpricedCharge, costVersions: [...r.costVersions].sort(), chargeVersions: [...r.chargeVersions].sort() })).sort((a, b) => (a.key < b.key ? -1 : 1));
 }
 
 describe('pricing in the stream', () => {
@@ -164,6 +171,8 @@ describe('pricing in the stream', () => {
       expect(after.reduce((n, r) => n + BigInt(r.cost), 0n)).toBe(expectCost);
       expect(after.reduce((n, r) => n + BigInt(r.charge), 0n)).toBe(expectCharge);
       expect(after.reduce((n, r) => n + r.unpricedCost + r.unpricedCharge, 0)).toBe(0);
+      // The re-rating rows record the versions that now price the model.
+      expect(after.every((r) => JSON.stringify([r.costVersions, r.chargeVersions]) === JSON.stringify([['openai/frontier-x@2025-01-01'], ['openai/frontier-x@2025-01-01']]))).toBe(true);
       expect((await listUnpriced(rig.handle, from, end)).find((r) => r.model === 'frontier-x')).toBeUndefined();
       const again = await rerateUsage(rig.handle, { tenant, from, to: end, books });
       expect(again.diffs.filter((d) => d.bucket === 'total').every((d) => d.new === d.old)).toBe(true);

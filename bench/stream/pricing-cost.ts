@@ -10,7 +10,7 @@ import { repoRoot, usageGenerator } from '@meterline/testing';
 const books = loadPriceBooks(join(repoRoot(), 'pricing'));
 const next = usageGenerator({ seed: 9, tenants: ['acme-corp', 'globex', 'list-a'], idPrefix: 'pc' });
 const events: UsageEvent[] = Array.from({ length: 200_000 }, () => next());
-const zero: EventMoney = { costPico: 0n, chargePico: 0n, cacheSavingsPico: 0n, costPriced: true, chargePriced: true, costVersion: null, chargeVersion: null, unpriced: null };
+const zero: EventMoney = { costPico: 0n, chargePico: 0n, cacheSavingsPico: 0n, costPriced: true, chargePriced: true, costVersion: 'zero@0', chargeVersion: 'zero@0', unpriced: null };
 const usPer = (ms: number): string => ((ms * 1000) / events.length).toFixed(2);
 for (let round = 0; round < 3; round++) {
   let t = performance.now();

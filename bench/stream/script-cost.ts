@@ -16,7 +16,7 @@ const variants: Record<string, string> = {
   // Only the arguments reach Lua (the ARGV table is built), nothing is read from it.
   'arguments only': `if redis.call('EXISTS', ARGV[5]) == 0 then return { -1 } end\nreturn { #ARGV }`,
   // Every step of the script except the per-event SADD and quota HINCRBYs.
-  'no per-event redis.call': full.replace("if redis.call('SADD', seenKey, idHash) == 0 then", 'if false then').replace("local used = redis.call('HINCRBY', quota.key, 'used', amount)", 'local used = 0'),
+  'no per-event redis.call': full.replace("if redis.call('SADD', seenKey, idHash) == 0 then", 'if false then').replace('local used = addUsed(quota, amount)', 'local used = 0'),
   'full script': full,
 };
 

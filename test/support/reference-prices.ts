@@ -9,7 +9,7 @@ import type { UsageEvent } from '@meterline/domain';
  * thresholds, tenant prices, markup and discount; no tiers or match patterns.
  */
 interface Prices { input: string; cache_read?: string; cache_write?: string; output: string; reasoning?: string; request?: string }
-interface Version { effective_from: string; prices: Prices; thresholds?: { above_prompt_tokens: number; prices: Prices }[] }
+interface Version { effective_from: string; label?: string; prices: Prices; thresholds?: { above_prompt_tokens: number; prices: Prices }[] }
 interface Model { provider: string; model: string; aliases?: string[]; versions: Version[] }
 interface Book { models: Model[] }
 interface Override { tenant_id: string; discount_percent?: string; markup_percent?: string; model_prices?: Model[] }
@@ -28,7 +28,17 @@ const perToken = (usdPerMillion: string): bigint => scaled(usdPerMillion, 6);
 
 type Lines = [input: bigint, cacheRead: bigint, cacheWrite: bigint, output: bigint, reasoning: bigint, request: bigint];
 
-function priceWith(book: Book, e: UsageEvent): { lines: Lines; savings: bigint; key: string } | null {
+/**
+ * The id a version is recorded under: `[tenant:<id>/]provider/model@label`, the label defaulting
+ * to the effective date (`2025-06-10`), or the whole instant when it is not a UTC midnight.
+ */
+function versionId(prefix: string, model: Model, version: Version): string {
+  const from = new Date(Date.parse(version.effective_from)).toISOString();
+  const label = version.label ?? (from.endsWith('T00:00:00.000Z') ? from.slice(0, 10) : from);
+  return `${prefix}${model.provider}/${model.model}@${label}`;
+}
+
+function priceWith(book: Book, e: UsageEvent, prefix = ''): { lines: Lines; savings: bigint; version: string; key: string } | null {
   const model = book.models.find((m) => m.provider === e.provider && m.model === e.model) ?? book.models.find((m) => m.provider === e.provider && (m.aliases ?? []).includes(e.model));
   if (!model) return null;
   const version = [...model.versions].sort((a, b) => Date.parse(a.effective_from) - Date.parse(b.effective_from)).filter((v) => Date.parse(v.effective_from) <= e.occurred_at).pop();
@@ -41,8 +51,8 @@ function priceWith(book: Book, e: UsageEvent): { lines: Lines; savings: bigint; 
   const tokens = [e.input_tokens, e.cache_read_tokens, e.cache_write_tokens, e.output_tokens, e.reasoning_tokens].map(BigInt);
   const lines = [...tokens.map((t, i) => t * rates[i]!), scaled(p.request ?? '0', 12)] as Lines;
   const savings = (tokens[1]! + tokens[2]!) * input - lines[1] - lines[2];
-  // Which price this is: the entry, its version and the threshold crossed (an invoice line each).
-  return { lines, savings, key: `${model.provider}/${model.model}@${version.effective_from}>${crossed?.above_prompt_tokens ?? ''}` };
+  // `key`: which price this is, the version and the threshold crossed (an invoice line each).
+  return { lines, savings, version: versionId(prefix, model, version), key: `${versionId(prefix, model, version)}>${crossed?.above_prompt_tokens ?? ''}` };
 }
 
 /** round(n / d), half to even; d > 0. */
@@ -56,7 +66,8 @@ function halfEven(n: bigint, d: bigint): bigint {
   return q % 2n === 0n ? q : away;
 }
 
-export interface ReferenceMoney { cost: bigint | null; charge: bigint | null; savings: bigint }
+/** A side is null when unpriced; its version is then null too. */
+export interface ReferenceMoney { cost: bigint | null; charge: bigint | null; savings: bigint; costVersion: string | null; chargeVersion: string | null }
 
 export class ReferencePrices {
   readonly #cost: Book;
@@ -71,20 +82,27 @@ export class ReferencePrices {
   }
 
   price(e: UsageEvent): ReferenceMoney {
-    const charged = this.chargeLines(e);
     const cost = priceWith(this.#cost, e);
-    return { cost: cost ? cost.lines.reduce((a, b) => a + b, 0n) : null, charge: charged ? charged.lines.reduce((a, b) => a + b, 0n) : null, savings: cost?.savings ?? 0n };
+    const charged = this.chargeLines(e);
+    return {
+      cost: cost ? cost.lines.reduce((a, b) => a + b, 0n) : null,
+      charge: charged ? charged.lines.reduce((a, b) => a + b, 0n) : null,
+      savings: cost?.savings ?? 0n,
+      costVersion: cost?.version ?? null,
+      chargeVersion: charged?.version ?? null,
+    };
   }
 
   /**
    * The customer charge of one event per line (input, cache read, cache write, output, reasoning,
-   * request), pico-USD, and which price it came from (`key`, with the book); null: unpriced.
+   * request), pico-USD, the price version used and which price it was (`key`, with the book);
+   * null: unpriced.
    */
-  chargeLines(e: UsageEvent): { key: string; lines: bigint[] } | null {
+  chargeLines(e: UsageEvent): { key: string; version: string; lines: bigint[] } | null {
     const cost = priceWith(this.#cost, e);
     const override = this.#overrides.get(e.tenant_id);
     // Charge: the tenant's own price, else the rate card, else cost plus markup; then the discount.
-    let base = override?.model_prices ? priceWith({ models: override.model_prices }, e) : null;
+    let base = override?.model_prices ? priceWith({ models: override.model_prices }, e, `tenant:${e.tenant_id}/`) : null;
     let book = 'tenant';
     let markup: string | undefined;
     if (!base) {
@@ -96,21 +114,18 @@ export class ReferencePrices {
       book = 'cost';
       markup = override.markup_percent;
     }
-    let charge: bigint[] | null = null;
-    if (base) {
-      // One exact factor, (100 + markup)/100 x (100 - discount)/100, one half-even rounding per line.
-      let numerator = 1n;
-      let denominator = 1n;
-      for (const [text, sign] of [[markup, 1n], [override?.discount_percent, -1n]] as const) {
-        if (text === undefined) continue;
-        const decimals = text.split('.')[1]?.length ?? 0;
-        const hundred = 100n * 10n ** BigInt(decimals);
-        numerator *= hundred + sign * scaled(text, decimals);
-        denominator *= hundred;
-      }
-      charge = base.lines.map((line) => halfEven(line * numerator, denominator));
+    if (!base) return null;
+    // One exact factor, (100 + markup)/100 x (100 - discount)/100, one half-even rounding per line.
+    let numerator = 1n;
+    let denominator = 1n;
+    for (const [text, sign] of [[markup, 1n], [override?.discount_percent, -1n]] as const) {
+      if (text === undefined) continue;
+      const decimals = text.split('.')[1]?.length ?? 0;
+      const hundred = 100n * 10n ** BigInt(decimals);
+      numerator *= hundred + sign * scaled(text, decimals);
+      denominator *= hundred;
     }
-    return charge === null || base === null ? null : { key: `${book}:${base.key}`, lines: charge };
+    return { key: `${book}:${base.key}`, version: base.version, lines: base.lines.map((line) => halfEven(line * numerator, denominator)) };
   }
 }
 

@@ -23,6 +23,11 @@ function byPrefix(fields: RollupFields, prefix: string): Record<string, number> 
   return out;
 }
 
+/** The price version ids a rollup hash records as `<prefix><id>` fields, sorted. */
+function versionsOf(fields: RollupFields, prefix: string): string[] {
+  return Object.keys(fields).filter((name) => name.startsWith(prefix)).map((name) => name.slice(prefix.length)).sort();
+}
+
 /** Turns outbox entries into Kafka messages for usage-rollups and quota-alerts. */
 export function decodeOutbox(tenantId: string, entries: readonly string[], rollupCodec: AvroCodec<UsageRollupRecord>, alertCodec: AvroCodec<QuotaAlertRecord>): DecodedOutbox {
   const result: DecodedOutbox = { rollups: [], alerts: [] };
@@ -82,6 +87,8 @@ export function decodeOutbox(tenantId: string, entries: readonly string[], rollu
       cache_savings_pico: joinPico(f.svh, f.svl).toString(),
       unpriced_cost_events: num(f, 'upc'),
       unpriced_charge_events: num(f, 'uph'),
+      cost_price_versions: versionsOf(f, 'vc:'),
+      charge_price_versions: versionsOf(f, 'vh:'),
     };
     const key = `${tenantId}|${record.source_partition}|${record.hour_start}|${entry.d}${entry.t === 'c' ? `|${entry.o}` : ''}`;
     result.rollups.push({ key, value: rollupCodec.encode(record) });

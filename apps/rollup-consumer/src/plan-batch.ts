@@ -61,11 +61,6 @@ export function joinPico(hi: string | number | undefined, lo: string | number | 
   return BigInt(hi ?? 0) * MONEY_SPLIT + BigInt(lo ?? 0);
 }
 
-/** 0, or 1 (cost side unpriced) + 2 (charge side unpriced). */
-export function unpricedFlags(money: EventMoney): number {
-  return (money.costPriced ? 0 : 1) + (money.chargePriced ? 0 : 2);
-}
-
 /** The smallest amount at which `used` reaches `threshold` percent of `limit`: ceil(limit*t/100). */
 export function thresholdTrigger(limit: bigint, threshold: number): bigint {
   const scaled = limit * BigInt(threshold);
@@ -89,6 +84,15 @@ export function planTenantBatch(
   const slots = new Map<string, number>();
   const slotArgs: (string | number)[] = [];
   const eventArgs: (string | number)[] = [];
+  // Price versions: each id once per call, events refer to it by index (0: that side unpriced).
+  const versions = new Map<string, number>();
+  const versionIndex = (priced: boolean, id: string | null): number => {
+    if (!priced) return 0;
+    if (id === null) throw new Error('a priced side of an event must name its price version');
+    let index = versions.get(id);
+    if (index === undefined) versions.set(id, (index = versions.size + 1));
+    return index;
+  };
 
   for (const { offset, event } of events) {
     const hour = hourStart(event.occurred_at);
@@ -145,7 +149,8 @@ export function planTenantBatch(
       ...splitPico(money.costPico),
       ...splitPico(money.chargePico),
       ...splitPico(money.cacheSavingsPico),
-      unpricedFlags(money),
+      versionIndex(money.costPriced, money.costVersion),
+      versionIndex(money.chargePriced, money.chargeVersion),
       matches.length / 2,
       ...matches,
     );
@@ -163,6 +168,8 @@ export function planTenantBatch(
       ...groupArgs,
       slots.size,
       ...slotArgs,
+      versions.size,
+      ...versions.keys(),
       events.length,
       ...eventArgs,
     ],

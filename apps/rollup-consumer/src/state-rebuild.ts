@@ -1,9 +1,9 @@
 import type { Kafka } from 'kafkajs';
-import { classifyError, hourStart, matchesQuota, quotaAmount, quotaPeriod, statusClass, type EventMoney, type QuotaDefinition, type UsageEvent } from '@meterline/domain';
+import { MAX_QUOTA_LIMIT, classifyError, hourStart, matchesQuota, quotaAmount, quotaPeriod, statusClass, type EventMoney, type QuotaDefinition, type UsageEvent } from '@meterline/domain';
 import { quoteIdentifier, type ClickHouseHandle } from '@meterline/clickhouse';
 import { KEY_ROOT, redisKeys, tenantPrefix, type ScriptedRedis } from '@meterline/redis';
 import { sleep, type Logger } from '@meterline/platform';
-import { COUNTER_GRACE_MS, eventIdHash, splitPico, thresholdTrigger, unpricedFlags } from './plan-batch';
+import { COUNTER_GRACE_MS, eventIdHash, splitPico, thresholdTrigger } from './plan-batch';
 import { readAlertsSince } from './published-alerts';
 
 export interface RebuildDeps {
@@ -161,7 +161,8 @@ async function rebuildLocked(deps: RebuildDeps): Promise<{ events: number; count
   }
   for (const [key, { used, definition, end }] of counters) {
     if (used === 0n) continue;
-    pipeline.hset(key, 'used', used.toString());
+    // Counters stop at 2^63 - 1, as in the script (the largest limit, a Redis int64).
+    pipeline.hset(key, 'used', (used > MAX_QUOTA_LIMIT ? MAX_QUOTA_LIMIT : used).toString());
     // Thresholds already crossed were alerted before the loss: never again.
     for (const t of definition.thresholds) if (used >= thresholdTrigger(definition.limit, t)) pipeline.hset(key, `a:${t}`, 'rebuilt');
     pipeline.pexpireat(key, end + COUNTER_GRACE_MS);
@@ -191,9 +192,11 @@ async function rebuildLocked(deps: RebuildDeps): Promise<{ events: number; count
     sums.cost += m.costPico;
     sums.charge += m.chargePico;
     sums.savings += m.cacheSavingsPico;
-    const flags = unpricedFlags(m);
-    f.upc! += flags & 1;
-    f.uph! += flags >> 1;
+    // As the script records them: the price version of each priced side, else an unpriced count.
+    if (m.costPriced) f[`vc:${m.costVersion}`] = 1;
+    else f.upc! += 1;
+    if (m.chargePriced) f[`vh:${m.chargeVersion}`] = 1;
+    else f.uph! += 1;
     const errorClass = classifyError(e.error_type, e.status_code);
     if (errorClass !== null) {
       f.err! += 1;

@@ -27,6 +27,9 @@ export interface HourlyUsage {
   cache_savings_pico: string;
   unpriced_cost_events: string;
   unpriced_charge_events: string;
+  /** Price versions that priced the hour's cost / charge, sorted (migration 0004). */
+  cost_price_versions: string[];
+  charge_price_versions: string[];
 }
 
 export class UsageRollupsTable {
@@ -57,7 +60,8 @@ export class UsageRollupsTable {
     if (filter.to !== undefined) where.push('hour < toDateTime({to:Int64})');
     const result = await this.handle.client.query({
       query: `SELECT tenant_id, toString(hour) AS hour, project_id, provider, model, operation, requests, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens, errors, late_events, corrections,
-                     toString(cost_pico) AS cost_pico, toString(charge_pico) AS charge_pico, toString(cache_savings_pico) AS cache_savings_pico, unpriced_cost_events, unpriced_charge_events
+                     toString(cost_pico) AS cost_pico, toString(charge_pico) AS charge_pico, toString(cache_savings_pico) AS cache_savings_pico, unpriced_cost_events, unpriced_charge_events,
+                     cost_price_versions, charge_price_versions
               FROM ${this.#db}.usage_hourly ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
               ORDER BY tenant_id, hour, project_id, provider, model, operation`,
       query_params: { tenant: filter.tenantId ?? '', from: Math.floor((filter.from ?? 0) / 1000), to: Math.floor((filter.to ?? 0) / 1000) },

@@ -5,7 +5,7 @@ import type { UsageEvent } from '@meterline/domain';
 import { crc64Avro } from './crc64-avro';
 import { AvroCodec, DecodeError } from './codec';
 import { SchemaRegistry, defaultSchemasDir } from './schema-registry';
-import { usageEventCodec } from './usage-event-codec';
+import { usageEventCodec, usageRollupCodec, type UsageRollupRecord } from './usage-event-codec';
 
 const fixturesDir = join(defaultSchemasDir(), 'usage-event', 'fixtures');
 const readFixture = (name: string): UsageEvent => JSON.parse(readFileSync(join(fixturesDir, `${name}.json`), 'utf8')) as UsageEvent;
@@ -154,5 +154,33 @@ describe('the compiled fast path agrees with avsc', () => {
     }
     // Both branches were exercised: some corruptions still decode, most do not.
     expect(agreedOnValue).toBeGreaterThan(0);
+  });
+});
+
+describe('usage-rollup versions (v2 added money, v3 price versions)', () => {
+  const registry = SchemaRegistry.load();
+  const base = {
+    kind: 'cumulative', tenant_id: 'acme', project_id: '', provider: 'openai', model: 'gpt-4o', operation: 'chat', hour_start: 1_795_446_000_000, source_partition: 3,
+    correction_offset: -1, version: 41, requests: 2, input_tokens: 10, cache_read_tokens: 0, cache_write_tokens: 0, output_tokens: 5, reasoning_tokens: 0, errors: 0,
+    errors_by_class: {}, requests_by_status_class: { '2xx': 2 }, latency_ms_sum: 100, latency_ms_max: 60, latency_count: 2, ttft_ms_sum: 0, ttft_ms_max: 0, ttft_count: 0, late_events: 0,
+  };
+  const money = { cost_pico: '123456789012345678901', charge_pico: '7', cache_savings_pico: '-3', unpriced_cost_events: 1, unpriced_charge_events: 0 };
+  const versions = { cost_price_versions: ['openai/gpt-4o@2024-08-06'], charge_price_versions: ['tenant:acme/openai/gpt-4o@2025-01-01', 'openai/gpt-4o@2024-08-06'] };
+  const latest = usageRollupCodec(registry);
+
+  it('the latest reader is v3 and reads v1 and v2 bytes with the defaults (no money, no versions)', () => {
+    expect(latest.reader.version).toBe(3);
+    const v1 = new AvroCodec<object>(registry, 'usage-rollup', { writerVersion: 1, readerVersion: 1 });
+    const v2 = new AvroCodec<object>(registry, 'usage-rollup', { writerVersion: 2, readerVersion: 2 });
+    expect(latest.decode(v1.encode(base))).toEqual({ ...base, cost_pico: '0', charge_pico: '0', cache_savings_pico: '0', unpriced_cost_events: 0, unpriced_charge_events: 0, cost_price_versions: [], charge_price_versions: [] });
+    expect(latest.decode(v2.encode({ ...base, ...money }))).toEqual({ ...base, ...money, cost_price_versions: [], charge_price_versions: [] });
+  });
+
+  it('v3 round-trips the price versions; a v2 reader ignores them', () => {
+    const record = { ...base, ...money, ...versions } as UsageRollupRecord;
+    const bytes = latest.encode(record);
+    expect(latest.decode(bytes)).toEqual(record);
+    const v2Reader = new AvroCodec<object>(registry, 'usage-rollup', { writerVersion: 2, readerVersion: 2 });
+    expect(v2Reader.decode(bytes)).toEqual({ ...base, ...money });
   });
 });

@@ -70,6 +70,9 @@ export interface UsageRollupRecord {
   cache_savings_pico: string;
   unpriced_cost_events: number;
   unpriced_charge_events: number;
+  /** Price version ids that priced the row's cost / charge, sorted and distinct (v3; [] when read from v1/v2). */
+  cost_price_versions: string[];
+  charge_price_versions: string[];
 }
 
 export interface QuotaAlertRecord {

@@ -8,8 +8,9 @@ import { quoteIdentifier, UsageRollupsTable, type ClickHouseHandle } from '@mete
  *
  * The difference per (hour, dimensions) is written as one re-rating row in usage_rollups_hourly
  * (kind correction, source_partition RERATE_PARTITION, correction_offset -1, version = run time):
- * money only, tokens 0, unpriced counts as the (signed) change. A later run replaces it (same
- * key, newer version), so re-rating twice changes nothing. Redis quota counters are not changed.
+ * money only, tokens 0, unpriced counts as the (signed) change, and the price versions the new
+ * books priced the group with. A later run replaces it (same key, newer version), so re-rating
+ * twice changes nothing. Redis quota counters are not changed.
  */
 export const RERATE_PARTITION = 4_294_967_295;
 
@@ -103,6 +104,7 @@ export async function rerateUsage(handle: ClickHouseHandle, options: { tenant: s
   const current = await recorded(handle, tenant, from, to, true);
 
   const after = new Map<string, GroupMoney>();
+  const versionsAfter = new Map<string, { cost: Set<string>; charge: Set<string> }>();
   const diffs = new Map<string, RerateDiff>();
   const diff = (provider: string, model: string, side: 'cost' | 'charge', bucket: LineName | 'total'): RerateDiff => {
     const key = `${provider}/${model}/${side}/${bucket}`;
@@ -120,12 +122,17 @@ export async function rerateUsage(handle: ClickHouseHandle, options: { tenant: s
     const key = dimsKey({ hour, project_id: e.project_id ?? '', provider: e.provider, model: e.model, operation: e.operation });
     let g = after.get(key);
     if (!g) after.set(key, (g = { hour, project_id: e.project_id ?? '', provider: e.provider, model: e.model, operation: e.operation, cost: 0n, charge: 0n, savings: 0n, unpricedCost: 0, unpricedCharge: 0 }));
+    let used = versionsAfter.get(key);
+    if (!used) versionsAfter.set(key, (used = { cost: new Set(), charge: new Set() }));
     if (now.cost.priced) {
       g.cost += now.cost.total;
       g.savings += now.cost.cacheSavings;
+      used.cost.add(now.cost.priceVersionId);
     } else g.unpricedCost++;
-    if (now.charge.priced) g.charge += now.charge.total;
-    else g.unpricedCharge++;
+    if (now.charge.priced) {
+      g.charge += now.charge.total;
+      used.charge.add(now.charge.priceVersionId);
+    } else g.unpricedCharge++;
     // Per line, both sides, with the new books and (when given) the previous ones.
     for (const side of ['cost', 'charge'] as const) {
       const priced = now[side];
@@ -169,6 +176,8 @@ export async function rerateUsage(handle: ClickHouseHandle, options: { tenant: s
       errors_by_class: {}, requests_by_status_class: {}, latency_ms_sum: 0, latency_ms_max: 0, latency_count: 0, ttft_ms_sum: 0, ttft_ms_max: 0, ttft_count: 0, late_events: 0,
       cost_pico: delta.cost.toString(), charge_pico: delta.charge.toString(), cache_savings_pico: delta.savings.toString(),
       unpriced_cost_events: delta.unpricedCost, unpriced_charge_events: delta.unpricedCharge,
+      cost_price_versions: [...(versionsAfter.get(key)?.cost ?? [])].sort(),
+      charge_price_versions: [...(versionsAfter.get(key)?.charge ?? [])].sort(),
     });
   }
   // Every group gets its row (zero when unchanged), so a run replaces whatever an earlier run wrote.

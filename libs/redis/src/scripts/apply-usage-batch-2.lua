@@ -11,17 +11,21 @@
   ARGV[5]  the state epoch key (ml:epoch): absent means Redis lost the state; nothing is applied
   ARGV[6]  G, then G x (hour_ms, dims_json)                          rollup groups
   then     Q, then Q x (counter_suffix, expire_at_ms, meta_json, N, N x (threshold, trigger))
+  then     V, then V x price_version_id                               price versions used in the call
   then     E, then E x (offset, id_hash, group_index, occurred_at, input, cache_read, cache_write,
                         output, reasoning, error_class|"", status_class, latency|-1, ttft|-1,
-                        cost_hi, cost_lo, charge_hi, charge_lo, savings_hi, savings_lo, unpriced,
-                        K, K x (quota_index, amount))
+                        cost_hi, cost_lo, charge_hi, charge_lo, savings_hi, savings_lo,
+                        cost_version, charge_version, K, K x (quota_index, amount))
 
   Money (pico-USD) comes split as hi * 10^6 + lo with 0 <= lo < 10^6, because Lua numbers are
   doubles: sums of hi and of lo stay below 2^53 (exact) where a sum of pico amounts would not.
   Rollup hashes keep the two parts in separate fields (cph/cpl, chh/chl, svh/svl); readers
-  recombine them with integer arithmetic. unpriced: 0, or 1 (cost side), 2 (charge side), 3 (both).
+  recombine them with integer arithmetic. cost_version / charge_version: the index (1..V) of the
+  price version that priced that side, 0 when the side is unpriced. A rollup records the versions
+  of its events as hash fields vc:<id> (cost) and vh:<id> (charge), written only when new
+  (HSETNX once per group and version per call); readers list them.
   Quota amounts are decimal strings given to HINCRBY (exact int64); a threshold at or above 2^53
-  is compared on the counter's exact decimal string.
+  is compared on the counter's exact decimal string. A counter saturates at 2^63 - 1.
 
   Events must come in offset order. An event whose offset is <= the watermark was applied
   before (a replay after a crash) and is skipped. A new event whose id was seen in its hour
@@ -53,7 +57,7 @@ for g = 1, G do
   groups[g] = { hour = ARGV[i], dims = ARGV[i + 1], touched = false,
     req = 0, inp = 0, cr = 0, cw = 0, out = 0, rs = 0, err = 0, lat = 0, latmax = 0, latn = 0,
     ttft = 0, ttftmax = 0, ttftn = 0, late = 0, ec = {}, sc = {},
-    cph = 0, cpl = 0, chh = 0, chl = 0, svh = 0, svl = 0, upc = 0, uph = 0 }
+    cph = 0, cpl = 0, chh = 0, chl = 0, svh = 0, svl = 0, upc = 0, uph = 0, vc = {}, vh = {} }
   i = i + 2
 end
 
@@ -69,6 +73,10 @@ for q = 1, Q do
   quotas[q] = quota
 end
 
+local versions = {}
+local V = tonumber(ARGV[i]); i = i + 1
+for v = 1, V do versions[v] = ARGV[i]; i = i + 1 end
+
 -- Doubles are exact below 2^53; at or above it, compare the counter's exact decimal string.
 local EXACT = 9007199254740992
 local function reached(quota, used, trigger)
@@ -80,6 +88,19 @@ end
 local function usedText(quota, used)
   if used < EXACT then return string.format('%d', used) end
   return redis.call('HGET', quota.key, 'used')
+end
+-- A counter stops at 2^63 - 1 (Redis's int64; $9.2M in pico-USD), at or past every valid limit.
+-- Letting HINCRBY fail instead would abort the script after its first writes (dedup sets,
+-- other counters), and the retry would then drop this call's events as duplicates.
+local INT64_MAX = '9223372036854775807'
+local function addUsed(quota, amount)
+  local used = redis.pcall('HINCRBY', quota.key, 'used', amount)
+  if type(used) == 'table' then
+    if not string.find(used.err or '', 'overflow', 1, true) then error(used.err) end
+    redis.call('HSET', quota.key, 'used', INT64_MAX)
+    return tonumber(INT64_MAX)
+  end
+  return used
 end
 
 local applied, duplicates, replayed, corrections, late = 0, 0, 0, 0, 0
@@ -93,9 +114,10 @@ for e = 1, E do
   local ec, sc, lat, ttft = ARGV[i + 9], ARGV[i + 10], tonumber(ARGV[i + 11]), tonumber(ARGV[i + 12])
   local moneyAt = i + 13
   local cph, cpl, chh, chl = tonumber(ARGV[i + 13]), tonumber(ARGV[i + 14]), tonumber(ARGV[i + 15]), tonumber(ARGV[i + 16])
-  local svh, svl, unpriced = tonumber(ARGV[i + 17]), tonumber(ARGV[i + 18]), tonumber(ARGV[i + 19])
-  local K = tonumber(ARGV[i + 20])
-  local quotaArgs = i + 21
+  local svh, svl = tonumber(ARGV[i + 17]), tonumber(ARGV[i + 18])
+  local cv, hv = tonumber(ARGV[i + 19]), tonumber(ARGV[i + 20])
+  local K = tonumber(ARGV[i + 21])
+  local quotaArgs = i + 22
   i = quotaArgs + 2 * K
 
   if offset <= wmOff then
@@ -124,8 +146,8 @@ for e = 1, E do
         -- Money as decimal strings: cjson writes numbers with 14 significant digits.
         f.cph = ARGV[moneyAt]; f.cpl = ARGV[moneyAt + 1]; f.chh = ARGV[moneyAt + 2]; f.chl = ARGV[moneyAt + 3]
         f.svh = ARGV[moneyAt + 4]; f.svl = ARGV[moneyAt + 5]
-        f.upc = (unpriced % 2 == 1) and 1 or 0
-        f.uph = (unpriced >= 2) and 1 or 0
+        if cv > 0 then f['vc:' .. versions[cv]] = 1 else f.upc = 1 end
+        if hv > 0 then f['vh:' .. versions[hv]] = 1 else f.uph = 1 end
         redis.call('RPUSH', outboxKey, cjson.encode({ t = 'c', h = group.hour, d = group.dims, p = partition, o = string.format('%d', offset), f = f }))
       else
         group.touched = true
@@ -149,15 +171,15 @@ for e = 1, E do
         group.cph = group.cph + cph; group.cpl = group.cpl + cpl
         group.chh = group.chh + chh; group.chl = group.chl + chl
         group.svh = group.svh + svh; group.svl = group.svl + svl
-        if unpriced % 2 == 1 then group.upc = group.upc + 1 end
-        if unpriced >= 2 then group.uph = group.uph + 1 end
+        if cv > 0 then group.vc[cv] = true else group.upc = group.upc + 1 end
+        if hv > 0 then group.vh[hv] = true else group.uph = group.uph + 1 end
       end
       if at > maxts then maxts = at end
       -- Quotas: counted event by event, so the crossing event (and its time) is exact.
       for k = 0, K - 1 do
         local quota = quotas[tonumber(ARGV[quotaArgs + 2 * k])]
         local amount = ARGV[quotaArgs + 2 * k + 1]
-        local used = redis.call('HINCRBY', quota.key, 'used', amount)
+        local used = addUsed(quota, amount)
         if not quota.expiring then
           redis.call('PEXPIREAT', quota.key, quota.expireAt)
           quota.expiring = true
@@ -202,6 +224,8 @@ for _, group in ipairs(groups) do
     redis.call('HINCRBY', key, 'svl', string.format('%d', group.svl))
     if group.upc > 0 then redis.call('HINCRBY', key, 'upc', group.upc) end
     if group.uph > 0 then redis.call('HINCRBY', key, 'uph', group.uph) end
+    for v in pairs(group.vc) do redis.call('HSETNX', key, 'vc:' .. versions[v], 1) end
+    for v in pairs(group.vh) do redis.call('HSETNX', key, 'vh:' .. versions[v], 1) end
     for class, n in pairs(group.ec) do redis.call('HINCRBY', key, 'e:' .. class, n) end
     for class, n in pairs(group.sc) do redis.call('HINCRBY', key, 's:' .. class, n) end
     if group.latmax > tonumber(redis.call('HGET', key, 'latmax') or '0') then redis.call('HSET', key, 'latmax', group.latmax) end
