@@ -45,12 +45,20 @@ export function eventIdHash(eventId: string): string {
 }
 
 const MONEY_SPLIT = 1_000_000n;
+const SPLIT = 1_000_000;
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /**
  * A pico-USD amount as (hi, lo) with amount = hi * 10^6 + lo and 0 <= lo < 10^6: the form the
  * Lua script sums in doubles without losing a pico (see apply-usage-batch-2.lua).
  */
-export function splitPico(amount: bigint): [hi: string, lo: string] {
+export function splitPico(amount: bigint): [hi: string | number, lo: string | number] {
+  // Most amounts fit a double exactly: split them without BigInt division (once per event).
+  if (amount <= MAX_SAFE && amount >= -MAX_SAFE) {
+    const n = Number(amount);
+    const lo = ((n % SPLIT) + SPLIT) % SPLIT;
+    return [(n - lo) / SPLIT, lo];
+  }
   let lo = amount % MONEY_SPLIT;
   if (lo < 0n) lo += MONEY_SPLIT;
   return [((amount - lo) / MONEY_SPLIT).toString(), lo.toString()];

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CatalogError, parseCatalog, type CatalogProblem } from './catalog';
 import { chargeUsage, parseTenantOverrides, rateEvent, type ChargeInput, type ChargedUsage } from './charge';
+import { priceEvent } from './event-money';
 import type { LineName } from './price';
 import { MAR_2025, testCostDocument, testRateCardDocument, usage } from './test-fixtures';
 
@@ -274,5 +275,52 @@ describe('parseTenantOverrides', () => {
     const free = chargeUsage(rateCard, parsed, costBook, input('free', mixed));
     expect(free).toMatchObject({ priced: true, total: 0n });
     expect(parsed.tenants.get('x')?.markupPercent).toEqual({ text: '250.5', units: 2505n, scale: 1 });
+  });
+});
+
+describe('priceEvent (totals only) agrees with rateEvent (line by line)', () => {
+  it('on 5,000 random events over every tenant kind, model, tier and size', () => {
+    const tenants = ['t-none', 't-custom', 't-discount', 't-markup', 't-markup-discount', 't-markup-odd', 't-pico', 't-unlisted'];
+    const models: [string, string][] = [['acme', 'alpha'], ['acme', 'alpha-mini'], ['acme', 'beta'], ['acme', 'gamma'], ['other', 'alpha'], ['acme', 'zeta']];
+    const tiers = [undefined, 'batch', 'flex'];
+    let seed = 42;
+    const rand = (n: number): number => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+      return seed % n;
+    };
+    const pick = <T>(items: readonly T[]): T => items[rand(items.length)]!;
+    const size = (): number => pick([0, 1, 7, 1_000, 250_000, 2_000_000_000, Number.MAX_SAFE_INTEGER]) + rand(1_000);
+    const books = { id: 'test', costBook, rateCard, overrides };
+    for (let i = 0; i < 5_000; i++) {
+      const [provider, model] = pick(models);
+      const tier = pick(tiers);
+      const u = {
+        tenant_id: pick(tenants),
+        provider,
+        model,
+        occurred_at: pick([Date.UTC(2024, 11, 31), MAR_2025, Date.UTC(2025, 5, 1, 12), Date.UTC(2031, 0, 1)]) + rand(1_000),
+        input_tokens: Math.min(size(), Number.MAX_SAFE_INTEGER),
+        cache_read_tokens: rand(3) === 0 ? Math.min(size(), Number.MAX_SAFE_INTEGER) : 0,
+        cache_write_tokens: rand(5) === 0 ? rand(100_000) : 0,
+        output_tokens: Math.min(size(), Number.MAX_SAFE_INTEGER),
+        reasoning_tokens: rand(4) === 0 ? rand(50_000) : 0,
+      };
+      const rated = rateEvent(rateCard, overrides, costBook, { ...u, tier: tier ?? null });
+      const money = priceEvent(books, { ...u, metadata: tier === undefined ? {} : { service_tier: tier } });
+      expect(money).toEqual({
+        costPico: rated.cost.priced ? rated.cost.total : 0n,
+        chargePico: rated.charge.priced ? rated.charge.total : 0n,
+        cacheSavingsPico: rated.cost.priced ? rated.cost.cacheSavings : 0n,
+        costPriced: rated.cost.priced,
+        chargePriced: rated.charge.priced,
+        costVersion: rated.cost.priced ? rated.cost.priceVersionId : null,
+        chargeVersion: rated.charge.priced ? rated.charge.priceVersionId : null,
+        unpriced: !rated.cost.priced
+          ? { reason: rated.cost.reason, message: rated.cost.message }
+          : !rated.charge.priced
+            ? { reason: rated.charge.reason, message: rated.charge.message }
+            : null,
+      });
+    }
   });
 });

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { buildEntries, CatalogError, ProblemCollector, type Catalog } from './catalog';
-import { DecimalError, parseExactDecimal, roundHalfEven } from './money';
-import { checkUsage, lineNames, priceUsage, sumLines, type LineName, type PricedUsage, type PriceLines, type Unpriced, type UsageToPrice } from './price';
+import { DecimalError, parseExactDecimal, roundHalfEven, roundHalfEvenSafe } from './money';
+import { checkUsage, lineNames, numericLines, priceTotals, priceUsage, pricedUsage, resolveRates, sumLines, type LineName, type PricedUsage, type PriceLines, type ResolvedRates, type Unpriced, type UsageToPrice } from './price';
 
 /**
  * Charging customers: the rate card (a catalog of customer prices) plus per-tenant overrides,
@@ -180,32 +180,105 @@ function adjust(base: PricedUsage, basis: ChargeBasis, markup: Percent | null, d
   };
 }
 
+/** Which price a tenant is charged for one usage and how it is adjusted, before any arithmetic. */
+export interface ChargeChoice {
+  priced: true;
+  base: ResolvedRates;
+  basis: ChargeBasis;
+  markup: Percent | null;
+  discount: Percent | null;
+}
+
 /**
- * What the customer is charged for one event:
+ * Chooses the customer's price for one usage (checked with `checkUsage` already):
  *  1. the tenant's custom price for the model, when one is in effect (a tier it does not define
  *     is `unknown_tier`, not a silent fall back to list prices);
  *  2. else the rate card's price;
  *  3. else, when the tenant has `markup_percent`, the provider cost times (1 + markup);
  *  4. else unpriced (the rate card's reason), never zero.
- * The tenant's `discount_percent` then applies to whichever price was used. Lines are rounded
- * once each, half-even, to the pico (see the module comment).
+ * The tenant's `discount_percent` then applies to whichever price was used.
  */
-export function chargeUsage(rateCard: Catalog, overrides: TenantOverrides | undefined, costBook: Catalog, usage: ChargeInput): ChargedUsage | Unpriced {
-  checkUsage(usage);
+export function chooseCharge(rateCard: Catalog, overrides: TenantOverrides | undefined, costBook: Catalog, usage: ChargeInput): ChargeChoice | Unpriced {
   const override = overrides?.tenants.get(usage.tenant_id);
   const discount = override?.discountPercent ?? null;
   if (override?.modelPrices) {
-    const custom = priceUsage(override.modelPrices, usage);
-    if (custom.priced) return adjust(custom, 'tenant_price', null, discount);
+    const custom = resolveRates(override.modelPrices, usage);
+    if (custom.priced) return { priced: true, base: custom, basis: 'tenant_price', markup: null, discount };
     if (custom.reason === 'unknown_tier') return custom;
   }
-  const card = priceUsage(rateCard, usage);
-  if (card.priced) return adjust(card, 'rate_card', null, discount);
+  const card = resolveRates(rateCard, usage);
+  if (card.priced) return { priced: true, base: card, basis: 'rate_card', markup: null, discount };
   const markup = override?.markupPercent ?? null;
   if (markup === null) return card;
-  const cost = priceUsage(costBook, usage);
+  const cost = resolveRates(costBook, usage);
   if (!cost.priced) return { ...cost, message: `not on the rate card and no provider cost to mark up: ${cost.message}` };
-  return adjust(cost, 'cost_plus_markup', markup, discount);
+  return { priced: true, base: cost, basis: 'cost_plus_markup', markup, discount };
+}
+
+/**
+ * What the customer is charged for one event, line by line (see {@link chooseCharge} for which
+ * price). Lines are rounded once each, half-even, to the pico (see the module comment).
+ */
+export function chargeUsage(rateCard: Catalog, overrides: TenantOverrides | undefined, costBook: Catalog, usage: ChargeInput): ChargedUsage | Unpriced {
+  checkUsage(usage);
+  const choice = chooseCharge(rateCard, overrides, costBook, usage);
+  return choice.priced ? adjust(pricedUsage(choice.base, usage), choice.basis, choice.markup, choice.discount) : choice;
+}
+
+/** A factor's parts as doubles, null when either passes 2^53 - 1. */
+const numericFactors = new WeakMap<Factor, readonly [number, number] | null>();
+
+function numericFactor(factor: Factor): readonly [number, number] | null {
+  let numeric = numericFactors.get(factor);
+  if (numeric === undefined) {
+    const max = BigInt(Number.MAX_SAFE_INTEGER);
+    numeric = factor.numerator <= max && factor.denominator <= max ? [Number(factor.numerator), Number(factor.denominator)] : null;
+    numericFactors.set(factor, numeric);
+  }
+  return numeric;
+}
+
+/** Each tenant's factor built once, so the per-event path does no BigInt work to find it. */
+const factorsByChoice = new WeakMap<Percent, Map<Percent | null, Factor>>();
+const discountOnly = new WeakMap<Percent, Factor>();
+
+function factorOf(markup: Percent | null, discount: Percent | null): Factor | null {
+  if (markup === null) {
+    if (discount === null) return null;
+    let factor = discountOnly.get(discount);
+    if (factor === undefined) discountOnly.set(discount, (factor = percentFactor(discount, -1n)));
+    return factor;
+  }
+  let byDiscount = factorsByChoice.get(markup);
+  if (byDiscount === undefined) factorsByChoice.set(markup, (byDiscount = new Map<Percent | null, Factor>()));
+  let factor = byDiscount.get(discount);
+  if (factor === undefined) {
+    factor = combine(percentFactor(markup, 1n), discount === null ? null : percentFactor(discount, -1n))!;
+    byDiscount.set(discount, factor);
+  }
+  return factor;
+}
+
+/**
+ * The total of {@link chargeUsage} for a chosen price: the sum of its lines, each rounded once.
+ * The stream's per-event path: in doubles while every step is exact, else line by line in BigInt.
+ */
+export function chargeTotal(choice: ChargeChoice, usage: UsageToPrice): bigint {
+  const factor = factorOf(choice.markup, choice.discount);
+  if (factor === null) return priceTotals(usage, choice.base.rates).total;
+  const lines = numericLines(usage, choice.base.rates);
+  const f = numericFactor(factor);
+  if (lines !== null && f !== null) {
+    let total = 0;
+    for (const line of lines) {
+      const rounded = roundHalfEvenSafe(line * f[0], f[1]);
+      if (rounded === null) return adjust(pricedUsage(choice.base, usage), choice.basis, choice.markup, choice.discount).total;
+      total += rounded;
+    }
+    // Each rounded line is at most its unrounded value times the factor, which was exact.
+    if (total <= Number.MAX_SAFE_INTEGER) return BigInt(total);
+  }
+  return adjust(pricedUsage(choice.base, usage), choice.basis, choice.markup, choice.discount).total;
 }
 
 export interface RatedEvent {

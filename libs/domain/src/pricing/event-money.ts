@@ -1,7 +1,7 @@
 import type { UsageEvent } from '../usage-event/usage-event';
 import type { Catalog } from './catalog';
-import { rateEvent, type TenantOverrides } from './charge';
-import type { UnpricedReason } from './price';
+import { chargeTotal, chooseCharge, type ChargeInput, type TenantOverrides } from './charge';
+import { checkUsage, priceTotals, resolveRates, type UnpricedReason } from './price';
 
 /** The three price inputs of the stream, loaded together; `id` names the content (a hash). */
 export interface PriceBooks {
@@ -37,7 +37,7 @@ export interface EventMoney {
  * be listed and re-rated later (never silently $0).
  */
 export function priceEvent(books: PriceBooks, event: Pick<UsageEvent, 'tenant_id' | 'provider' | 'model' | 'occurred_at' | 'input_tokens' | 'cache_read_tokens' | 'cache_write_tokens' | 'output_tokens' | 'reasoning_tokens' | 'metadata'>): EventMoney {
-  const rated = rateEvent(books.rateCard, books.overrides, books.costBook, {
+  const usage: ChargeInput = {
     tenant_id: event.tenant_id,
     provider: event.provider,
     model: event.model,
@@ -48,17 +48,22 @@ export function priceEvent(books: PriceBooks, event: Pick<UsageEvent, 'tenant_id
     cache_write_tokens: event.cache_write_tokens,
     output_tokens: event.output_tokens,
     reasoning_tokens: event.reasoning_tokens,
-  });
-  const { cost, charge } = rated;
+  };
+  // The same choices as rateEvent, without building per-line amounts: this runs once per event.
+  checkUsage(usage);
+  const cost = resolveRates(books.costBook, usage);
+  const charge = chooseCharge(books.rateCard, books.overrides, books.costBook, usage);
+  const costTotals = cost.priced ? priceTotals(usage, cost.rates) : null;
+  const chargePico = charge.priced ? chargeTotal(charge, usage) : 0n;
   const missing = !cost.priced ? cost : !charge.priced ? charge : null;
   return {
-    costPico: cost.priced ? cost.total : 0n,
-    chargePico: charge.priced ? charge.total : 0n,
-    cacheSavingsPico: cost.priced ? cost.cacheSavings : 0n,
+    costPico: costTotals?.total ?? 0n,
+    chargePico,
+    cacheSavingsPico: costTotals?.cacheSavings ?? 0n,
     costPriced: cost.priced,
     chargePriced: charge.priced,
     costVersion: cost.priced ? cost.priceVersionId : null,
-    chargeVersion: charge.priced ? charge.priceVersionId : null,
+    chargeVersion: charge.priced ? charge.base.priceVersionId : null,
     unpriced: missing === null ? null : { reason: missing.reason, message: missing.message },
   };
 }

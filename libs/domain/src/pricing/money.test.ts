@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DecimalError, formatPico, parseDecimal, parseExactDecimal, roundHalfEven, shiftDecimal, toMinorUnits } from './money';
+import { DecimalError, formatPico, parseDecimal, parseExactDecimal, roundHalfEven, roundHalfEvenSafe, shiftDecimal, toMinorUnits } from './money';
 
 describe('parseDecimal', () => {
   it.each([
@@ -151,5 +151,27 @@ describe('formatPico', () => {
     [2n ** 70n, 2, '$1180591620.72'],
   ])('formatPico(%s, %s) = %j', (pico, decimals, expected) => {
     expect(formatPico(pico, decimals)).toBe(expected);
+  });
+});
+
+describe('roundHalfEvenSafe (doubles) equals roundHalfEven (BigInt) wherever it answers', () => {
+  const MAX = Number.MAX_SAFE_INTEGER;
+  it.each<[number, number]>([
+    [0, 7], [5, 10], [15, 10], [25, 10], [-5, 10], [-15, 10], [-25, 10], [14, 10], [16, 10], [-16, 10],
+    [1, 3], [2, 3], [-2, 3], [10_800 * 2_500_000_123, 10_000], [MAX, 2], [-MAX, 2], [MAX, MAX], [MAX - 1, MAX],
+  ])('%s / %s', (numerator, denominator) => {
+    expect(roundHalfEvenSafe(numerator, denominator)).toBe(Number(roundHalfEven(BigInt(numerator), BigInt(denominator))));
+  });
+  it.each<[number, number]>([[MAX + 1, 3], [-(MAX + 1), 3], [7, 0], [7, -1], [7, MAX + 1], [Number.NaN, 3]])('declines %s / %s', (numerator, denominator) => {
+    expect(roundHalfEvenSafe(numerator, denominator)).toBeNull();
+  });
+  it('agrees on 20,000 random pairs', () => {
+    let seed = 11;
+    const rand = (): number => (seed = (seed * 48_271) % 2_147_483_647);
+    for (let i = 0; i < 20_000; i++) {
+      const numerator = (rand() * 2_097_152 + rand()) % MAX * (rand() % 2 === 0 ? 1 : -1);
+      const denominator = 1 + (rand() % (i % 2 === 0 ? 20_000 : 2_000_000_000));
+      expect(roundHalfEvenSafe(numerator, denominator)).toBe(Number(roundHalfEven(BigInt(numerator), BigInt(denominator))));
+    }
   });
 });

@@ -141,6 +141,21 @@ export function roundHalfEven(numerator: bigint, denominator: bigint): bigint {
   return quotient;
 }
 
+/**
+ * {@link roundHalfEven} in doubles, for callers that keep amounts below 2^53: exact when
+ * |numerator| and denominator are integers at most 2^53 - 1 (`%` on doubles is exact, and so is
+ * the division of the multiple that remains). Returns null otherwise, for the BigInt path.
+ */
+export function roundHalfEvenSafe(numerator: number, denominator: number): number | null {
+  if (!(Math.abs(numerator) <= Number.MAX_SAFE_INTEGER) || !(denominator > 0 && denominator <= Number.MAX_SAFE_INTEGER)) return null;
+  const remainder = numerator % denominator; // same sign as the numerator, exact
+  const quotient = (numerator - remainder) / denominator; // an exact integer: truncated toward zero
+  if (remainder === 0) return quotient;
+  const twice = 2 * Math.abs(remainder);
+  if (twice > denominator || (twice === denominator && quotient % 2 !== 0)) return numerator < 0 ? quotient - 1 : quotient + 1;
+  return quotient;
+}
+
 function checkDecimals(decimals: number, name: string): void {
   if (!Number.isSafeInteger(decimals) || decimals < 0 || decimals > PICO_DECIMALS) {
     throw new RangeError(`${name}: decimals must be an integer from 0 to ${PICO_DECIMALS}, got ${String(decimals)}`);

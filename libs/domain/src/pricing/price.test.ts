@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseCatalog } from './catalog';
-import { PricingInputError, priceUsage, type LineName, type PricedUsage, type Unpriced, type UsageToPrice } from './price';
+import type { RateSet } from './catalog';
+import { PricingInputError, priceLines, priceTotals, priceUsage, sumLines, type LineName, type PricedUsage, type Unpriced, type UsageToPrice } from './price';
 import { JAN_2025, MAR_2025, NOON_JUNE_1, testCostDocument, usage } from './test-fixtures';
 
 const catalog = parseCatalog(testCostDocument, 'test-costs.json');
@@ -231,5 +232,34 @@ describe('priceUsage: invalid usage', () => {
     [{ occurred_at: 1.5 }],
   ])('%j throws PricingInputError', (bad) => {
     expect(() => priceUsage(catalog, usage(bad))).toThrow(PricingInputError);
+  });
+});
+
+describe('priceTotals: the per-event total without lines equals the sum of the lines', () => {
+  const MAX = Number.MAX_SAFE_INTEGER;
+  const rateSet = (input: bigint, cacheRead: bigint, cacheWrite: bigint, output: bigint, reasoning: bigint, request: bigint): RateSet => ({
+    input,
+    cache_read: cacheRead,
+    cache_write: cacheWrite,
+    output,
+    reasoning,
+    request,
+  });
+  const typical = rateSet(2_500_000n, 1_250_000n, 3_125_000n, 10_000_000n, 10_000_000n, 0n);
+  it.each<[string, RateSet, Partial<UsageToPrice>]>([
+    ['a typical event (doubles)', typical, { input_tokens: 1_200, cache_read_tokens: 800, cache_write_tokens: 100, output_tokens: 350, reasoning_tokens: 40 }],
+    ['nothing used, a request fee only', rateSet(0n, 0n, 0n, 0n, 0n, 1_000_000_000n), {}],
+    ['cache writes dearer than input: negative savings', typical, { cache_write_tokens: 1_000 }],
+    ['total exactly 2^53 - 1 (last exact double)', rateSet(1n, 0n, 0n, 0n, 0n, 0n), { input_tokens: MAX }],
+    ['total 2^53 (BigInt path)', rateSet(1n, 0n, 0n, 0n, 0n, 1n), { input_tokens: MAX }],
+    ['a product past 2^53 that rounds in doubles', rateSet(3n, 0n, 0n, 0n, 0n, 0n), { input_tokens: 3_002_399_751_580_331 }],
+    ['cached tokens at the input rate past 2^53, total below', rateSet(4_000_000n, 0n, 0n, 0n, 0n, 0n), { cache_read_tokens: 2_251_799_813 }],
+    ['a rate past 2^53', rateSet(2n ** 60n, 1n, 1n, 1n, 1n, 1n), { input_tokens: 3, output_tokens: 5 }],
+    ['huge usage at a large rate', rateSet(600_000_000n, 300_000_000n, 750_000_000n, 2_400_000_000n, 2_400_000_000n, 5n), {
+      input_tokens: 2_000_000_000, cache_read_tokens: 1_500_000_000, cache_write_tokens: 7, output_tokens: 999_999_999, reasoning_tokens: 123_456_789 }],
+  ])('%s', (_name, rates, overrides) => {
+    const u = usage(overrides);
+    const { lines, cacheSavings } = priceLines(u, rates);
+    expect(priceTotals(u, rates)).toEqual({ total: sumLines(lines), cacheSavings });
   });
 });

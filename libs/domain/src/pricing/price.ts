@@ -71,8 +71,10 @@ const bucketOfLine: Record<Exclude<LineName, 'request'>, TokenBucket> = {
   reasoning: 'reasoning_tokens',
 };
 
+const tokenBuckets: readonly TokenBucket[] = Object.values(bucketOfLine);
+
 export function checkUsage(usage: UsageToPrice): void {
-  for (const bucket of Object.values(bucketOfLine)) {
+  for (const bucket of tokenBuckets) {
     const value = usage[bucket];
     if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
       throw new PricingInputError(`${bucket} must be a non-negative integer, got ${String(value)}`);
@@ -122,14 +124,24 @@ export function sumLines(lines: PriceLines): bigint {
   return lines.input + lines.cache_read + lines.cache_write + lines.output + lines.reasoning + lines.request;
 }
 
+/** The rates that apply to one usage: which version, tier and threshold, before any arithmetic. */
+export interface ResolvedRates {
+  priced: true;
+  priceVersionId: string;
+  provider: string;
+  model: string;
+  matchedBy: MatchKind;
+  tier: string | null;
+  rates: RateSet;
+  /** The prompt-size threshold that switched the rates, null for the plan's base rates. */
+  above: number | null;
+}
+
 /**
- * Prices one event against a catalog. Exact: every line is `tokens * rate` in pico-USD, nothing
- * is rounded. An unknown model, a model with no version in effect at `occurred_at`, or a tier the
- * version does not define yields `{ priced: false }` with the reason, never a zero price.
- * Throws {@link PricingInputError} when the usage itself is invalid.
+ * Finds the rates a catalog applies to a usage, or why none apply. The usage must already have
+ * passed {@link checkUsage}.
  */
-export function priceUsage(catalog: Catalog, usage: UsageToPrice): PricedUsage | Unpriced {
-  checkUsage(usage);
+export function resolveRates(catalog: Catalog, usage: UsageToPrice): ResolvedRates | Unpriced {
   const match = findEntry(catalog, usage.provider, usage.model);
   if (match === undefined) {
     return { priced: false, reason: 'unknown_model', message: `${catalog.source} has no price for ${usage.provider}/${usage.model}` };
@@ -156,18 +168,86 @@ export function priceUsage(catalog: Catalog, usage: UsageToPrice): PricedUsage |
     };
   }
   const { rates, above } = ratesFor(plan, promptTokens(usage));
-  const { lines, cacheSavings } = priceLines(usage, rates);
+  return { priced: true, priceVersionId: version.priceVersionId, provider: match.entry.provider, model: match.entry.model, matchedBy: match.matchedBy, tier, rates, above };
+}
+
+/** Multiplies out resolved rates into priced lines. */
+export function pricedUsage(resolved: ResolvedRates, usage: UsageToPrice): PricedUsage {
+  const { lines, cacheSavings } = priceLines(usage, resolved.rates);
   return {
     priced: true,
-    priceVersionId: version.priceVersionId,
-    provider: match.entry.provider,
-    model: match.entry.model,
-    matchedBy: match.matchedBy,
-    thresholdApplied: above !== null,
-    thresholdAbovePromptTokens: above,
-    tier,
+    priceVersionId: resolved.priceVersionId,
+    provider: resolved.provider,
+    model: resolved.model,
+    matchedBy: resolved.matchedBy,
+    thresholdApplied: resolved.above !== null,
+    thresholdAbovePromptTokens: resolved.above,
+    tier: resolved.tier,
     lines,
     total: sumLines(lines),
     cacheSavings,
   };
+}
+
+/** A rate set as doubles, or null when a rate is past 2^53 (then only BigInt is exact). */
+type NumericRates = readonly [input: number, cacheRead: number, cacheWrite: number, output: number, reasoning: number, request: number];
+const numericRatesOf = new WeakMap<RateSet, NumericRates | null>();
+
+function numericRates(rates: RateSet): NumericRates | null {
+  let numeric = numericRatesOf.get(rates);
+  if (numeric === undefined) {
+    const all = [rates.input, rates.cache_read, rates.cache_write, rates.output, rates.reasoning, rates.request] as const;
+    numeric = all.every((rate) => rate >= 0n && rate <= BigInt(Number.MAX_SAFE_INTEGER)) ? (all.map(Number) as unknown as NumericRates) : null;
+    numericRatesOf.set(rates, numeric);
+  }
+  return numeric;
+}
+
+/**
+ * The six line amounts of {@link priceLines} as doubles (input, cache_read, cache_write, output,
+ * reasoning, request), or null when one of them or their sum would pass 2^53 - 1. Exact when not
+ * null: a product of integers whose true value is at most 2^53 - 1 is computed exactly, and one
+ * that is larger rounds to at least 2^53 and is caught by the bound on the sum.
+ */
+export function numericLines(usage: UsageToPrice, rates: RateSet): number[] | null {
+  const n = numericRates(rates);
+  if (n === null) return null;
+  const lines = [
+    usage.input_tokens * n[0],
+    usage.cache_read_tokens * n[1],
+    usage.cache_write_tokens * n[2],
+    usage.output_tokens * n[3],
+    usage.reasoning_tokens * n[4],
+    n[5],
+  ];
+  return lines[0]! + lines[1]! + lines[2]! + lines[3]! + lines[4]! + lines[5]! <= Number.MAX_SAFE_INTEGER ? lines : null;
+}
+
+/**
+ * The total and cache savings of {@link priceLines}, without building the lines: the stream's
+ * per-event path. In doubles while exact (see {@link numericLines}), else in BigInt.
+ */
+export function priceTotals(usage: UsageToPrice, rates: RateSet): { total: bigint; cacheSavings: bigint } {
+  const lines = numericLines(usage, rates);
+  if (lines !== null) {
+    const cachedAtInput = (usage.cache_read_tokens + usage.cache_write_tokens) * numericRates(rates)![0];
+    if (cachedAtInput <= Number.MAX_SAFE_INTEGER) {
+      const [input, cacheRead, cacheWrite, output, reasoning, request] = lines as [number, number, number, number, number, number];
+      return { total: BigInt(input + cacheRead + cacheWrite + output + reasoning + request), cacheSavings: BigInt(cachedAtInput - cacheRead - cacheWrite) };
+    }
+  }
+  const { lines: exact, cacheSavings } = priceLines(usage, rates);
+  return { total: sumLines(exact), cacheSavings };
+}
+
+/**
+ * Prices one event against a catalog. Exact: every line is `tokens * rate` in pico-USD, nothing
+ * is rounded. An unknown model, a model with no version in effect at `occurred_at`, or a tier the
+ * version does not define yields `{ priced: false }` with the reason, never a zero price.
+ * Throws {@link PricingInputError} when the usage itself is invalid.
+ */
+export function priceUsage(catalog: Catalog, usage: UsageToPrice): PricedUsage | Unpriced {
+  checkUsage(usage);
+  const resolved = resolveRates(catalog, usage);
+  return resolved.priced ? pricedUsage(resolved, usage) : resolved;
 }
