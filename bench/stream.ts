@@ -26,6 +26,7 @@
 // `unpriced` beside them gives the rollup consumer empty price books (every event unpriced: the
 // price lookup fails fast and the money arguments are zeros), to compare with the shipped books:
 //   npm run bench:stream -- e2e             npm run bench:stream -- e2e unpriced
+// CONSUMER_PROF=<dir> writes a V8 CPU profile of the rollup consumer there (bench/cpuprofile-summary.ts reads it).
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -189,7 +190,7 @@ async function spawnConsumer(s: Setup): Promise<ManagedProcess> {
   };
   delete env.NODE_OPTIONS;
   delete env.CLICKHOUSE_URL;
-  const child = await spawnManaged(process.execPath, ['--import', 'tsx', join(repoRoot(), 'apps/rollup-consumer/src/main.ts')], { name: 'rollup-consumer', cwd: repoRoot(), env, outputFile: s.consumerLog });
+  const child = await spawnManaged(process.execPath, [...(process.env.CONSUMER_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.CONSUMER_PROF] : []), '--import', 'tsx', join(repoRoot(), 'apps/rollup-consumer/src/main.ts')], { name: 'rollup-consumer', cwd: repoRoot(), env, outputFile: s.consumerLog });
   children.push(child);
   return child;
 }

@@ -65,7 +65,7 @@ export const fleetConfigSchema = z
         }
       }, 'is not an IANA time zone (e.g. UTC, Europe/Paris)'),
     METERLINE_INVOICE_DIR: z.string().min(1).default('.data/invoices'),
-    METERLINE_INVOICE_CONCURRENCY: positiveInt(64),
+    METERLINE_INVOICE_CONCURRENCY: positiveInt(256),
     METERLINE_INVOICE_ATTEMPTS: positiveInt(5),
     METERLINE_INVOICE_CATCH_UP_TIMEOUT: duration('30m'),
     METERLINE_INVOICE_STALLED_INTERVAL: duration('30s'),

@@ -30,24 +30,24 @@ export class QuotaChecker {
 
   async checkQuota(tenantId: string, scope: QuotaScope = {}): Promise<QuotaCheck> {
     const now = (this.options.clock ?? Date.now)();
-    const definitions = (await this.#definitions(tenantId, now)).filter((d) => applies(d, scope));
+    const all = this.#fresh(tenantId, now) ?? (await this.#load(tenantId, now));
+    const definitions = all.filter((d) => applies(d, scope));
     if (definitions.length === 0) return { tenant_id: tenantId, allowed: true, quotas: [] };
-    const periods = definitions.map((d) => quotaPeriod(d, now));
-    const pipeline = this.redis.pipeline();
-    definitions.forEach((d, i) => pipeline.hget(redisKeys.quotaCounter(tenantId, d.quota_id, (periods[i] as { start: number }).start), 'used'));
-    const replies = (await pipeline.exec()) ?? [];
-    const statuses = definitions.map((d, i) => {
-      const [error, used] = replies[i] ?? [null, null];
-      if (error) throw error;
-      return evaluateQuota(d, BigInt((used as string | null) ?? '0'), now);
-    });
+    // One HGET per quota, sent back to back without waiting for each other (one round trip of
+    // latency); bare commands cost the client less CPU than a pipeline object.
+    const used = await Promise.all(definitions.map((d) => this.redis.hget(redisKeys.quotaCounter(tenantId, d.quota_id, quotaPeriod(d, now).start), 'used')));
+    const statuses = definitions.map((d, i) => evaluateQuota(d, BigInt(used[i] ?? '0'), now));
     const verdict = checkAllowed(statuses);
     return { tenant_id: tenantId, allowed: verdict.allowed, quotas: verdict.quotas };
   }
 
-  async #definitions(tenantId: string, now: number): Promise<QuotaDefinition[]> {
+  /** The cached definitions while they are fresh (no await on the hot path), else undefined. */
+  #fresh(tenantId: string, now: number): QuotaDefinition[] | undefined {
     const cached = this.#cache.get(tenantId);
-    if (cached && now - cached.at < (this.options.definitionsTtlMs ?? 1_000)) return cached.definitions;
+    return cached && now - cached.at < (this.options.definitionsTtlMs ?? 1_000) ? cached.definitions : undefined;
+  }
+
+  async #load(tenantId: string, now: number): Promise<QuotaDefinition[]> {
     const raw = await this.redis.hgetall(redisKeys.quotaDefinitions(tenantId));
     const definitions = Object.values(raw).map((json) => parseQuotaDefinition(JSON.parse(json)));
     this.#cache.set(tenantId, { at: now, definitions });
