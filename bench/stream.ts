@@ -640,7 +640,7 @@ async function benchDedupMemory(events: number): Promise<void> {
     ]]));
     const options = { allowedLatenessMs: 2 * HOUR, dedupWindowSeconds: 86_400, price: (event: UsageEvent) => priceEvent(priceBooks, event) };
     const apply = async (plans: readonly TenantBatchPlan[]): Promise<number> => {
-      const pipeline = redis.pipeline() as unknown as { applyUsageBatch(args: (string | number)[]): void; del(key: string): void; exec(): Promise<[Error | null, unknown][] | null> };
+      const pipeline = redis.pipeline() as unknown as { applyUsageBatch(args: (string | number | Buffer)[]): void; del(key: string): void; exec(): Promise<[Error | null, unknown][] | null> };
       for (const plan of plans) pipeline.applyUsageBatch([...plan.keys, ...plan.args]);
       // The consumer publishes and trims the outbox after each batch; here it is just dropped.
       for (const plan of plans) pipeline.del(plan.keys[1]);

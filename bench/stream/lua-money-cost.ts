@@ -4,9 +4,8 @@
 //   priced     the script and arguments as the consumer sends them (money as hi/lo parts, price
 //              version indexes, a version table per call)
 //   unpriced   the same script, every event unpriced (empty price books): money args all 0
-//   no money   the script with every money and price-version step cut out, and the arguments
-//              without the 8 money args per event and the version table: the stream core as it
-//              was before pricing
+//   no money   the script with every money and price-version step cut out (the packed events
+//              still carry their 8 money numbers, unread: 64 of 233 bytes per event)
 // Each form starts from an empty Redis (FLUSHALL) and applies the identical events and offsets.
 // Redis-side figures only: script time from INFO commandstats (the EVALSHA calls), and
 // redis-server CPU from /proc (also counts reading and parsing the arguments off the socket).
@@ -38,52 +37,18 @@ function swap(script: string, from: string, to: string): string {
   return script.replace(from, to);
 }
 
-/**
- * apply-usage-batch-2.lua without money: no money args read, summed, stored or put in the
- * outbox. With `skipArgs` it still takes the priced arguments (and skips them unread), which
- * separates passing the arguments from the work done with them.
- */
-function noMoneyScript(full: string, skipArgs = false): string {
+/** apply-usage-batch-2.lua without money: no money read, summed, stored or put in the outbox. */
+function noMoneyScript(full: string): string {
   let s = full;
   s = swap(s, ',\n    cph = 0, cpl = 0, chh = 0, chl = 0, svh = 0, svl = 0, upc = 0, uph = 0, vc = {}, vh = {} }', ' }');
-  if (skipArgs) s = swap(s, 'for v = 1, V do versions[v] = ARGV[i]; i = i + 1 end', 'i = i + V');
-  else s = cut(s, /^local versions = \{\}$|^local V = tonumber|^for v = 1, V do versions/, 3);
-  s = cut(s, /local moneyAt = |local cph, cpl, chh, chl = |local svh, svl = tonumber|local cv, hv = tonumber/, 4);
-  if (!skipArgs) {
-    s = swap(s, 'local K = tonumber(ARGV[i + 21])', 'local K = tonumber(ARGV[i + 13])');
-    s = swap(s, 'local quotaArgs = i + 22', 'local quotaArgs = i + 14');
-  }
-  s = cut(s, /-- Money as decimal strings|f\.cph = ARGV\[moneyAt\]|f\.svh = ARGV\[moneyAt \+ 4\]|if [ch]v > 0 then f\['v[ch]:'/, 5);
+  s = swap(s, 'for v = 1, V do versions[v] = ARGV[i]; i = i + 1 end', 'i = i + V');
+  s = cut(s, /^local versions = \{\}$/, 1);
+  s = swap(s, 'ttft, cph, cpl, chh, chl, svh, svl, cv, hv, K, nextPos =', 'ttft, _, _, _, _, _, _, _, _, K, nextPos =');
+  s = cut(s, /-- Money as decimal strings|f\.cph = string\.format|f\.chl = string\.format|if [ch]v > 0 then f\['v[ch]:'/, 5);
   s = cut(s, /group\.(cph|chh|svh) = group\.\1 \+|if [ch]v > 0 then group\.v[ch]\[/, 5);
   s = cut(s, /redis\.call\('HINCRBY', key, '(cph|cpl|chh|chl|svh|svl)'|if group\.(upc|uph) > 0 then|for v in pairs\(group\.v[ch]\)/, 10);
-  if (/\bcv\b|\bhv\b|moneyAt|cph|versions\[/.test(s.slice(s.indexOf(']]')))) throw new Error('no-money variant still mentions money: update this bench with the script');
+  if (/\bcv\b|\bhv\b|cph|versions\[/.test(s.slice(s.indexOf(']]')))) throw new Error('no-money variant still mentions money: update this bench with the script');
   return s;
-}
-
-/** The plan's arguments without the version table and the 8 money arguments of each event (layout: apply-usage-batch-2.lua's header). */
-function stripMoney(args: readonly (string | number)[]): (string | number)[] {
-  const out = args.slice(0, 5);
-  let i = 5;
-  const take = (n: number): void => {
-    out.push(...args.slice(i, i + n));
-    i += n;
-  };
-  const G = Number(args[i]);
-  take(1 + 2 * G);
-  const Q = Number(args[i]);
-  take(1);
-  for (let q = 0; q < Q; q++) take(4 + 2 * Number(args[i + 3]));
-  i += 1 + Number(args[i]); // V and the version ids
-  const E = Number(args[i]);
-  take(1);
-  for (let e = 0; e < E; e++) {
-    take(13);
-    i += 8; // cost hi/lo, charge hi/lo, savings hi/lo, cost version, charge version
-    const K = Number(args[i]);
-    take(1 + 2 * K);
-  }
-  if (i !== args.length) throw new Error(`argument layout: read ${i} of ${args.length}`);
-  return out;
 }
 
 function cpuSeconds(pid: number): number {
@@ -115,8 +80,8 @@ const full = readFileSync(join(repoRoot(), 'libs/redis/src/scripts/apply-usage-b
 const quotasOf = (tenant: string): QuotaDefinition[] =>
   ['day', 'month'].map((period) => parseQuotaDefinition({ tenant_id: tenant, quota_id: `${period}-total`, metric: 'total_tokens', period, limit: '1000000000000000', enforcement: 'soft', updated_at: 1 }));
 
-type Variant = 'priced' | 'unpriced' | 'args only' | 'no money';
-const variants: Variant[] = ['priced', 'unpriced', 'args only', 'no money'];
+type Variant = 'priced' | 'unpriced' | 'no money';
+const variants: Variant[] = ['priced', 'unpriced', 'no money'];
 /** Per round: script and redis-server CPU per event, and how busy the rest of the machine was (cores). */
 const samples = new Map<Variant, { script: number; cpu: number; others: number; msPerCall: number; argBytes: number; outboxBytes: number }[]>(variants.map((v) => [v, []]));
 
@@ -126,7 +91,6 @@ try {
   const shas = new Map<Variant, string>([
     ['priced', (await redis.script('LOAD', full)) as string],
     ['unpriced', (await redis.script('LOAD', full)) as string],
-    ['args only', (await redis.script('LOAD', noMoneyScript(full, true))) as string],
     ['no money', (await redis.script('LOAD', noMoneyScript(full))) as string],
   ]);
   const options = (pricing: PriceBooks) => ({ allowedLatenessMs: 7_200_000, dedupWindowSeconds: 86_400, price: (event: UsageEvent) => priceEvent(pricing, event) });
@@ -141,11 +105,10 @@ try {
       offsets.set(tenant, base + CHUNK);
       chunks.push({ tenant, partition: c % TENANTS.length, events: Array.from({ length: CHUNK }, (_, k) => ({ offset: String(base + k), event: { ...next(), tenant_id: tenant } })) });
     }
-    const argsOf: Record<Variant, (string | number)[][]> = {
+    const argsOf: Record<Variant, (string | number | Buffer)[][]> = {
       priced: chunks.map((c) => { const p = planTenantBatch(c.tenant, c.partition, c.events, quotasOf(c.tenant), options(books)); return [...p.keys, ...p.args]; }),
       unpriced: chunks.map((c) => { const p = planTenantBatch(c.tenant, c.partition, c.events, quotasOf(c.tenant), options(emptyBooks)); return [...p.keys, ...p.args]; }),
-      'args only': chunks.map((c) => { const p = planTenantBatch(c.tenant, c.partition, c.events, quotasOf(c.tenant), options(books)); return [...p.keys, ...p.args]; }),
-      'no money': chunks.map((c) => { const p = planTenantBatch(c.tenant, c.partition, c.events, quotasOf(c.tenant), options(books)); return [...p.keys, ...stripMoney(p.args)]; }),
+      'no money': chunks.map((c) => { const p = planTenantBatch(c.tenant, c.partition, c.events, quotasOf(c.tenant), options(books)); return [...p.keys, ...p.args]; }),
     };
     // The order rotates per round so neither form always runs first.
     const order = variants.map((_, k) => variants[(k + round) % variants.length]!);
@@ -161,7 +124,7 @@ try {
       let applied = 0;
       let outboxBytes = 0;
       for (const args of argsOf[variant]) {
-        const reply = (await redis.evalsha(shas.get(variant)!, 2, ...args.map(String))) as number[];
+        const reply = (await redis.evalsha(shas.get(variant)!, 2, ...args)) as number[];
         applied += reply[0] ?? 0;
         const outbox = args[1] as string;
         outboxBytes += (await redis.lrange(outbox, 0, -1)).reduce((n, entry) => n + entry.length, 0);
@@ -181,7 +144,7 @@ try {
         cpu: (cpu * 1e6) / applied,
         others,
         msPerCall: Number(stat?.[2]) / Number(stat?.[1]) / 1_000,
-        argBytes: argsOf[variant].reduce((n, args) => n + args.reduce<number>((m, a) => m + String(a).length, 0), 0) / applied,
+        argBytes: argsOf[variant].reduce((n, args) => n + args.reduce<number>((m, a) => m + (Buffer.isBuffer(a) ? a.length : String(a).length), 0), 0) / applied,
         outboxBytes: outboxBytes / applied,
       };
       samples.get(variant)!.push(sample);
@@ -199,10 +162,9 @@ try {
   };
   const priced = line('priced');
   const unpriced = line('unpriced');
-  const argsOnly = line('args only');
   const bare = line('no money');
   console.log(`\n${ROUNDS} rounds x ${CALLS_PER_ROUND} calls x ${CHUNK} events (${TENANTS.length} tenants, 2 token quotas each), medians over rounds:`);
-  for (const [name, r] of [['priced', priced], ['unpriced', unpriced], ['args only', argsOnly], ['no money', bare]] as const) {
+  for (const [name, r] of [['priced', priced], ['unpriced', unpriced], ['no money', bare]] as const) {
     console.log(`  ${name.padEnd(9)}: script ${r.script_us_per_event.toFixed(2)} us/event (${r.ms_per_call.toFixed(2)} ms/call), redis-server CPU ${r.redis_cpu_us_per_event.toFixed(2)} us/event, arguments ${r.arg_bytes_per_event.toFixed(0)} B/event, outbox ${r.outbox_bytes_per_event.toFixed(0)} B/event; rest of the machine up to ${r.others_cores_max.toFixed(2)} cores busy`);
   }
   // Differences paired by round (the forms of a round ran back to back), then the median.
@@ -210,16 +172,14 @@ try {
   const ratio = (a: Variant, b: Variant, key: 'script' | 'cpu') => median(samples.get(a)!.map((x, r) => x[key] / samples.get(b)![r]![key] - 1));
   const differences = {
     money_in_lua: { script_us_per_event: delta('priced', 'no money', 'script'), script_share: ratio('priced', 'no money', 'script'), redis_cpu_us_per_event: delta('priced', 'no money', 'cpu'), redis_cpu_share: ratio('priced', 'no money', 'cpu') },
-    passing_the_arguments: { script_us_per_event: delta('args only', 'no money', 'script'), redis_cpu_us_per_event: delta('args only', 'no money', 'cpu') },
     priced_vs_unpriced: { script_us_per_event: delta('priced', 'unpriced', 'script'), redis_cpu_us_per_event: delta('priced', 'unpriced', 'cpu') },
   };
   const d = differences;
   console.log(`  money in Lua (priced - no money): script +${d.money_in_lua.script_us_per_event.toFixed(2)} us/event (+${(d.money_in_lua.script_share * 100).toFixed(1)}%), redis-server CPU +${d.money_in_lua.redis_cpu_us_per_event.toFixed(2)} us/event (+${(d.money_in_lua.redis_cpu_share * 100).toFixed(1)}%)`);
-  console.log(`    of which passing the 8 arguments (args only - no money): script +${d.passing_the_arguments.script_us_per_event.toFixed(2)} us/event, redis-server CPU +${d.passing_the_arguments.redis_cpu_us_per_event.toFixed(2)} us/event`);
   console.log(`  priced - unpriced (empty books, same arguments, zeros): script +${d.priced_vs_unpriced.script_us_per_event.toFixed(2)} us/event, redis-server CPU +${d.priced_vs_unpriced.redis_cpu_us_per_event.toFixed(2)} us/event`);
   const file = join(repoRoot(), 'bench', 'results', `lua-money-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   mkdirSync(join(repoRoot(), 'bench', 'results'), { recursive: true });
-  writeFileSync(file, JSON.stringify({ at: new Date().toISOString(), rounds: ROUNDS, calls_per_round: CALLS_PER_ROUND, events_per_call: CHUNK, priced, unpriced, args_only: argsOnly, no_money: bare, differences }, null, 2));
+  writeFileSync(file, JSON.stringify({ at: new Date().toISOString(), rounds: ROUNDS, calls_per_round: CALLS_PER_ROUND, events_per_call: CHUNK, priced, unpriced, no_money: bare, differences }, null, 2));
   console.log(`results: ${file}`);
 } finally {
   redis.disconnect();

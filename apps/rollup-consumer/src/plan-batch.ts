@@ -33,8 +33,22 @@ export interface AlertMeta {
 export interface TenantBatchPlan {
   tenantId: string;
   keys: [watermark: string, outbox: string];
-  args: (string | number)[];
+  /** Strings and numbers, and one Buffer: the events' fixed fields, packed (see EVENT_RECORD). */
+  args: (string | number | Buffer)[];
 }
+
+/**
+ * Each event's fixed fields travel packed in one binary argument, not as ~30 arguments: per
+ * argument, ioredis and Redis pay more than the bytes cost (formatting, RESP framing, the ARGV
+ * table). Layout per event, read in Lua with struct.unpack('<c12' .. 21 x 'd'):
+ *   id hash (12 ASCII bytes), then little-endian doubles: offset, group index, occurred_at,
+ *   input, cache_read, cache_write, output, reasoning, error class index (0 = none), status
+ *   class index, latency|-1, ttft|-1, cost hi, cost lo, charge hi, charge lo, savings hi,
+ *   savings lo, cost version index, charge version index, K; then K doubles: quota indexes.
+ * Every number is an integer below 2^53, so a double holds it exactly.
+ */
+export const EVENT_RECORD = { idBytes: 12, fixedDoubles: 21 } as const;
+const EVENT_FIXED_BYTES = EVENT_RECORD.idBytes + 8 * EVENT_RECORD.fixedDoubles;
 
 /** Quota counters outlive their period by this much (checkQuota of the last period, late events). */
 export const COUNTER_GRACE_MS = 35 * 86_400_000;
@@ -64,6 +78,13 @@ export function splitPico(amount: bigint): [hi: string | number, lo: string | nu
   return [((amount - lo) / MONEY_SPLIT).toString(), lo.toString()];
 }
 
+/** A money hi part as a double: exact below 2^53 (one event of up to $9 billion). */
+function moneyPart(part: string | number): number {
+  const n = Number(part);
+  if (!Number.isSafeInteger(n)) throw new RangeError(`an event's amount of ${String(part)} x 10^6 pico-USD is past what the script sums exactly`);
+  return n;
+}
+
 /** Recombines the (hi, lo) sums a rollup hash holds. */
 export function joinPico(hi: string | number | undefined, lo: string | number | undefined): bigint {
   return BigInt(hi ?? 0) * MONEY_SPLIT + BigInt(lo ?? 0);
@@ -91,8 +112,9 @@ export function planTenantBatch(
   const groupArgs: (string | number)[] = [];
   const slots = new Map<string, number>();
   const slotArgs: (string | number)[] = [];
-  const eventArgs: (string | number)[] = [];
-  // Price versions: each id once per call, events refer to it by index (0: that side unpriced).
+  const amounts: string[] = [];
+  // Price versions, error and status classes: each name once per call, events refer to it by
+  // index (version 0: that side unpriced; error class 0: none).
   const versions = new Map<string, number>();
   const versionIndex = (priced: boolean, id: string | null): number => {
     if (!priced) return 0;
@@ -100,6 +122,17 @@ export function planTenantBatch(
     let index = versions.get(id);
     if (index === undefined) versions.set(id, (index = versions.size + 1));
     return index;
+  };
+  const classes = { error: new Map<string, number>(), status: new Map<string, number>() };
+  const classIndex = (names: Map<string, number>, name: string): number => {
+    let index = names.get(name);
+    if (index === undefined) names.set(name, (index = names.size + 1));
+    return index;
+  };
+  const packed = Buffer.allocUnsafe(events.length * (EVENT_FIXED_BYTES + 8 * quotas.length));
+  let at = 0;
+  const put = (value: number): void => {
+    at = packed.writeDoubleLE(value, at);
   };
 
   for (const { offset, event } of events) {
@@ -113,7 +146,7 @@ export function planTenantBatch(
       groupArgs.push(hour, dims);
     }
     const money = options.price(event);
-    const matches: (string | number)[] = [];
+    const matches: number[] = [];
     for (const quota of quotas) {
       if (!matchesQuota(quota, event)) continue;
       const amount = quotaAmount(quota, event, money);
@@ -137,31 +170,39 @@ export function planTenantBatch(
         slotArgs.push(slotKey, period.end + COUNTER_GRACE_MS, JSON.stringify(meta), quota.thresholds.length);
         for (const threshold of quota.thresholds) slotArgs.push(threshold, thresholdTrigger(quota.limit, threshold).toString());
       }
-      matches.push(qi, amount.toString());
+      matches.push(qi);
+      // Amounts stay decimal strings: HINCRBY adds them exactly, past 2^53 too.
+      amounts.push(amount.toString());
     }
+    const sourceOffset = Number(offset);
+    if (!Number.isSafeInteger(sourceOffset)) throw new RangeError(`offset ${offset} is past 2^53: the script holds offsets in doubles`);
     const errorClass = classifyError(event.error_type, event.status_code);
-    eventArgs.push(
-      offset,
-      eventIdHash(event.event_id),
-      gi,
-      event.occurred_at,
-      event.input_tokens,
-      event.cache_read_tokens,
-      event.cache_write_tokens,
-      event.output_tokens,
-      event.reasoning_tokens,
-      errorClass ?? '',
-      statusClass(event.status_code),
-      event.latency_ms ?? -1,
-      event.ttft_ms ?? -1,
-      ...splitPico(money.costPico),
-      ...splitPico(money.chargePico),
-      ...splitPico(money.cacheSavingsPico),
-      versionIndex(money.costPriced, money.costVersion),
-      versionIndex(money.chargePriced, money.chargeVersion),
-      matches.length / 2,
-      ...matches,
-    );
+    const [costHi, costLo] = splitPico(money.costPico);
+    const [chargeHi, chargeLo] = splitPico(money.chargePico);
+    const [savingsHi, savingsLo] = splitPico(money.cacheSavingsPico);
+    at += packed.write(eventIdHash(event.event_id), at, EVENT_RECORD.idBytes, 'latin1');
+    put(sourceOffset);
+    put(gi);
+    put(event.occurred_at);
+    put(event.input_tokens);
+    put(event.cache_read_tokens);
+    put(event.cache_write_tokens);
+    put(event.output_tokens);
+    put(event.reasoning_tokens);
+    put(errorClass === null ? 0 : classIndex(classes.error, errorClass));
+    put(classIndex(classes.status, statusClass(event.status_code)));
+    put(event.latency_ms ?? -1);
+    put(event.ttft_ms ?? -1);
+    put(moneyPart(costHi));
+    put(Number(costLo));
+    put(moneyPart(chargeHi));
+    put(Number(chargeLo));
+    put(moneyPart(savingsHi));
+    put(Number(savingsLo));
+    put(versionIndex(money.costPriced, money.costVersion));
+    put(versionIndex(money.chargePriced, money.chargeVersion));
+    put(matches.length);
+    for (const qi of matches) put(qi);
   }
   return {
     tenantId,
@@ -178,8 +219,13 @@ export function planTenantBatch(
       ...slotArgs,
       versions.size,
       ...versions.keys(),
+      classes.error.size,
+      ...classes.error.keys(),
+      classes.status.size,
+      ...classes.status.keys(),
       events.length,
-      ...eventArgs,
+      packed.subarray(0, at),
+      ...amounts,
     ],
   };
 }

@@ -205,10 +205,10 @@ export class RollupConsumer {
   }
 
   /** One round trip: every tenant's script. */
-  async #apply(plans: readonly { keys: readonly string[]; args: readonly (string | number)[] }[]): Promise<number[][]> {
+  async #apply(plans: readonly { keys: readonly string[]; args: readonly (string | number | Buffer)[] }[]): Promise<number[][]> {
     return retry(
       async () => {
-        const pipeline = this.redis.pipeline() as unknown as { applyUsageBatch(args: (string | number)[]): void; exec(): Promise<[Error | null, unknown][] | null> };
+        const pipeline = this.redis.pipeline() as unknown as { applyUsageBatch(args: (string | number | Buffer)[]): void; exec(): Promise<[Error | null, unknown][] | null> };
         // One array argument (ioredis flattens it): spreading ~10^5 arguments overflows the stack.
         for (const plan of plans) pipeline.applyUsageBatch([...plan.keys, ...plan.args]);
         const replies = ((await pipeline.exec()) ?? []).map(([error, reply]) => {

@@ -26,7 +26,7 @@ export function loadScripts(dir: string = scriptsDir): ScriptFile[] {
 
 export type ScriptedRedis = Redis & {
   /** KEYS then ARGV as one array (see apply-usage-batch-2.lua). */
-  applyUsageBatch(keysAndArgs: (string | number)[]): Promise<number[]>;
+  applyUsageBatch(keysAndArgs: (string | number | Buffer)[]): Promise<number[]>;
 };
 
 /** Registers the scripts on a client (EVALSHA with automatic fallback to EVAL). */
