@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { joinPico, splitPico, thresholdTrigger } from './plan-batch';
+import { parseQuotaDefinition, type EventMoney, type QuotaDefinition, type UsageEvent } from '@meterline/domain';
+import { eventIdHash, joinPico, planTenantBatch, splitPico, thresholdTrigger } from './plan-batch';
 
 describe('splitPico', () => {
   const MAX = BigInt(Number.MAX_SAFE_INTEGER);
@@ -44,5 +45,120 @@ describe('thresholdTrigger', () => {
     [2n ** 63n - 1n, 100, 2n ** 63n - 1n],
   ])('limit %s at %s%% triggers at %s', (limit, threshold, trigger) => {
     expect(thresholdTrigger(limit, threshold)).toBe(trigger);
+  });
+});
+
+describe('planTenantBatch: the packed layout apply-usage-batch-2.lua reads', () => {
+  const DAY = 86_400_000;
+  const midnight = Date.UTC(2026, 10, 23);
+  const event = (i: number, change: Partial<UsageEvent>): UsageEvent => ({
+    event_id: `e-${i}`,
+    occurred_at: midnight,
+    tenant_id: 'acme',
+    project_id: null,
+    api_key_hash: null,
+    client_id: null,
+    user_id: null,
+    trace_id: null,
+    endpoint_id: null,
+    provider: 'openai',
+    model: 'gpt-4o',
+    operation: 'chat',
+    input_tokens: 10,
+    cache_read_tokens: 0,
+    cache_write_tokens: 0,
+    output_tokens: 5,
+    reasoning_tokens: 0,
+    latency_ms: null,
+    ttft_ms: null,
+    status_code: 200,
+    error_type: null,
+    metadata: {},
+    ...change,
+  });
+  const quota = (quota_id: string, metric: string, period: string): QuotaDefinition =>
+    parseQuotaDefinition({ tenant_id: 'acme', quota_id, metric, period, limit: '1000000', enforcement: 'soft', updated_at: 1 });
+  const money = (costPico: bigint): EventMoney => ({ costPico, chargePico: 2n * costPico, cacheSavingsPico: -costPico, costPriced: costPico > 0n, chargePriced: costPico > 0n, costVersion: costPico > 0n ? 'openai/gpt-4o@1' : null, chargeVersion: costPico > 0n ? 'card/gpt-4o@1' : null, unpriced: null });
+
+  /** Reads the arguments back the way the script does (its header is the layout). */
+  function parse(args: readonly (string | number | Buffer)[]) {
+    let i = 5;
+    const next = (): string | number | Buffer => args[i++]!;
+    const list = (width: number): (string | number | Buffer)[][] => Array.from({ length: Number(next()) }, () => Array.from({ length: width }, next));
+    const groups = list(2);
+    const slots = Array.from({ length: Number(next()) }, () => {
+      const head = [next(), next(), next()];
+      const n = Number(next());
+      return { key: head[0], thresholds: Array.from({ length: 2 * n }, next) };
+    });
+    const versions = list(1).map(([v]) => v);
+    const errorClasses = list(1).map(([v]) => v);
+    const statusClasses = list(1).map(([v]) => v);
+    const count = Number(next());
+    const packed = next() as Buffer;
+    let at = 0;
+    const events = Array.from({ length: count }, () => {
+      const id = packed.toString('latin1', at, at + 12);
+      at += 12;
+      const f = Array.from({ length: 21 }, () => {
+        const value = packed.readDoubleLE(at);
+        at += 8;
+        return value;
+      });
+      const quotas = Array.from({ length: f[20]! }, () => {
+        const value = packed.readDoubleLE(at);
+        at += 8;
+        return value;
+      });
+      return { id, f, quotas, amounts: quotas.map(() => next()) };
+    });
+    expect(at).toBe(packed.length);
+    expect(i).toBe(args.length);
+    return { groups, slots, versions, errorClasses, statusClasses, events };
+  }
+
+  it('lays out groups, quota slots across a day boundary, classes, money and amounts', () => {
+    const events = [
+      event(0, { occurred_at: midnight - 1 }), // day 1
+      event(1, { occurred_at: midnight, status_code: 429, error_type: 'rate_limit' }), // day 2
+      event(2, { occurred_at: midnight - 2, project_id: 'p"1' }), // day 1 again: its slot is reused
+      event(3, { occurred_at: midnight + DAY / 2, output_tokens: 0, input_tokens: 0 }), // no tokens: no token quota
+    ];
+    const quotas = [quota('daily', 'total_tokens', 'day'), quota('requests', 'requests', 'month'), quota('spend', 'cost_pico_usd', 'month')];
+    const costs = [1_234_567_891n, 0n, 5n, 2n ** 60n];
+    const plan = planTenantBatch('acme', 3, events.map((e, i) => ({ offset: String(100 + i), event: e })), quotas, {
+      allowedLatenessMs: 1,
+      dedupWindowSeconds: 2,
+      price: (e) => money(costs[Number(e.event_id.slice(2))]!),
+    });
+    const parsed = parse(plan.args);
+    expect(parsed.groups).toEqual([
+      [midnight - 3_600_000, JSON.stringify(['', 'openai', 'gpt-4o', 'chat'])],
+      [midnight, JSON.stringify(['', 'openai', 'gpt-4o', 'chat'])],
+      [midnight - 3_600_000, JSON.stringify(['p"1', 'openai', 'gpt-4o', 'chat'])],
+      [midnight + 12 * 3_600_000, JSON.stringify(['', 'openai', 'gpt-4o', 'chat'])],
+    ]);
+    expect(parsed.slots.map((s) => s.key)).toEqual([`daily:${midnight - DAY}`, `requests:${Date.UTC(2026, 10, 1)}`, `spend:${Date.UTC(2026, 10, 1)}`, `daily:${midnight}`]);
+    expect(parsed.versions).toEqual(['openai/gpt-4o@1', 'card/gpt-4o@1']);
+    expect(parsed.errorClasses).toEqual(['rate_limit']);
+    expect(parsed.statusClasses).toEqual(['2xx', '4xx']);
+    const [e0, e1, e2, e3] = parsed.events;
+    expect(e0!.id).toBe(eventIdHash('e-0'));
+    // offset, group, time, buckets, error class, status class, latency, ttft, money parts, versions, K
+    expect(e0!.f).toEqual([100, 1, midnight - 1, 10, 0, 0, 5, 0, 0, 1, -1, -1, 1234, 567891, 2469, 135782, -1235, 432109, 1, 2, 3]);
+    expect(e0!.quotas).toEqual([1, 2, 3]);
+    expect(e0!.amounts).toEqual(['15', '1', '1234567891']);
+    expect(e1!.f.slice(8, 10)).toEqual([1, 2]);
+    expect(e1!.f.slice(18, 21)).toEqual([0, 0, 2]); // unpriced: version 0; no cost: no spend amount
+    expect(e1!.quotas).toEqual([4, 2]);
+    expect(e2!.quotas).toEqual([1, 2, 3]);
+    expect(e2!.amounts).toEqual(['15', '1', '5']);
+    expect(e3!.quotas).toEqual([2, 3]);
+    expect(e3!.amounts).toEqual(['1', (2n ** 60n).toString()]);
+    expect(e3!.f.slice(12, 14)).toEqual([Number(2n ** 60n / 1_000_000n), Number(2n ** 60n % 1_000_000n)]);
+  });
+
+  it('refuses an offset a double cannot hold exactly', () => {
+    expect(() => planTenantBatch('acme', 0, [{ offset: '9007199254740993', event: event(0, {}) }], [], { allowedLatenessMs: 1, dedupWindowSeconds: 1, price: () => money(0n) })).toThrow(/past 2\^53/);
   });
 });

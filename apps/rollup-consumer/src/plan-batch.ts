@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import {
   classifyError,
   hourStart,
@@ -55,7 +55,8 @@ export const COUNTER_GRACE_MS = 35 * 86_400_000;
 
 /** 72 bits of SHA-1 of the event id: what the dedup sets store (a third of a UUID's size). */
 export function eventIdHash(eventId: string): string {
-  return createHash('sha1').update(eventId).digest('base64url').slice(0, 12);
+  // One-shot hash: no Hash object per event (about a tenth of the consumer's CPU otherwise).
+  return hash('sha1', eventId, 'base64url').slice(0, 12);
 }
 
 const MONEY_SPLIT = 1_000_000n;
@@ -96,6 +97,49 @@ export function thresholdTrigger(limit: bigint, threshold: number): bigint {
   return (scaled + 99n) / 100n;
 }
 
+/** The rollup dimensions as the script's group argument (JSON), memoised per combination. */
+const dimsCache = new Map<string, string>();
+function dimsOf(event: UsageEvent): string {
+  const key = `${event.project_id ?? ''}\u0000${event.provider}\u0000${event.model}\u0000${event.operation}`;
+  let dims = dimsCache.get(key);
+  if (dims === undefined) {
+    if (dimsCache.size >= 100_000) dimsCache.clear();
+    dims = JSON.stringify([event.project_id ?? '', event.provider, event.model, event.operation]);
+    dimsCache.set(key, dims);
+  }
+  return dims;
+}
+
+/**
+ * {@link quotaAmount} as the decimal string HINCRBY takes, null for 0: token sums in doubles
+ * while they stay integers below 2^53 (always, for valid events), else in BigInt.
+ */
+function amountText(quota: QuotaDefinition, event: UsageEvent, money: EventMoney): string | null {
+  let tokens: number;
+  switch (quota.metric) {
+    case 'total_tokens':
+      tokens = event.input_tokens + event.cache_read_tokens + event.cache_write_tokens + event.output_tokens + event.reasoning_tokens;
+      break;
+    case 'input_tokens':
+      tokens = event.input_tokens + event.cache_read_tokens + event.cache_write_tokens;
+      break;
+    case 'output_tokens':
+      tokens = event.output_tokens + event.reasoning_tokens;
+      break;
+    case 'requests':
+    case 'cost_pico_usd':
+    case 'charge_pico_usd': {
+      const amount = quotaAmount(quota, event, money);
+      return amount === 0n ? null : amount.toString();
+    }
+  }
+  if (!Number.isSafeInteger(tokens)) {
+    const amount = quotaAmount(quota, event, money);
+    return amount === 0n ? null : amount.toString();
+  }
+  return tokens === 0 ? null : String(tokens);
+}
+
 /**
  * Builds the arguments of apply-usage-batch-2.lua for one tenant's events (offset order) of
  * one partition batch. The script decides what is new, duplicate, late or a correction; this
@@ -108,7 +152,9 @@ export function planTenantBatch(
   quotas: readonly QuotaDefinition[],
   options: { allowedLatenessMs: number; dedupWindowSeconds: number; price: (event: UsageEvent) => EventMoney },
 ): TenantBatchPlan {
-  const groups = new Map<string, number>();
+  // Rollup groups by hour, then by dimensions (no per-event key string beyond the dims one).
+  const groups = new Map<number, Map<string, number>>();
+  let groupCount = 0;
   const groupArgs: (string | number)[] = [];
   const slots = new Map<string, number>();
   const slotArgs: (string | number)[] = [];
@@ -129,6 +175,7 @@ export function planTenantBatch(
     if (index === undefined) names.set(name, (index = names.size + 1));
     return index;
   };
+  const lastSlot: ({ start: number; end: number; index: number } | undefined)[] = [];
   const packed = Buffer.allocUnsafe(events.length * (EVENT_FIXED_BYTES + 8 * quotas.length));
   let at = 0;
   const put = (value: number): void => {
@@ -137,42 +184,52 @@ export function planTenantBatch(
 
   for (const { offset, event } of events) {
     const hour = hourStart(event.occurred_at);
-    const dims = JSON.stringify([event.project_id ?? '', event.provider, event.model, event.operation]);
-    const groupKey = `${hour}|${dims}`;
-    let gi = groups.get(groupKey);
+    const dims = dimsOf(event);
+    let ofHour = groups.get(hour);
+    if (ofHour === undefined) groups.set(hour, (ofHour = new Map<string, number>()));
+    let gi = ofHour.get(dims);
     if (gi === undefined) {
-      gi = groups.size + 1;
-      groups.set(groupKey, gi);
+      gi = ++groupCount;
+      ofHour.set(dims, gi);
       groupArgs.push(hour, dims);
     }
     const money = options.price(event);
     const matches: number[] = [];
-    for (const quota of quotas) {
+    for (let q = 0; q < quotas.length; q++) {
+      const quota = quotas[q]!;
       if (!matchesQuota(quota, event)) continue;
-      const amount = quotaAmount(quota, event, money);
-      if (amount === 0n) continue;
-      const period = quotaPeriod(quota, event.occurred_at);
-      const slotKey = quotaCounterSuffix(quota.quota_id, period.start);
-      let qi = slots.get(slotKey);
-      if (qi === undefined) {
-        qi = slots.size + 1;
-        slots.set(slotKey, qi);
-        const meta: AlertMeta = {
-          tenant_id: tenantId,
-          quota_id: quota.quota_id,
-          metric: quota.metric,
-          period_label: period.label,
-          period_start: period.start,
-          period_end: period.end,
-          limit: quota.limit.toString(),
-          enforcement: quota.enforcement,
-        };
-        slotArgs.push(slotKey, period.end + COUNTER_GRACE_MS, JSON.stringify(meta), quota.thresholds.length);
-        for (const threshold of quota.thresholds) slotArgs.push(threshold, thresholdTrigger(quota.limit, threshold).toString());
+      const amount = amountText(quota, event, money);
+      if (amount === null) continue;
+      // Most events fall in the same period as the quota's previous one: reuse its slot.
+      const last = lastSlot[q];
+      let qi: number;
+      if (last !== undefined && last.start <= event.occurred_at && event.occurred_at < last.end) qi = last.index;
+      else {
+        const period = quotaPeriod(quota, event.occurred_at);
+        const slotKey = quotaCounterSuffix(quota.quota_id, period.start);
+        let index = slots.get(slotKey);
+        if (index === undefined) {
+          index = slots.size + 1;
+          slots.set(slotKey, index);
+          const meta: AlertMeta = {
+            tenant_id: tenantId,
+            quota_id: quota.quota_id,
+            metric: quota.metric,
+            period_label: period.label,
+            period_start: period.start,
+            period_end: period.end,
+            limit: quota.limit.toString(),
+            enforcement: quota.enforcement,
+          };
+          slotArgs.push(slotKey, period.end + COUNTER_GRACE_MS, JSON.stringify(meta), quota.thresholds.length);
+          for (const threshold of quota.thresholds) slotArgs.push(threshold, thresholdTrigger(quota.limit, threshold).toString());
+        }
+        lastSlot[q] = { start: period.start, end: period.end, index };
+        qi = index;
       }
       matches.push(qi);
       // Amounts stay decimal strings: HINCRBY adds them exactly, past 2^53 too.
-      amounts.push(amount.toString());
+      amounts.push(amount);
     }
     const sourceOffset = Number(offset);
     if (!Number.isSafeInteger(sourceOffset)) throw new RangeError(`offset ${offset} is past 2^53: the script holds offsets in doubles`);
@@ -213,7 +270,7 @@ export function planTenantBatch(
       options.allowedLatenessMs,
       options.dedupWindowSeconds,
       redisKeys.epoch(),
-      groups.size,
+      groupCount,
       ...groupArgs,
       slots.size,
       ...slotArgs,
