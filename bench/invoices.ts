@@ -23,7 +23,7 @@
 // with a warm JIT (docs/benchmarks.md has one process per concurrency). Figures: total time, the
 // split close / invoice jobs, invoices/s, CPU of this process (the embedded ClickHouse included),
 // of the broker and of redis-server, the machine's busy share, peak RSS.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -35,6 +35,7 @@ import { createKafka, ensureTopics, invoiceTopics } from '@meterline/kafka';
 import { createLogger, fleetConfigSchema, type FleetConfig } from '@meterline/platform';
 import { PriceBookStore } from '@meterline/pricing';
 import { repoRoot, startKafka, startRedis, uniqueIdentifier, uniqueName, type KafkaBroker, type RedisServer } from '@meterline/testing';
+import { cpuSeconds, machineCpu } from './support/proc-cpu';
 
 const { values: args } = parseArgs({
   options: {
@@ -59,26 +60,6 @@ const log = createLogger({ level: process.env.BENCH_LOG_LEVEL === 'info' ? 'info
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 const mib = (bytes: number): string => `${(bytes / 1_048_576).toFixed(0)} MiB`;
 const results: Record<string, unknown> = { tenants: TENANTS, events: EVENTS, period: PERIOD, rounds: [] as unknown[] };
-
-/** CPU seconds (user + system) a process has used so far, from /proc; NaN if unreadable. */
-function cpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return Number.NaN;
-  }
-}
-
-/** Busy and total CPU seconds of the whole machine so far (/proc/stat, all cores). */
-function machineCpu(): { busy: number; total: number } {
-  const [, ...ticks] = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/);
-  const n = ticks.map(Number);
-  const total = n.reduce((a, b) => a + b, 0);
-  const idle = (n[3] ?? 0) + (n[4] ?? 0);
-  return { busy: (total - idle) / 100, total: total / 100 };
-}
 
 /**
  * The models (all on the shipped rate card) and their token profiles: [provider, model, operation,

@@ -45,6 +45,7 @@ import { QuotaStore } from '@meterline/quotas';
 import { redisKeys, withScripts } from '@meterline/redis';
 import { planTenantBatch, type OffsetEvent, type TenantBatchPlan } from '@meterline/rollup-consumer';
 import { repoRoot, spawnManaged, startKafka, startRedis, uniqueIdentifier, uniqueName, usageGenerator, waitFor, type KafkaBroker, type ManagedProcess, type RedisServer } from '@meterline/testing';
+import { cpuSeconds } from './support/proc-cpu';
 
 const log = createLogger({ level: 'error', format: 'json', name: 'bench-stream' });
 const unpricedRun = process.argv.includes('unpriced');
@@ -87,17 +88,6 @@ function sortedPercentiles(values: number[]): { n: number; p50: number; p90: num
   const sorted = [...values].sort((a, b) => a - b);
   const at = (p: number): number => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? Number.NaN;
   return { n: sorted.length, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: sorted[sorted.length - 1] ?? Number.NaN };
-}
-
-/** CPU seconds (user + system) a process has used so far, from /proc; NaN if unreadable. */
-function cpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return Number.NaN;
-  }
 }
 
 function totalTokens(e: UsageEvent): number {

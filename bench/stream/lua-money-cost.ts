@@ -19,6 +19,7 @@ import { loadPriceBooks } from '@meterline/pricing';
 import { redisKeys } from '@meterline/redis';
 import { planTenantBatch, type OffsetEvent } from '@meterline/rollup-consumer';
 import { repoRoot, startRedis, usageGenerator } from '@meterline/testing';
+import { cpuSeconds, machineCpu } from '../support/proc-cpu';
 
 const ROUNDS = Number(process.argv[2] ?? 5);
 const CALLS_PER_ROUND = 60;
@@ -49,18 +50,6 @@ function noMoneyScript(full: string): string {
   s = cut(s, /redis\.call\('HINCRBY', key, '(cph|cpl|chh|chl|svh|svl)'|if group\.(upc|uph) > 0 then|for v in pairs\(group\.v[ch]\)/, 10);
   if (/\bcv\b|\bhv\b|cph|versions\[/.test(s.slice(s.indexOf(']]')))) throw new Error('no-money variant still mentions money: update this bench with the script');
   return s;
-}
-
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-/** Busy CPU seconds of the whole machine (all cores), from /proc/stat. */
-function machineBusySeconds(): number {
-  const [user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  return (user! + nice! + system! + irq! + softirq! + steal!) / 100;
 }
 
 const median = (values: readonly number[]): number => {
@@ -118,7 +107,7 @@ try {
       await redis.set(redisKeys.epoch(), String(Date.now()));
       await redis.config('RESETSTAT');
       const cpuBefore = cpuSeconds(server.pid);
-      const machineBefore = machineBusySeconds();
+      const machineBefore = machineCpu().busy;
       const selfBefore = process.cpuUsage();
       const started = performance.now();
       let applied = 0;
@@ -132,7 +121,7 @@ try {
       }
       const cpu = cpuSeconds(server.pid) - cpuBefore;
       const self = process.cpuUsage(selfBefore);
-      const others = (machineBusySeconds() - machineBefore - cpu - (self.user + self.system) / 1e6) / ((performance.now() - started) / 1_000);
+      const others = (machineCpu().busy - machineBefore - cpu - (self.user + self.system) / 1e6) / ((performance.now() - started) / 1_000);
       const stat = /cmdstat_evalsha:calls=(\d+),usec=(\d+)/.exec(await redis.info('commandstats'));
       if (applied !== CALLS_PER_ROUND * CHUNK) throw new Error(`${variant}: applied ${applied} of ${CALLS_PER_ROUND * CHUNK}`);
       // Every form must count the same tokens: compare the quota counters across forms.
