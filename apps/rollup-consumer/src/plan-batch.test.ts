@@ -162,3 +162,18 @@ describe('planTenantBatch: the packed layout apply-usage-batch-2.lua reads', () 
     expect(() => planTenantBatch('acme', 0, [{ offset: '9007199254740993', event: event(0, {}) }], [], { allowedLatenessMs: 1, dedupWindowSeconds: 1, price: () => money(0n) })).toThrow(/past 2\^53/);
   });
 });
+
+describe('planTenantBatch: rollup groups', () => {
+  it('keeps dimension combinations apart whatever characters they hold', () => {
+    const base = { event_id: 'x', occurred_at: Date.UTC(2026, 10, 23), tenant_id: 'acme', api_key_hash: null, client_id: null, user_id: null, trace_id: null, endpoint_id: null, model: 'm', operation: 'chat', input_tokens: 1, cache_read_tokens: 0, cache_write_tokens: 0, output_tokens: 0, reasoning_tokens: 0, latency_ms: null, ttft_ms: null, status_code: 200, error_type: null, metadata: {} };
+    const events: UsageEvent[] = [
+      { ...base, event_id: 'a', project_id: 'p\u0000q', provider: 'r' },
+      { ...base, event_id: 'b', project_id: 'p', provider: 'q\u0000r' },
+      { ...base, event_id: 'c', project_id: '1:p', provider: 'r' },
+      { ...base, event_id: 'd', project_id: null, provider: '1:p1:r' },
+    ];
+    const plan = planTenantBatch('acme', 0, events.map((event, i) => ({ offset: String(i), event })), [], { allowedLatenessMs: 1, dedupWindowSeconds: 1, price: () => ({ costPico: 0n, chargePico: 0n, cacheSavingsPico: 0n, costPriced: false, chargePriced: false, costVersion: null, chargeVersion: null, unpriced: null }) });
+    expect(plan.args[5]).toBe(4);
+    expect(plan.args.slice(6, 14).filter((_, i) => i % 2 === 1)).toEqual(events.map((e) => JSON.stringify([e.project_id ?? '', e.provider, e.model, e.operation])));
+  });
+});

@@ -100,7 +100,9 @@ export function thresholdTrigger(limit: bigint, threshold: number): bigint {
 /** The rollup dimensions as the script's group argument (JSON), memoised per combination. */
 const dimsCache = new Map<string, string>();
 function dimsOf(event: UsageEvent): string {
-  const key = `${event.project_id ?? ''}\u0000${event.provider}\u0000${event.model}\u0000${event.operation}`;
+  const project = event.project_id ?? '';
+  // Length-prefixed parts: no two combinations share a key, whatever characters they hold.
+  const key = `${project.length}:${project}${event.provider.length}:${event.provider}${event.model.length}:${event.model}${event.operation}`;
   let dims = dimsCache.get(key);
   if (dims === undefined) {
     if (dimsCache.size >= 100_000) dimsCache.clear();
@@ -108,36 +110,6 @@ function dimsOf(event: UsageEvent): string {
     dimsCache.set(key, dims);
   }
   return dims;
-}
-
-/**
- * {@link quotaAmount} as the decimal string HINCRBY takes, null for 0: token sums in doubles
- * while they stay integers below 2^53 (always, for valid events), else in BigInt.
- */
-function amountText(quota: QuotaDefinition, event: UsageEvent, money: EventMoney): string | null {
-  let tokens: number;
-  switch (quota.metric) {
-    case 'total_tokens':
-      tokens = event.input_tokens + event.cache_read_tokens + event.cache_write_tokens + event.output_tokens + event.reasoning_tokens;
-      break;
-    case 'input_tokens':
-      tokens = event.input_tokens + event.cache_read_tokens + event.cache_write_tokens;
-      break;
-    case 'output_tokens':
-      tokens = event.output_tokens + event.reasoning_tokens;
-      break;
-    case 'requests':
-    case 'cost_pico_usd':
-    case 'charge_pico_usd': {
-      const amount = quotaAmount(quota, event, money);
-      return amount === 0n ? null : amount.toString();
-    }
-  }
-  if (!Number.isSafeInteger(tokens)) {
-    const amount = quotaAmount(quota, event, money);
-    return amount === 0n ? null : amount.toString();
-  }
-  return tokens === 0 ? null : String(tokens);
 }
 
 /**
@@ -198,8 +170,8 @@ export function planTenantBatch(
     for (let q = 0; q < quotas.length; q++) {
       const quota = quotas[q]!;
       if (!matchesQuota(quota, event)) continue;
-      const amount = amountText(quota, event, money);
-      if (amount === null) continue;
+      const amount = quotaAmount(quota, event, money);
+      if (amount === 0n) continue;
       // Most events fall in the same period as the quota's previous one: reuse its slot.
       const last = lastSlot[q];
       let qi: number;
@@ -229,7 +201,7 @@ export function planTenantBatch(
       }
       matches.push(qi);
       // Amounts stay decimal strings: HINCRBY adds them exactly, past 2^53 too.
-      amounts.push(amount);
+      amounts.push(amount.toString());
     }
     const sourceOffset = Number(offset);
     if (!Number.isSafeInteger(sourceOffset)) throw new RangeError(`offset ${offset} is past 2^53: the script holds offsets in doubles`);

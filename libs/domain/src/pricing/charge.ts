@@ -122,21 +122,44 @@ export function parseTenantOverrides(json: unknown, source: string): TenantOverr
   return { source, tenants };
 }
 
-/** An exact multiplier `numerator / denominator`. */
+/** An exact multiplier `numerator / denominator`; `numeric` holds both as doubles when exact. */
 interface Factor {
   numerator: bigint;
   denominator: bigint;
+  numeric: readonly [numerator: number, denominator: number] | null;
+}
+
+function factor(numerator: bigint, denominator: bigint): Factor {
+  const max = BigInt(Number.MAX_SAFE_INTEGER);
+  return { numerator, denominator, numeric: numerator <= max && denominator <= max ? [Number(numerator), Number(denominator)] : null };
 }
 
 function percentFactor(percent: Percent, sign: 1n | -1n): Factor {
   const hundred = 100n * 10n ** BigInt(percent.scale);
-  return { numerator: hundred + sign * percent.units, denominator: hundred };
+  return factor(hundred + sign * percent.units, hundred);
 }
 
-function combine(a: Factor | null, b: Factor | null): Factor | null {
-  if (a === null) return b;
-  if (b === null) return a;
-  return { numerator: a.numerator * b.numerator, denominator: a.denominator * b.denominator };
+/** The factor of a markup and a discount, built once per pair (the stream asks per event). */
+const discountFactors = new WeakMap<Percent, Factor>();
+const markupFactors = new WeakMap<Percent, Map<Percent | null, Factor>>();
+
+function factorOf(markup: Percent | null, discount: Percent | null): Factor | null {
+  if (markup === null) {
+    if (discount === null) return null;
+    let found = discountFactors.get(discount);
+    if (found === undefined) discountFactors.set(discount, (found = percentFactor(discount, -1n)));
+    return found;
+  }
+  let byDiscount = markupFactors.get(markup);
+  if (byDiscount === undefined) markupFactors.set(markup, (byDiscount = new Map<Percent | null, Factor>()));
+  let found = byDiscount.get(discount);
+  if (found === undefined) {
+    const up = percentFactor(markup, 1n);
+    const down = discount === null ? null : percentFactor(discount, -1n);
+    found = down === null ? up : factor(up.numerator * down.numerator, up.denominator * down.denominator);
+    byDiscount.set(discount, found);
+  }
+  return found;
 }
 
 /** Applies a factor to an amount: one half-even rounding to the pico. */
@@ -160,14 +183,14 @@ export interface ChargeInput extends UsageToPrice {
 }
 
 function adjust(base: PricedUsage, basis: ChargeBasis, markup: Percent | null, discount: Percent | null): ChargedUsage {
-  const factor = combine(markup === null ? null : percentFactor(markup, 1n), discount === null ? null : percentFactor(discount, -1n));
+  const f = factorOf(markup, discount);
   let lines: PriceLines = base.lines;
   let cacheSavings = base.cacheSavings;
-  if (factor !== null) {
+  if (f !== null) {
     const adjusted = {} as Record<LineName, bigint>;
-    for (const name of lineNames) adjusted[name] = applyFactor(base.lines[name], factor);
+    for (const name of lineNames) adjusted[name] = applyFactor(base.lines[name], f);
     lines = adjusted;
-    cacheSavings = applyFactor(base.cacheSavings, factor);
+    cacheSavings = applyFactor(base.cacheSavings, f);
   }
   return {
     ...base,
@@ -225,60 +248,28 @@ export function chargeUsage(rateCard: Catalog, overrides: TenantOverrides | unde
   return choice.priced ? adjust(pricedUsage(choice.base, usage), choice.basis, choice.markup, choice.discount) : choice;
 }
 
-/** A factor's parts as doubles, null when either passes 2^53 - 1. */
-const numericFactors = new WeakMap<Factor, readonly [number, number] | null>();
-
-function numericFactor(factor: Factor): readonly [number, number] | null {
-  let numeric = numericFactors.get(factor);
-  if (numeric === undefined) {
-    const max = BigInt(Number.MAX_SAFE_INTEGER);
-    numeric = factor.numerator <= max && factor.denominator <= max ? [Number(factor.numerator), Number(factor.denominator)] : null;
-    numericFactors.set(factor, numeric);
-  }
-  return numeric;
-}
-
-/** Each tenant's factor built once, so the per-event path does no BigInt work to find it. */
-const factorsByChoice = new WeakMap<Percent, Map<Percent | null, Factor>>();
-const discountOnly = new WeakMap<Percent, Factor>();
-
-function factorOf(markup: Percent | null, discount: Percent | null): Factor | null {
-  if (markup === null) {
-    if (discount === null) return null;
-    let factor = discountOnly.get(discount);
-    if (factor === undefined) discountOnly.set(discount, (factor = percentFactor(discount, -1n)));
-    return factor;
-  }
-  let byDiscount = factorsByChoice.get(markup);
-  if (byDiscount === undefined) factorsByChoice.set(markup, (byDiscount = new Map<Percent | null, Factor>()));
-  let factor = byDiscount.get(discount);
-  if (factor === undefined) {
-    factor = combine(percentFactor(markup, 1n), discount === null ? null : percentFactor(discount, -1n))!;
-    byDiscount.set(discount, factor);
-  }
-  return factor;
-}
-
 /**
  * The total of {@link chargeUsage} for a chosen price: the sum of its lines, each rounded once.
  * The stream's per-event path: in doubles while every step is exact, else line by line in BigInt.
  */
 export function chargeTotal(choice: ChargeChoice, usage: UsageToPrice): bigint {
-  const factor = factorOf(choice.markup, choice.discount);
-  if (factor === null) return priceTotals(usage, choice.base.rates).total;
-  const lines = numericLines(usage, choice.base.rates);
-  const f = numericFactor(factor);
-  if (lines !== null && f !== null) {
-    let total = 0;
-    for (const line of lines) {
-      const rounded = roundHalfEvenSafe(line * f[0], f[1]);
-      if (rounded === null) return adjust(pricedUsage(choice.base, usage), choice.basis, choice.markup, choice.discount).total;
-      total += rounded;
-    }
-    // Each rounded line is at most its unrounded value times the factor, which was exact.
-    if (total <= Number.MAX_SAFE_INTEGER) return BigInt(total);
+  const f = factorOf(choice.markup, choice.discount);
+  if (f === null) return priceTotals(usage, choice.base.rates).total;
+  const total = f.numeric === null ? null : roundedTotalInDoubles(numericLines(usage, choice.base.rates), f.numeric);
+  return total !== null ? BigInt(total) : adjust(pricedUsage(choice.base, usage), choice.basis, choice.markup, choice.discount).total;
+}
+
+/** The sum of the lines times the factor, each rounded half-even, or null where doubles are not exact. */
+function roundedTotalInDoubles(lines: readonly number[] | null, [numerator, denominator]: readonly [number, number]): number | null {
+  if (lines === null) return null;
+  let total = 0;
+  for (const line of lines) {
+    const rounded = roundHalfEvenSafe(line * numerator, denominator);
+    if (rounded === null) return null;
+    total += rounded;
   }
-  return adjust(pricedUsage(choice.base, usage), choice.basis, choice.markup, choice.discount).total;
+  // Each rounded line is at most its unrounded value times the factor, which was exact.
+  return total <= Number.MAX_SAFE_INTEGER ? total : null;
 }
 
 export interface RatedEvent {

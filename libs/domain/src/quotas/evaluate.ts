@@ -25,15 +25,14 @@ type TokenFields = Pick<UsageEvent, 'input_tokens' | 'cache_read_tokens' | 'cach
  * provider cost / customer charge (0 when that side is unpriced).
  */
 export function quotaAmount(def: Pick<QuotaDefinition, 'metric'>, event: TokenFields, money?: { costPico: bigint; chargePico: bigint }): bigint {
-  const n = (x: number): bigint => BigInt(x);
   const metric: QuotaMetric = def.metric;
   switch (metric) {
     case 'total_tokens':
-      return n(event.input_tokens) + n(event.cache_read_tokens) + n(event.cache_write_tokens) + n(event.output_tokens) + n(event.reasoning_tokens);
+      return exactSum(event.input_tokens, event.cache_read_tokens, event.cache_write_tokens, event.output_tokens, event.reasoning_tokens);
     case 'input_tokens':
-      return n(event.input_tokens) + n(event.cache_read_tokens) + n(event.cache_write_tokens);
+      return exactSum(event.input_tokens, event.cache_read_tokens, event.cache_write_tokens, 0, 0);
     case 'output_tokens':
-      return n(event.output_tokens) + n(event.reasoning_tokens);
+      return exactSum(event.output_tokens, event.reasoning_tokens, 0, 0, 0);
     case 'requests':
       return 1n;
     case 'cost_pico_usd':
@@ -41,6 +40,19 @@ export function quotaAmount(def: Pick<QuotaDefinition, 'metric'>, event: TokenFi
     case 'charge_pico_usd':
       return money?.chargePico ?? 0n;
   }
+}
+
+/**
+ * a + b + c + d + e of integer token counts, exactly: one BigInt from a double sum while every
+ * part is a non-negative safe integer and so is the sum (then no partial sum was rounded; this
+ * runs per event and quota), else BigInt per part (which throws for a non-integer).
+ */
+const count = (x: number): boolean => Number.isSafeInteger(x) && x >= 0;
+
+function exactSum(a: number, b: number, c: number, d: number, e: number): bigint {
+  const sum = a + b + c + d + e;
+  if (Number.isSafeInteger(sum) && count(a) && count(b) && count(c) && count(d) && count(e)) return BigInt(sum);
+  return BigInt(a) + BigInt(b) + BigInt(c) + BigInt(d) + BigInt(e);
 }
 
 /**
