@@ -32,6 +32,7 @@ export interface AlertMeta {
 
 export interface TenantBatchPlan {
   tenantId: string;
+  partition: number;
   keys: [watermark: string, outbox: string];
   /** Strings and numbers, and one Buffer: the events' fixed fields, packed (see EVENT_RECORD). */
   args: (string | number | Buffer)[];
@@ -235,6 +236,7 @@ export function planTenantBatch(
   }
   return {
     tenantId,
+    partition,
     keys: [redisKeys.watermark(tenantId, partition), redisKeys.outbox(tenantId, partition)],
     args: [
       tenantPrefix(tenantId),

@@ -5,7 +5,7 @@ import { pricingAlertCodec, quotaAlertCodec, usageEventCodec, usageRollupCodec, 
 import { redisKeys, type ScriptedRedis } from '@meterline/redis';
 import { errorMessage, retry, type Logger } from '@meterline/platform';
 import { decodeOutbox } from './outbox';
-import { planTenantBatch, type OffsetEvent } from './plan-batch';
+import { planTenantBatch, type OffsetEvent, type TenantBatchPlan } from './plan-batch';
 import type { QuotaBook } from '@meterline/quotas';
 import { findPublishedAlertIds } from './published-alerts';
 
@@ -52,6 +52,21 @@ export interface EventPricer {
 
 class StateLostError extends Error {}
 
+/** A partition batch, planned, waiting for its section. */
+interface SectionBatch {
+  payload: EachBatchPayload;
+  plans: TenantBatchPlan[];
+  unpriced: Map<string, { event: UsageEvent; money: EventMoney }>;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+/** One tenant's outbox of one partition. */
+interface OutboxRef {
+  partition: number;
+  tenantId: string;
+}
+
 /** Events per script call: 15–25 ms of Redis time (docs/benchmarks.md), which bounds how long a call blocks checkQuota. */
 const SCRIPT_CHUNK_EVENTS = 1_000;
 
@@ -80,6 +95,10 @@ export class RollupConsumer {
   #rebuilding: Promise<void> | undefined;
   #consumer: Consumer | undefined;
   #producer: Producer | undefined;
+  /** Planned batches waiting for the next section; one section runs at a time. */
+  #waiting: SectionBatch[] = [];
+  #sectionScheduled = false;
+  #sectionRunning = false;
 
   constructor(
     private readonly kafka: Kafka,
@@ -121,7 +140,8 @@ export class RollupConsumer {
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 4,
+      // Every partition of a fetch at once: they are applied together as one section.
+      partitionsConsumedConcurrently: 64,
       eachBatch: (payload) => this.#onBatch(payload),
     });
     this.#log.info({ topic: this.config.topic, group: this.config.groupId }, 'rollup consumer started');
@@ -137,6 +157,12 @@ export class RollupConsumer {
     this.#log.info(this.#stats, 'rollup consumer stopped');
   }
 
+  /**
+   * Plans a partition batch and waits for the section that applies it. KafkaJS hands over the
+   * batches of one fetch together and fetches again only when all are done, so they are
+   * applied as one section (see #applySection): one Redis pipeline, one outbox publish, one
+   * offset commit per fetch, not one of each per partition.
+   */
   async #onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
     if (batch.messages.length === 0) return;
@@ -166,16 +192,55 @@ export class RollupConsumer {
       for (let i = 0; i < events.length; i += SCRIPT_CHUNK_EVENTS) chunks.push(planTenantBatch(tenantId, batch.partition, events.slice(i, i + SCRIPT_CHUNK_EVENTS), this.quotas.forTenant(tenantId), options));
       return chunks;
     });
+    return new Promise<void>((resolve, reject) => {
+      this.#waiting.push({ payload, plans, unpriced, resolve, reject });
+      this.#scheduleSection();
+    });
+  }
 
-    // Apply, publish and commit form one section that a rebuild never cuts through: the
-    // rebuild reads its cut (the committed offsets) only between sections. A loss noticed
-    // anywhere in the section redoes the whole batch on the rebuilt state.
+  /**
+   * Starts a section with every batch waiting, once the current section (if any) is done.
+   * Batches handed over in the same turn (one fetch) are waited for by one setImmediate.
+   */
+  #scheduleSection(): void {
+    if (this.#sectionScheduled || this.#sectionRunning) return;
+    this.#sectionScheduled = true;
+    setImmediate(() => {
+      this.#sectionScheduled = false;
+      const members = this.#waiting.splice(0);
+      if (members.length === 0) return;
+      this.#sectionRunning = true;
+      this.#applySection(members)
+        .then(
+          () => {
+            for (const member of members) member.resolve();
+          },
+          (error: unknown) => {
+            for (const member of members) member.reject(error);
+          },
+        )
+        .finally(() => {
+          this.#sectionRunning = false;
+          if (this.#waiting.length > 0) this.#scheduleSection();
+        });
+    });
+  }
+
+  /**
+   * Apply, publish and commit the batches of several partitions: one section that a rebuild
+   * never cuts through (the rebuild reads its cut, the committed offsets, only between
+   * sections). A loss noticed anywhere in the section redoes all of it on the rebuilt state.
+   */
+  async #applySection(members: readonly SectionBatch[]): Promise<void> {
+    const plans = members.flatMap((member) => member.plans);
+    const unpriced = new Map<string, { event: UsageEvent; money: EventMoney }>();
+    for (const member of members) for (const [key, value] of member.unpriced) if (!unpriced.has(key)) unpriced.set(key, value);
     for (;;) {
       await this.#rebuilding;
       try {
         await this.#shared(async () => {
           const results = await this.#apply(plans);
-          const withOutbox = new Set<string>();
+          const withOutbox = new Map<string, OutboxRef>();
           results.forEach((reply, i) => {
             const [applied = 0, duplicates = 0, replayed = 0, corrections = 0, late = 0, outbox = 0] = reply;
             this.#stats.applied += applied;
@@ -183,15 +248,17 @@ export class RollupConsumer {
             this.#stats.replayed += replayed;
             this.#stats.corrections += corrections;
             this.#stats.late += late;
-            if (outbox > 0) withOutbox.add((plans[i] as { tenantId: string }).tenantId);
+            const plan = plans[i] as TenantBatchPlan;
+            if (outbox > 0) withOutbox.set(`${plan.partition}/${plan.tenantId}`, { partition: plan.partition, tenantId: plan.tenantId });
           });
-          if (withOutbox.size > 0) await retry(() => this.#drainOutboxes(batch.partition, [...withOutbox]), { retriable: (error) => !(error instanceof StateLostError), onRetry: (error) => this.#log.warn({ err: errorMessage(error) }, 'publishing the outbox failed; retrying') });
+          if (withOutbox.size > 0) await retry(() => this.#drainOutboxes([...withOutbox.values()]), { retriable: (error) => !(error instanceof StateLostError), onRetry: (error) => this.#log.warn({ err: errorMessage(error) }, 'publishing the outbox failed; retrying') });
           // The state must still be there: if it vanished after the apply, what was applied
-          // (and maybe its outbox) is gone, so this batch must not be committed.
+          // (and maybe its outbox) is gone, so these batches must not be committed.
           if ((await this.redis.exists(redisKeys.epoch())) === 0) throw new StateLostError('Redis stream state lost during the batch');
           if (unpriced.size > 0) await this.#announceUnpriced([...unpriced.values()]);
-          payload.resolveOffset(batch.lastOffset());
-          await this.#consumer?.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(batch.lastOffset()) + 1n).toString() }]);
+          const offsets = members.map(({ payload: { batch } }) => ({ topic: batch.topic, partition: batch.partition, offset: (BigInt(batch.lastOffset()) + 1n).toString() }));
+          for (const { payload } of members) payload.resolveOffset(payload.batch.lastOffset());
+          await this.#consumer?.commitOffsets(offsets);
         });
         break;
       } catch (error) {
@@ -201,7 +268,7 @@ export class RollupConsumer {
         });
       }
     }
-    this.#stats.batches++;
+    this.#stats.batches += members.length;
   }
 
   /** One round trip: every tenant's script. */
@@ -301,17 +368,17 @@ export class RollupConsumer {
   }
 
   /** Publishes every pending outbox entry of these tenants, then trims what was published. */
-  async #drainOutboxes(partition: number, tenants: readonly string[]): Promise<void> {
+  async #drainOutboxes(outboxes: readonly OutboxRef[]): Promise<void> {
     const read = this.redis.pipeline();
-    for (const tenant of tenants) read.lrange(redisKeys.outbox(tenant, partition), 0, -1);
+    for (const { tenantId, partition } of outboxes) read.lrange(redisKeys.outbox(tenantId, partition), 0, -1);
     const lists = ((await read.exec()) ?? []).map(([error, entries]) => {
       if (error) throw error;
       return entries as string[];
     });
     const rollups = [];
     const alerts = [];
-    for (const [i, tenant] of tenants.entries()) {
-      const decoded = decodeOutbox(tenant, lists[i] ?? [], this.#rollupCodec, this.#alertCodec);
+    for (const [i, { tenantId }] of outboxes.entries()) {
+      const decoded = decodeOutbox(tenantId, lists[i] ?? [], this.#rollupCodec, this.#alertCodec);
       rollups.push(...decoded.rollups);
       alerts.push(...decoded.alerts);
     }
@@ -338,7 +405,7 @@ export class RollupConsumer {
     if (topicMessages.length > 0) await (this.#producer as Producer).sendBatch({ topicMessages, acks: -1 });
 
     const trim = this.redis.pipeline();
-    for (const [i, tenant] of tenants.entries()) trim.ltrim(redisKeys.outbox(tenant, partition), (lists[i] ?? []).length, -1);
+    for (const [i, { tenantId, partition }] of outboxes.entries()) trim.ltrim(redisKeys.outbox(tenantId, partition), (lists[i] ?? []).length, -1);
     for (const { alert } of alerts) trim.hdel(redisKeys.alertsSending(alert.tenant_id), alert.alert_id);
     await trim.exec();
     this.#stats.rollupsPublished += rollups.length;
