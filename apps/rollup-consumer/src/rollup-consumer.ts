@@ -40,6 +40,8 @@ export interface RollupConsumerStats {
   pricingAlertsPublished: number;
   alertsPublished: number;
   batches: number;
+  /** Sections applied: each takes the batches of one fetch (several partitions) together. */
+  sections: number;
   rebuilds: number;
 }
 
@@ -88,7 +90,7 @@ export class RollupConsumer {
   /** Unpriced models this process has announced (or found announced), by provider/model. */
   readonly #unpricedAnnounced = new Set<string>();
   readonly #limits: EventLimits;
-  readonly #stats: RollupConsumerStats = { applied: 0, duplicates: 0, replayed: 0, corrections: 0, late: 0, invalid: 0, unpriced: 0, rollupsPublished: 0, alertsPublished: 0, pricingAlertsPublished: 0, batches: 0, rebuilds: 0 };
+  readonly #stats: RollupConsumerStats = { applied: 0, duplicates: 0, replayed: 0, corrections: 0, late: 0, invalid: 0, unpriced: 0, rollupsPublished: 0, alertsPublished: 0, pricingAlertsPublished: 0, batches: 0, sections: 0, rebuilds: 0 };
   // Batches of several partitions apply at once; a rebuild must run alone (see #exclusive).
   #inFlight = 0;
   #drained: (() => void)[] = [];
@@ -269,6 +271,7 @@ export class RollupConsumer {
       }
     }
     this.#stats.batches += members.length;
+    this.#stats.sections++;
   }
 
   /** One round trip: every tenant's script. */
