@@ -6,8 +6,10 @@
 //
 // One Kafka, one redis-server, the rollup consumer as its own process (apps/rollup-consumer/src/
 // main.ts, as an operator runs it), the rollup sink in this process (embedded ClickHouse). Phases:
+//   4a0. (check) checkQuota at 5,000/s for 10 s before anything else starts: only a Redis with
+//      the definitions and counters, and the checking process (where an API service runs it)
 //   0. warm-up: 10,000 events, consumer caught up (its first apply builds the state epoch)
-//   4a. checkQuota at 5,000/s for 10 s with nothing else running, then the naive version, then
+//   4a. checkQuota at 5,000/s for 10 s with the fleet idle, then the naive version, then
 //      PING alone on the same schedule (the floor of the client, connection and machine)
 //   1. 50,000 events/s offered for 20 s (1% sent twice), until the consumer group lag is 0;
 //      Redis day/month counters compared with a reference computed here
@@ -33,7 +35,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { Admin, Kafka } from 'kafkajs';
-import { parseQuotaDefinition, priceEvent, type QuotaDefinition, type UsageEvent } from '@meterline/domain';
+import { parseQuotaDefinition, priceEvent, quotaPeriod, type QuotaDefinition, type UsageEvent } from '@meterline/domain';
 import { usageEventCodec } from '@meterline/contract';
 import { UsageRollupsTable, migrate, openClickHouse, quoteIdentifier, type ClickHouseHandle, type UsageRollupRow } from '@meterline/clickhouse';
 import { ClickHouseSink, usageRollupsStream } from '@meterline/clickhouse-sink';
@@ -41,7 +43,7 @@ import { createKafka, ensureTopics, streamTopics } from '@meterline/kafka';
 import { createMeter, type Meter } from '@meterline/producer';
 import { createLogger } from '@meterline/platform';
 import { loadPriceBooks } from '@meterline/pricing';
-import { QuotaStore } from '@meterline/quotas';
+import { QuotaStore, serializeQuota } from '@meterline/quotas';
 import { redisKeys, withScripts } from '@meterline/redis';
 import { planTenantBatch, type OffsetEvent, type TenantBatchPlan } from '@meterline/rollup-consumer';
 import { repoRoot, spawnManaged, startKafka, startRedis, uniqueIdentifier, uniqueName, usageGenerator, waitFor, type KafkaBroker, type ManagedProcess, type RedisServer } from '@meterline/testing';
@@ -220,9 +222,9 @@ interface CheckLoad {
   child: ManagedProcess;
 }
 
-async function prepareCheckLoad(s: Setup, mode: 'checker' | 'naive' | 'ping', dir: string): Promise<CheckLoad> {
+async function prepareCheckLoad(redisUrl: string, mode: 'checker' | 'naive' | 'ping', dir: string): Promise<CheckLoad> {
   const out = join(dir, `check-${mode}-${Date.now()}.json`);
-  const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: s.redisServer.url, CHECK_MODE: mode, CHECK_RATE: String(CHECK_RATE), CHECK_SECONDS: String(CHECK_SECONDS), CHECK_TENANTS: TENANTS.join(','), CHECK_OUT: out };
+  const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: redisUrl, CHECK_MODE: mode, CHECK_RATE: String(CHECK_RATE), CHECK_SECONDS: String(CHECK_SECONDS), CHECK_TENANTS: TENANTS.join(','), CHECK_OUT: out };
   delete env.NODE_OPTIONS;
   const child = await spawnManaged(process.execPath, ['--import', 'tsx', join(repoRoot(), 'bench/stream/check-quota-load.ts')], { name: `check-${mode}`, cwd: repoRoot(), env, outputFile: `${out}.log` });
   children.push(child);
@@ -568,7 +570,7 @@ async function benchLatency(s: Setup, handle: ClickHouseHandle, sinkGroup: strin
 async function benchCheckUnderLoad(s: Setup, sinkGroup: string, checkDir: string, rate: number, withNaive: boolean): Promise<void> {
   await settle(s, sinkGroup);
   const next = usageGenerator({ seed: 13 + rate, tenants: TENANTS, idPrefix: `chk-${randomUUID().slice(0, 8)}` });
-  const loads = { checker: await prepareCheckLoad(s, 'checker', checkDir), naive: withNaive ? await prepareCheckLoad(s, 'naive', checkDir) : undefined };
+  const loads = { checker: await prepareCheckLoad(s.redisServer.url, 'checker', checkDir), naive: withNaive ? await prepareCheckLoad(s.redisServer.url, 'naive', checkDir) : undefined };
   let done = false;
   const checks = (async () => {
     try {
@@ -740,6 +742,36 @@ const want = (name: string): boolean => only.size === 0 || only.has(name);
 const workDir = mkdtempSync(join(tmpdir(), 'bench-stream-'));
 const runStarted = performance.now();
 
+/**
+ * 4a0. checkQuota where an API service would run it: a machine with only Redis and the
+ * checking process (no broker, consumer or producer on the two cores), definitions and
+ * counters as the fleet leaves them.
+ */
+async function benchCheckAlone(dir: string): Promise<void> {
+  const server = await startRedis();
+  const redis = redisClient(server.url);
+  try {
+    const now = Date.now();
+    for (const tenant of TENANTS) {
+      for (const [quotaId, period] of [['daily-total', 'day'], ['monthly-total', 'month']] as const) {
+        const definition = parseQuotaDefinition({ tenant_id: tenant, quota_id: quotaId, metric: 'total_tokens', period, limit: QUOTA_LIMIT.toString(), enforcement: 'soft', updated_at: now });
+        await redis.hset(redisKeys.quotaDefinitions(tenant), quotaId, serializeQuota(definition));
+        await redis.hset(redisKeys.quotaCounter(tenant, quotaId, quotaPeriod(definition, now).start), 'used', '123456789');
+      }
+    }
+    const checker = await runCheckLoad(await prepareCheckLoad(server.url, 'checker', dir));
+    const ping = await runCheckLoad(await prepareCheckLoad(server.url, 'ping', dir));
+    results.check_quota_alone = { checker, ping_floor: ping, load: 'only redis-server and the checking process running' };
+    console.log(`4a0. checkQuota at ${fmt(CHECK_RATE)}/s, only Redis and the checker on the machine (${checker.quotas_per_tenant} quotas per tenant, ${TENANTS.length} tenants): ${checkLine(checker)} (target p99 < 2 ms)`);
+    console.log(`    floor: PING alone, same client, rate and schedule: ${checkLine(ping)}`);
+  } finally {
+    redis.disconnect();
+    await server.stop();
+  }
+}
+
+if (want('check')) await benchCheckAlone(workDir);
+
 if (want('e2e') || want('latency') || want('check')) {
   const broker = await startKafka({ heapMb: 1_024 });
   let setup: Setup | undefined;
@@ -780,9 +812,9 @@ if (want('e2e') || want('latency') || want('check')) {
 
     // 4a. checkQuota with nothing else running.
     if (want('check') || want('latency')) {
-      const checker = await runCheckLoad(await prepareCheckLoad(s, 'checker', workDir));
-      const naive = await runCheckLoad(await prepareCheckLoad(s, 'naive', workDir));
-      const ping = await runCheckLoad(await prepareCheckLoad(s, 'ping', workDir));
+      const checker = await runCheckLoad(await prepareCheckLoad(s.redisServer.url, 'checker', workDir));
+      const naive = await runCheckLoad(await prepareCheckLoad(s.redisServer.url, 'naive', workDir));
+      const ping = await runCheckLoad(await prepareCheckLoad(s.redisServer.url, 'ping', workDir));
       results.check_quota_idle = { checker, naive, ping_floor: ping };
       console.log(`4a. checkQuota at ${fmt(CHECK_RATE)}/s, idle (${checker.quotas_per_tenant} quotas per tenant, ${TENANTS.length} tenants): ${checkLine(checker)} (target p99 < 2 ms) | naive (HGETALL + HGET per quota, sequential): ${checkLine(naive)}`);
       console.log(`    floor: PING alone, same client, rate and schedule: ${checkLine(ping)}`);
