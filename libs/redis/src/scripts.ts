@@ -8,31 +8,37 @@ const scriptsDir = join(dirname(fileURLToPath(import.meta.url)), 'scripts');
 export interface ScriptFile {
   /** The command name, e.g. `applyUsageBatch` from `apply-usage-batch-2.lua`. */
   command: string;
-  numberOfKeys: number;
+  /** KEYS count; undefined for `<command>-n.lua`, whose callers pass the count first. */
+  numberOfKeys: number | undefined;
   lua: string;
 }
 
-/** Every `<command>-<numKeys>.lua` in scripts/ (BullMQ's convention: KEYS count in the name). */
+/**
+ * Every `<command>-<numKeys>.lua` in scripts/ (BullMQ's convention: KEYS count in the name);
+ * `<command>-n.lua` takes a count of keys that varies per call.
+ */
 export function loadScripts(dir: string = scriptsDir): ScriptFile[] {
   return readdirSync(dir)
     .filter((file) => file.endsWith('.lua'))
     .map((file) => {
-      const match = /^([a-z0-9-]+)-(\d+)\.lua$/.exec(file);
-      if (!match) throw new Error(`script file ${file} is not named <command>-<numKeys>.lua`);
+      const match = /^([a-z0-9-]+)-(\d+|n)\.lua$/.exec(file);
+      if (!match) throw new Error(`script file ${file} is not named <command>-<numKeys>.lua (or <command>-n.lua)`);
       const command = (match[1] as string).replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
-      return { command, numberOfKeys: Number(match[2]), lua: readFileSync(join(dir, file), 'utf8') };
+      return { command, numberOfKeys: match[2] === 'n' ? undefined : Number(match[2]), lua: readFileSync(join(dir, file), 'utf8') };
     });
 }
 
 export type ScriptedRedis = Redis & {
   /** KEYS then ARGV as one array (see apply-usage-batch-2.lua). */
   applyUsageBatch(keysAndArgs: (string | number | Buffer)[]): Promise<number[]>;
+  /** The key count, then the counter keys (see read-quota-counters-n.lua). */
+  readQuotaCounters(numberOfKeys: number, ...keys: string[]): Promise<(string | null)[]>;
 };
 
 /** Registers the scripts on a client (EVALSHA with automatic fallback to EVAL). */
 export function withScripts(redis: Redis): ScriptedRedis {
   for (const script of loadScripts()) {
-    redis.defineCommand(script.command, { numberOfKeys: script.numberOfKeys, lua: script.lua });
+    redis.defineCommand(script.command, script.numberOfKeys === undefined ? { lua: script.lua } : { numberOfKeys: script.numberOfKeys, lua: script.lua });
   }
   return redis as ScriptedRedis;
 }
