@@ -8,10 +8,12 @@
 // main.ts, as an operator runs it), the rollup sink in this process (embedded ClickHouse). Phases:
 //   4a0. (check) checkQuota at 5,000/s for 10 s before anything else starts: only a Redis with
 //      the definitions and counters, and the checking process (where an API service runs it)
-//   0. warm-up: 10,000 events, consumer caught up (its first apply builds the state epoch)
+//   0. warm-up: 10,000 events (STREAM_WARMUP_EVENTS), consumer caught up (its first apply builds
+//      the state epoch)
 //   4a. checkQuota at 5,000/s for 10 s with the fleet idle, then the naive version, then
 //      PING alone on the same schedule (the floor of the client, connection and machine)
-//   1. 50,000 events/s offered for 20 s (1% sent twice), until the consumer group lag is 0;
+//   1. 50,000 then 60,000 events/s offered for 20 s each (1% sent twice), until the consumer
+//      group lag is 0;
 //      Redis day/month counters compared with a reference computed here
 //   1b. naive consumer (one INCRBY round trip per event) on the same topic, for 10 s
 //   2/3. rollup sink started and caught up; 20,000 events/s offered for 25 s, then 5,000/s for
@@ -74,6 +76,8 @@ const PROBE_REDIS = 'probe-redis';
 const PROBE_CH = 'probe-clickhouse';
 const PROBE_QUOTA = 'probe-requests';
 const CHECK_RATE = 5_000;
+/** Events recorded and applied before any phase is measured (STREAM_WARMUP_EVENTS overrides). */
+const WARMUP_EVENTS = Number(process.env.STREAM_WARMUP_EVENTS ?? 10_000);
 const CHECK_SECONDS = 10;
 const CH_POLL_MS = 100;
 /** Every process this bench starts besides Kafka and Redis: stopped in the finally blocks. */
@@ -356,15 +360,20 @@ async function benchThroughput(s: Setup, rate: number, seconds: number): Promise
   const scripts = { calls: scriptsAfter.calls - scriptsBefore.calls, usec: scriptsAfter.usec - scriptsBefore.usec };
   const exact = await countersExact(s);
   const sustained = offered.recorded / e2eSeconds;
-  results.throughput = {
+  // The last event in Redis this long after the last was recorded: "sustained" (events over
+  // time until all are in Redis) cannot reach the offered rate, so whether the pipeline kept up
+  // shows here and in the lag samples.
+  const afterOfferSeconds = e2eSeconds - offered.offeredSeconds;
+  results[`throughput_${rate}`] = {
     offered_rate: rate, offered_seconds: offered.offeredSeconds, events_recorded: offered.recorded, duplicates_sent: offered.duplicates, distinct: offered.recorded - offered.duplicates,
-    achieved_offer_per_s: offered.recorded / offered.offeredSeconds, end_to_end_seconds: e2eSeconds, sustained_events_per_s: sustained, lag_after_flush: lagAtOfferEnd,
+    achieved_offer_per_s: offered.recorded / offered.offeredSeconds, end_to_end_seconds: e2eSeconds, seconds_after_offer: afterOfferSeconds, sustained_events_per_s: sustained, lag_after_flush: lagAtOfferEnd,
     drain_seconds: (caughtUpAt - flushedAt) / 1_000, drain_events_per_s: drainPerS, meter_peak_buffered: offered.peakBuffered, meter_spooled: offered.spooled, lag_samples: lagSamples,
     lua_script: { calls: scripts.calls, usec: scripts.usec, usec_per_call: scripts.usec / Math.max(1, scripts.calls), events_per_call: offered.recorded / Math.max(1, scripts.calls), usec_per_event: scripts.usec / offered.recorded },
     cpu_seconds: cpu, cpu_us_per_event: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, (v * 1e6) / offered.recorded])),
     exact_counters: exact.exact, counter_keys: exact.keys, mismatched: exact.mismatched, tenants: TENANTS.length, quotas_per_tenant: 2, partitions: PARTITIONS,
   };
-  console.log(`1. end-to-end with rollups + quotas at ${fmt(rate)}/s offered for ${seconds} s (${TENANTS.length} tenants x 2 quotas, ${PARTITIONS} partitions, 1% duplicates): ${fmt(offered.recorded)} events in Redis after ${e2eSeconds.toFixed(1)} s => ${fmt(sustained)} events/s sustained (target >= 50,000); exact day/month counters: ${exact.exact} (${exact.keys} keys)`);
+  console.log(`1. end-to-end with rollups + quotas at ${fmt(rate)}/s offered for ${seconds} s (${TENANTS.length} tenants x 2 quotas, ${PARTITIONS} partitions, 1% duplicates): ${fmt(offered.recorded)} events in Redis after ${e2eSeconds.toFixed(1)} s, ${afterOfferSeconds.toFixed(1)} s after the last was recorded => ${fmt(sustained)} events/s sustained (target >= 50,000); exact day/month counters: ${exact.exact} (${exact.keys} keys)`);
+  console.log(`   not yet in Redis every 2 s (shim buffer + consumer group lag): ${lagSamples.map((x) => fmt(x.lag + x.buffered)).join(', ')}`);
   console.log(`   offer achieved ${fmt(offered.recorded / offered.offeredSeconds)}/s (shim buffer peak ${fmt(offered.peakBuffered)}, spooled ${fmt(offered.spooled)}); backlog ${fmt(lagAtOfferEnd)} once the shim had flushed, drained in ${((caughtUpAt - flushedAt) / 1_000).toFixed(1)} s => consumer alone ${fmt(drainPerS)} events/s`);
   console.log(`   cpu during it: consumer ${cpu.consumer.toFixed(1)} s, redis ${cpu.redis.toFixed(1)} s, kafka ${cpu.kafka.toFixed(1)} s, bench producer ${cpu.bench_producer.toFixed(1)} s (2 cores, ${(e2eSeconds * 2).toFixed(0)} core-s available) = ${((cpu.consumer + cpu.redis + cpu.kafka + cpu.bench_producer) * 1e6 / offered.recorded).toFixed(0)} us CPU per event; Lua apply script: ${fmt(scripts.calls)} calls, ${(scripts.usec / Math.max(1, scripts.calls) / 1000).toFixed(2)} ms each, ${(scripts.usec / offered.recorded).toFixed(1)} us of Redis time per event`);
   return sustained;
@@ -800,7 +809,7 @@ if (want('e2e') || want('latency') || want('check')) {
     // 0. The consumer as its own process; warm-up until it has caught up.
     s.consumer = await spawnConsumer(s);
     const warm = usageGenerator({ seed: 10, tenants: TENANTS, idPrefix: `warm-${randomUUID().slice(0, 8)}` });
-    for (let i = 0; i < 10_000; i++) {
+    for (let i = 0; i < WARMUP_EVENTS; i++) {
       const event = warm();
       meter.record(event);
       s.reference.add(event);
@@ -823,6 +832,8 @@ if (want('e2e') || want('latency') || want('check')) {
     // 1. Throughput, then the naive consumer on the same topic.
     if (want('e2e')) {
       const sustained = await benchThroughput(s, 50_000, 20);
+      // Above the target, so that keeping up with 50k/s shows as more than 50k/s sustained.
+      await benchThroughput(s, 60_000, 20);
       await benchNaiveConsumer(s, 10, sustained);
     }
 
