@@ -45,7 +45,7 @@ import { createKafka, ensureTopics, streamTopics } from '@meterline/kafka';
 import { createMeter, type Meter } from '@meterline/producer';
 import { createLogger } from '@meterline/platform';
 import { loadPriceBooks } from '@meterline/pricing';
-import { QuotaStore, serializeQuota } from '@meterline/quotas';
+import { QuotaStore, mirrorQuota } from '@meterline/quotas';
 import { redisKeys, withScripts } from '@meterline/redis';
 import { planTenantBatch, type OffsetEvent, type TenantBatchPlan } from '@meterline/rollup-consumer';
 import { repoRoot, spawnManaged, startKafka, startRedis, uniqueIdentifier, uniqueName, usageGenerator, waitFor, type KafkaBroker, type ManagedProcess, type RedisServer } from '@meterline/testing';
@@ -764,7 +764,7 @@ async function benchCheckAlone(dir: string): Promise<void> {
     for (const tenant of TENANTS) {
       for (const [quotaId, period] of [['daily-total', 'day'], ['monthly-total', 'month']] as const) {
         const definition = parseQuotaDefinition({ tenant_id: tenant, quota_id: quotaId, metric: 'total_tokens', period, limit: QUOTA_LIMIT.toString(), enforcement: 'soft', updated_at: now });
-        await redis.hset(redisKeys.quotaDefinitions(tenant), quotaId, serializeQuota(definition));
+        await mirrorQuota(redis, definition);
         await redis.hset(redisKeys.quotaCounter(tenant, quotaId, quotaPeriod(definition, now).start), 'used', '123456789');
       }
     }

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseQuotaDefinition, quotaPeriod, type QuotaDefinition } from '@meterline/domain';
 import { redisKeys } from '@meterline/redis';
 import { startRedis, uniqueName, type RedisServer } from '@meterline/testing';
-import { QuotaChecker, serializeQuota } from '@meterline/quotas';
+import { QuotaChecker, mirrorQuota } from '@meterline/quotas';
 
 // checkQuota against a real redis-server: the definitions mirror and the counters as the rollup
 // consumer leaves them, all counters read by read-quota-counters-n.lua in one command.
@@ -29,7 +29,7 @@ function quota(tenant: string, fields: Record<string, unknown>): QuotaDefinition
 
 async function store(definitions: readonly QuotaDefinition[], used: ReadonlyMap<string, string>): Promise<void> {
   for (const d of definitions) {
-    await redis.hset(redisKeys.quotaDefinitions(d.tenant_id), d.quota_id, serializeQuota(d));
+    await mirrorQuota(redis, d);
     const counter = used.get(d.quota_id);
     if (counter !== undefined) await redis.hset(redisKeys.quotaCounter(d.tenant_id, d.quota_id, quotaPeriod(d, NOW).start), 'used', counter);
   }

@@ -69,7 +69,7 @@ interface OutboxRef {
   tenantId: string;
 }
 
-/** Events per script call: 15–25 ms of Redis time (docs/benchmarks.md), which bounds how long a call blocks checkQuota. */
+/** Events per script call: 8–25 ms of Redis time (docs/benchmarks.md), which bounds how long a call blocks checkQuota. */
 const SCRIPT_CHUNK_EVENTS = 1_000;
 
 /**
@@ -91,7 +91,7 @@ export class RollupConsumer {
   readonly #unpricedAnnounced = new Set<string>();
   readonly #limits: EventLimits;
   readonly #stats: RollupConsumerStats = { applied: 0, duplicates: 0, replayed: 0, corrections: 0, late: 0, invalid: 0, unpriced: 0, rollupsPublished: 0, alertsPublished: 0, pricingAlertsPublished: 0, batches: 0, sections: 0, rebuilds: 0 };
-  // Batches of several partitions apply at once; a rebuild must run alone (see #exclusive).
+  // Sections in flight (#shared); a rebuild waits for none to be left (#rebuild).
   #inFlight = 0;
   #drained: (() => void)[] = [];
   #rebuilding: Promise<void> | undefined;

@@ -1,3 +1,3 @@
 export { QuotaStore, serializeQuota, quotaKey } from './quota-store';
-export { QuotaBook } from './quota-book';
+export { QuotaBook, mirrorQuota } from './quota-book';
 export { QuotaChecker, type QuotaCheck, type QuotaScope } from './check-quota';

@@ -7,6 +7,14 @@ import { errorMessage, type Logger } from '@meterline/platform';
 import { serializeQuota } from './quota-store';
 
 /**
+ * Writes one definition to the Redis mirror that `checkQuota` reads (hash per tenant, field
+ * per quota id, the serialized definition).
+ */
+export function mirrorQuota(redis: Redis, definition: QuotaDefinition): Promise<number> {
+  return redis.hset(redisKeys.quotaDefinitions(definition.tenant_id), definition.quota_id, serializeQuota(definition));
+}
+
+/**
  * The quota definitions in force, tailed from the quota-definitions topic (a change applies to
  * the next batch, no restart) and mirrored into Redis, where checkQuota reads them.
  */
@@ -65,7 +73,7 @@ export class QuotaBook {
     try {
       const definition = parseQuotaDefinition(JSON.parse(value.toString()));
       definitions.set(quotaId, definition);
-      void this.redis.hset(redisKeys.quotaDefinitions(tenantId), quotaId, serializeQuota(definition)).catch((error: unknown) => this.log.warn({ err: errorMessage(error) }, 'quota mirror update failed'));
+      void mirrorQuota(this.redis, definition).catch((error: unknown) => this.log.warn({ err: errorMessage(error) }, 'quota mirror update failed'));
     } catch (error) {
       this.log.error({ tenant: tenantId, quota: quotaId, err: errorMessage(error) }, 'stored quota definition is invalid; ignored');
     }
