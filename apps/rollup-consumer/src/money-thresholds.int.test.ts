@@ -98,6 +98,8 @@ describe('apply-usage-batch-2.lua: money thresholds at and beyond 2^53', () => {
     { name: 'limit 10^16: counter grows from 16 to 17 digits', limit: 10n ** 16n, thresholds: [100], amounts: [10n ** 16n - 1n, 1n, 1n] },
     // A small counter against a threshold past 2^53, and the 50% threshold (below 2^53) in doubles.
     { name: 'limit 2^53 + 2 with 50%: small counter, then both thresholds in one event', limit: EXACT + 2n, thresholds: [50, 100], amounts: [5n, EXACT - 4n, 1n] },
+    // Summed in Lua up to 2^53 - 1 (50% crossed there), then added in Redis from 2^53 on.
+    { name: 'limit 2^53 + 1 with 50%: a counter that leaves Lua sums mid-call', limit: EXACT + 1n, thresholds: [50, 100], amounts: [2n ** 52n, 2n ** 52n - 3n, 1n, 1n, 1n, 1n, 1n] },
     // The largest limit: counters near 2^63 - 1 (a Redis int64).
     { name: 'limit 2^63 - 1 with 99/100%', limit: 2n ** 63n - 1n, thresholds: [99, 100], amounts: [2n ** 63n - 3n, 1n, 1n] },
   ];

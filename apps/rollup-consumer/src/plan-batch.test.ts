@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseQuotaDefinition, type EventMoney, type QuotaDefinition, type UsageEvent } from '@meterline/domain';
-import { eventIdHash, joinPico, planTenantBatch, splitPico, thresholdTrigger } from './plan-batch';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { EVENT_FORMAT, QUOTA_ENTRY_FORMAT, eventIdHash, joinPico, planTenantBatch, splitPico, thresholdTrigger } from './plan-batch';
 
 describe('splitPico', () => {
   const MAX = BigInt(Number.MAX_SAFE_INTEGER);
@@ -80,6 +82,20 @@ describe('planTenantBatch: the packed layout apply-usage-batch-2.lua reads', () 
     parseQuotaDefinition({ tenant_id: 'acme', quota_id, metric, period, limit: '1000000', enforcement: 'soft', updated_at: 1 });
   const money = (costPico: bigint): EventMoney => ({ costPico, chargePico: 2n * costPico, cacheSavingsPico: -costPico, costPriced: costPico > 0n, chargePriced: costPico > 0n, costVersion: costPico > 0n ? 'openai/gpt-4o@1' : null, chargeVersion: costPico > 0n ? 'card/gpt-4o@1' : null, unpriced: null });
 
+  /** Reads a struct format (the subset the script uses) off a buffer, as Lua's struct.unpack does. */
+  function unpack(format: string, buffer: Buffer, from: number): { values: (string | number)[]; next: number } {
+    const values: (string | number)[] = [];
+    let at = from;
+    for (const [, code, size] of format.replaceAll(' ', '').slice(1).matchAll(/([cdIBH])(\d*)/g)) {
+      if (code === 'c') values.push(buffer.toString('latin1', at, (at += Number(size))));
+      else if (code === 'd') values.push(buffer.readDoubleLE(at)), (at += 8);
+      else if (code === 'I') values.push(buffer.readUInt32LE(at)), (at += 4);
+      else if (code === 'H') values.push(buffer.readUInt16LE(at)), (at += 2);
+      else values.push(buffer.readUInt8(at)), (at += 1);
+    }
+    return { values, next: at };
+  }
+
   /** Reads the arguments back the way the script does (its header is the layout). */
   function parse(args: readonly (string | number | Buffer)[]) {
     let i = 5;
@@ -98,24 +114,32 @@ describe('planTenantBatch: the packed layout apply-usage-batch-2.lua reads', () 
     const packed = next() as Buffer;
     let at = 0;
     const events = Array.from({ length: count }, () => {
-      const id = packed.toString('latin1', at, at + 12);
-      at += 12;
-      const f = Array.from({ length: 21 }, () => {
-        const value = packed.readDoubleLE(at);
-        at += 8;
-        return value;
+      const fixed = unpack(EVENT_FORMAT, packed, at);
+      at = fixed.next;
+      const [id, ...f] = fixed.values;
+      const entries = Array.from({ length: f[f.length - 1] as number }, () => {
+        const entry = unpack(QUOTA_ENTRY_FORMAT, packed, at);
+        at = entry.next;
+        return entry.values as number[];
       });
-      const quotas = Array.from({ length: f[20]! }, () => {
-        const value = packed.readDoubleLE(at);
-        at += 8;
-        return value;
-      });
-      return { id, f, quotas, amounts: quotas.map(() => next()) };
+      // A negative amount: past a double, the next decimal string after the packed events.
+      const amounts = entries.map(([, amount]) => (amount! < 0 ? next() : String(amount)));
+      return { id, f, quotas: entries.map(([qi]) => qi), amounts };
     });
     expect(at).toBe(packed.length);
     expect(i).toBe(args.length);
     return { groups, slots, versions, errorClasses, statusClasses, events };
   }
+
+  it('the script reads the same layout', () => {
+    const lua = readFileSync(fileURLToPath(new URL('../../../libs/redis/src/scripts/apply-usage-batch-2.lua', import.meta.url)), 'utf8');
+    expect(lua).toContain(`local EVENT = '${EVENT_FORMAT}'`);
+    expect(lua).toContain(`local QUOTA_ENTRY = '${QUOTA_ENTRY_FORMAT}'`);
+    const fixed = Buffer.alloc(200);
+    expect(unpack(EVENT_FORMAT, fixed, 0).next).toBe(Number(/local FIXED = (\d+)/.exec(lua)?.[1]));
+    expect(unpack(EVENT_FORMAT.slice(0, EVENT_FORMAT.lastIndexOf(' ')), fixed, 0).next).toBe(Number(/local K_AT = (\d+)/.exec(lua)?.[1]));
+    expect(unpack(QUOTA_ENTRY_FORMAT, fixed, 0).next).toBe(12);
+  });
 
   it('lays out groups, quota slots across a day boundary, classes, money and amounts', () => {
     const events = [

@@ -34,22 +34,25 @@ export interface TenantBatchPlan {
   tenantId: string;
   partition: number;
   keys: [watermark: string, outbox: string];
-  /** Strings and numbers, and one Buffer: the events' fixed fields, packed (see EVENT_RECORD). */
+  /** Strings and numbers, and one Buffer: the events, packed (see EVENT_FORMAT). */
   args: (string | number | Buffer)[];
 }
 
 /**
- * Each event's fixed fields travel packed in one binary argument, not as ~30 arguments: per
- * argument, ioredis and Redis pay more than the bytes cost (formatting, RESP framing, the ARGV
- * table). Layout per event, read in Lua with struct.unpack('<c12' .. 21 x 'd'):
- *   id hash (12 ASCII bytes), then little-endian doubles: offset, group index, occurred_at,
- *   input, cache_read, cache_write, output, reasoning, error class index (0 = none), status
- *   class index, latency|-1, ttft|-1, cost hi, cost lo, charge hi, charge lo, savings hi,
- *   savings lo, cost version index, charge version index, K; then K doubles: quota indexes.
- * Every number is an integer below 2^53, so a double holds it exactly.
+ * Each event travels packed in one binary argument, not as ~30 arguments: per argument, ioredis
+ * and Redis pay more than the bytes cost (formatting, RESP framing, the ARGV table). The Lua
+ * struct format of one event's fixed part (little-endian, no padding), as the script reads it:
+ *   id hash, offset, group index, occurred_at, input, cache_read, cache_write, output,
+ *   reasoning, error class index (0 = none), status class index, latency|-1, ttft|-1, cost
+ *   hi/lo, charge hi/lo, savings hi/lo, cost version index, charge version index, K;
+ * then K x QUOTA_ENTRY_FORMAT: quota slot index, amount (-1: past a double, sent as a string).
+ * Every double holds an integer below 2^53, exactly.
  */
-export const EVENT_RECORD = { idBytes: 12, fixedDoubles: 21 } as const;
-const EVENT_FIXED_BYTES = EVENT_RECORD.idBytes + 8 * EVENT_RECORD.fixedDoubles;
+export const EVENT_FORMAT = '<c12 d I4 d ddddd B B d d d I4 d I4 d I4 H H H';
+export const QUOTA_ENTRY_FORMAT = '<I4 d';
+const EVENT_FIXED_BYTES = 132;
+const QUOTA_ENTRY_BYTES = 12;
+const ID_BYTES = 12;
 
 /** Quota counters outlive their period by this much (checkQuota of the last period, late events). */
 export const COUNTER_GRACE_MS = 35 * 86_400_000;
@@ -131,7 +134,8 @@ export function planTenantBatch(
   const groupArgs: (string | number)[] = [];
   const slots = new Map<string, number>();
   const slotArgs: (string | number)[] = [];
-  const amounts: string[] = [];
+  // Quota amounts a double cannot hold (past 2^53, or negative), as decimal strings.
+  const bigAmounts: string[] = [];
   // Price versions, error and status classes: each name once per call, events refer to it by
   // index (version 0: that side unpriced; error class 0: none).
   const versions = new Map<string, number>();
@@ -149,11 +153,22 @@ export function planTenantBatch(
     return index;
   };
   const lastSlot: ({ start: number; end: number; index: number } | undefined)[] = [];
-  const packed = Buffer.allocUnsafe(events.length * (EVENT_FIXED_BYTES + 8 * quotas.length));
+  const packed = Buffer.allocUnsafe(events.length * (EVENT_FIXED_BYTES + QUOTA_ENTRY_BYTES * quotas.length));
   let at = 0;
-  const put = (value: number): void => {
+  const putDouble = (value: number): void => {
     at = packed.writeDoubleLE(value, at);
   };
+  const putUint32 = (value: number): void => {
+    at = packed.writeUInt32LE(value, at);
+  };
+  const putUint16 = (value: number): void => {
+    at = packed.writeUInt16LE(value, at);
+  };
+  const putUint8 = (value: number): void => {
+    at = packed.writeUInt8(value, at);
+  };
+  const matches: number[] = [];
+  const matchAmounts: number[] = [];
 
   for (const { offset, event } of events) {
     const hour = hourStart(event.occurred_at);
@@ -167,7 +182,8 @@ export function planTenantBatch(
       groupArgs.push(hour, dims);
     }
     const money = options.price(event);
-    const matches: number[] = [];
+    matches.length = 0;
+    matchAmounts.length = 0;
     for (let q = 0; q < quotas.length; q++) {
       const quota = quotas[q]!;
       if (!matchesQuota(quota, event)) continue;
@@ -201,8 +217,12 @@ export function planTenantBatch(
         qi = index;
       }
       matches.push(qi);
-      // Amounts stay decimal strings: HINCRBY adds them exactly, past 2^53 too.
-      amounts.push(amount.toString());
+      if (amount >= 0n && amount <= MAX_SAFE) matchAmounts.push(Number(amount));
+      else {
+        // HINCRBY adds the decimal string exactly, past 2^53 too.
+        matchAmounts.push(-1);
+        bigAmounts.push(amount.toString());
+      }
     }
     const sourceOffset = Number(offset);
     if (!Number.isSafeInteger(sourceOffset)) throw new RangeError(`offset ${offset} is past 2^53: the script holds offsets in doubles`);
@@ -210,29 +230,32 @@ export function planTenantBatch(
     const [costHi, costLo] = splitPico(money.costPico);
     const [chargeHi, chargeLo] = splitPico(money.chargePico);
     const [savingsHi, savingsLo] = splitPico(money.cacheSavingsPico);
-    at += packed.write(eventIdHash(event.event_id), at, EVENT_RECORD.idBytes, 'latin1');
-    put(sourceOffset);
-    put(gi);
-    put(event.occurred_at);
-    put(event.input_tokens);
-    put(event.cache_read_tokens);
-    put(event.cache_write_tokens);
-    put(event.output_tokens);
-    put(event.reasoning_tokens);
-    put(errorClass === null ? 0 : classIndex(classes.error, errorClass));
-    put(classIndex(classes.status, statusClass(event.status_code)));
-    put(event.latency_ms ?? -1);
-    put(event.ttft_ms ?? -1);
-    put(moneyPart(costHi));
-    put(Number(costLo));
-    put(moneyPart(chargeHi));
-    put(Number(chargeLo));
-    put(moneyPart(savingsHi));
-    put(Number(savingsLo));
-    put(versionIndex(money.costPriced, money.costVersion));
-    put(versionIndex(money.chargePriced, money.chargeVersion));
-    put(matches.length);
-    for (const qi of matches) put(qi);
+    at += packed.write(eventIdHash(event.event_id), at, ID_BYTES, 'latin1');
+    putDouble(sourceOffset);
+    putUint32(gi);
+    putDouble(event.occurred_at);
+    putDouble(event.input_tokens);
+    putDouble(event.cache_read_tokens);
+    putDouble(event.cache_write_tokens);
+    putDouble(event.output_tokens);
+    putDouble(event.reasoning_tokens);
+    putUint8(errorClass === null ? 0 : classIndex(classes.error, errorClass));
+    putUint8(classIndex(classes.status, statusClass(event.status_code)));
+    putDouble(event.latency_ms ?? -1);
+    putDouble(event.ttft_ms ?? -1);
+    putDouble(moneyPart(costHi));
+    putUint32(Number(costLo));
+    putDouble(moneyPart(chargeHi));
+    putUint32(Number(chargeLo));
+    putDouble(moneyPart(savingsHi));
+    putUint32(Number(savingsLo));
+    putUint16(versionIndex(money.costPriced, money.costVersion));
+    putUint16(versionIndex(money.chargePriced, money.chargeVersion));
+    putUint16(matches.length);
+    for (let m = 0; m < matches.length; m++) {
+      putUint32(matches[m]!);
+      putDouble(matchAmounts[m]!);
+    }
   }
   return {
     tenantId,
@@ -256,7 +279,7 @@ export function planTenantBatch(
       ...classes.status.keys(),
       events.length,
       packed.subarray(0, at),
-      ...amounts,
+      ...bigAmounts,
     ],
   };
 }

@@ -14,26 +14,26 @@
   then     V, then V x price_version_id                               price versions used in the call
   then     C, then C x error_class                                    error classes used in the call
   then     S, then S x status_class                                   status classes used in the call
-  then     E, then the events packed in one binary string, E x:
-             id_hash (12 bytes), then little-endian doubles: offset, group_index, occurred_at,
-             input, cache_read, cache_write, output, reasoning, error_class (index, 0 = none),
-             status_class (index), latency|-1, ttft|-1, cost_hi, cost_lo, charge_hi, charge_lo,
-             savings_hi, savings_lo, cost_version, charge_version, K, K x quota_index
-  then     the quota amounts of every event in order (sum of K), as decimal strings
+  then     E, then the events packed in one binary string (little-endian), E x:
+             c12 id_hash, d offset, I4 group_index, d occurred_at,
+             d input, d cache_read, d cache_write, d output, d reasoning,
+             B error_class (index, 0 = none), B status_class (index), d latency|-1, d ttft|-1,
+             d cost_hi, I4 cost_lo, d charge_hi, I4 charge_lo, d savings_hi, I4 savings_lo,
+             H cost_version, H charge_version, H K,
+             then K x (I4 quota_index, d amount|-1)
+  then     the quota amounts the packed record could not hold exactly (-1 there), in event order,
+           as decimal strings
 
-  Packing the events' fixed fields in one argument (plan-batch.ts, EVENT_RECORD) saves the
-  per-argument cost of ~30 arguments per event on both sides. Every packed number is an integer
-  below 2^53, exact in a double.
+  The events' fields travel packed in one argument (plan-batch.ts writes EVENT_FORMAT): per
+  argument, both ioredis and Redis cost more than its bytes. Every packed number is an integer,
+  and every double one below 2^53, exact.
 
   Money (pico-USD) comes split as hi * 10^6 + lo with 0 <= lo < 10^6, because Lua numbers are
   doubles: sums of hi and of lo stay below 2^53 (exact) where a sum of pico amounts would not.
   Rollup hashes keep the two parts in separate fields (cph/cpl, chh/chl, svh/svl); readers
   recombine them with integer arithmetic. cost_version / charge_version: the index (1..V) of the
   price version that priced that side, 0 when the side is unpriced. A rollup records the versions
-  of its events as hash fields vc:<id> (cost) and vh:<id> (charge), written only when new
-  (HSETNX once per group and version per call); readers list them.
-  Quota amounts are decimal strings given to HINCRBY (exact int64); a threshold at or above 2^53
-  is compared on the counter's exact decimal string. A counter saturates at 2^63 - 1.
+  of its events as hash fields vc:<id> (cost) and vh:<id> (charge); readers list them.
 
   Events must come in offset order. An event whose offset is <= the watermark was applied
   before (a replay after a crash) and is skipped. A new event whose id was seen in its hour
@@ -42,6 +42,12 @@
   own, keyed by its offset; other events add to their hour's cumulative rollup, whose new
   value goes to the outbox. Quota counters add every counted event; a threshold crossed for
   the first time in a period puts one alert in the outbox.
+
+  Cost: Redis commands, not Lua arithmetic, are what a script pays for. So dedup asks each
+  hour's set once per call (SMISMEMBER, then one SADD), a quota counter is read once and
+  written once per call with the sum kept in Lua while it stays below 2^53 (past it, each
+  amount goes through HINCRBY and thresholds compare the exact decimal string), and a rollup
+  hash is read once (HGETALL) and written once (HSET) per call.
 
   Returns { applied, duplicates, replayed, corrections, late, outbox_length }, or { -1 } when the
   epoch key is missing (the caller rebuilds the state, then retries).
@@ -91,10 +97,56 @@ local statusClasses = {}
 local S = tonumber(ARGV[i]); i = i + 1
 for c = 1, S do statusClasses[c] = ARGV[i]; i = i + 1 end
 
--- Doubles are exact below 2^53; at or above it, compare the counter's exact decimal string.
+local E = tonumber(ARGV[i])
+local packed = ARGV[i + 1]
+local bigAmountAt = i + 2 -- the next amount the packed record could not hold
+local EVENT = '<c12 d I4 d ddddd B B d d d I4 d I4 d I4 H H H'
+local FIXED = 132 -- bytes of EVENT
+local K_AT = 130 -- where K sits in it
+local QUOTA_ENTRY = '<I4 d'
+
+-- Doubles are exact below 2^53; at or above it, counters are added and compared in Redis.
 local EXACT = 9007199254740992
+-- redis.call takes its arguments on Lua's C stack (8,000 slots): long lists go in slices.
+local SLICE = 4000
+local function callSliced(command, key, list)
+  local last
+  for from = 1, #list, SLICE do
+    last = redis.call(command, key, unpack(list, from, math.min(from + SLICE - 1, #list)))
+  end
+  return last
+end
+
+local outbox = {}
+
+-- Quota counters. A counter is read once per call; while it stays below 2^53 its additions
+-- are summed here (`pending`) and written once at the end. Past that, each amount goes to
+-- Redis (pending flushed first), so the counter there is exact whenever it is compared.
+local function firstUse(quota)
+  quota.used = tonumber(redis.call('HGET', quota.key, 'used') or '0')
+  quota.pending = 0
+  quota.inLua = quota.used < EXACT
+end
+local function flushPending(quota)
+  if quota.pending ~= 0 then redis.call('HINCRBY', quota.key, 'used', string.format('%d', quota.pending)) end
+  quota.pending = 0
+end
+-- A counter stops at 2^63 - 1 (Redis's int64; $9.2M in pico-USD), at or past every valid limit.
+-- Letting HINCRBY fail instead would abort the script after its first writes (dedup sets,
+-- other counters), and the retry would then drop this call's events as duplicates.
+local INT64_MAX = '9223372036854775807'
+local function addInRedis(quota, amountText)
+  local used = redis.pcall('HINCRBY', quota.key, 'used', amountText)
+  if type(used) == 'table' then
+    if not string.find(used.err or '', 'overflow', 1, true) then error(used.err) end
+    redis.call('HSET', quota.key, 'used', INT64_MAX)
+    return tonumber(INT64_MAX)
+  end
+  return used
+end
+-- `used` below 2^53 is exact (a double holds it); at or above, Redis holds the exact value.
 local function reached(quota, used, trigger)
-  if used < EXACT and trigger.at < EXACT then return used >= trigger.at end
+  if used < EXACT then return trigger.at < EXACT and used >= trigger.at end
   local text = redis.call('HGET', quota.key, 'used')
   if #text ~= #trigger.atText then return #text > #trigger.atText end
   return text >= trigger.atText
@@ -103,152 +155,203 @@ local function usedText(quota, used)
   if used < EXACT then return string.format('%d', used) end
   return redis.call('HGET', quota.key, 'used')
 end
--- A counter stops at 2^63 - 1 (Redis's int64; $9.2M in pico-USD), at or past every valid limit.
--- Letting HINCRBY fail instead would abort the script after its first writes (dedup sets,
--- other counters), and the retry would then drop this call's events as duplicates.
-local INT64_MAX = '9223372036854775807'
-local function addUsed(quota, amount)
-  local used = redis.pcall('HINCRBY', quota.key, 'used', amount)
-  if type(used) == 'table' then
-    if not string.find(used.err or '', 'overflow', 1, true) then error(used.err) end
-    redis.call('HSET', quota.key, 'used', INT64_MAX)
-    return tonumber(INT64_MAX)
-  end
-  return used
-end
-
-local applied, duplicates, replayed, corrections, late = 0, 0, 0, 0, 0
-local lastOffset = wmOff
-local seenTouched = {}
-local E = tonumber(ARGV[i])
-local packed = ARGV[i + 1]
-i = i + 2 -- the first quota amount
-local pos = 1
-local EVENT = '<c12' .. string.rep('d', 21)
-for e = 1, E do
-  local idHash, offset, gi, at, inp, cr, cw, out, rs, eci, sci, lat, ttft, cph, cpl, chh, chl, svh, svl, cv, hv, K, nextPos =
-    struct.unpack(EVENT, packed, pos)
-  local quotaIndexAt, amountAt = nextPos, i
-  pos = nextPos + 8 * K
-  i = i + K
-  local ec = eci > 0 and errorClasses[eci] or ''
-  local sc = statusClasses[sci]
-
-  if offset <= wmOff then
-    replayed = replayed + 1
+-- `amount` is nil when it is past what a double holds; `amountText` is then its decimal string.
+local function addUsage(quota, amount, amountText, offset, at)
+  if quota.used == nil then firstUse(quota) end
+  local used
+  if quota.inLua and amount ~= nil and quota.used + amount < EXACT then
+    used = quota.used + amount
+    quota.pending = quota.pending + amount
   else
-    lastOffset = offset
-    local group = groups[gi]
-    local seenKey = prefix .. 'seen:' .. group.hour
-    if redis.call('SADD', seenKey, idHash) == 0 then
-      duplicates = duplicates + 1
-    else
-      seenTouched[seenKey] = true
-      applied = applied + 1
-      local hour = tonumber(group.hour)
-      local isLate = hour + HOUR <= maxts
-      if isLate then late = late + 1 end
-      if hour + HOUR + lateness <= maxts then
-        -- The hour closed: a correction row of its own, keyed by the event's offset.
-        corrections = corrections + 1
-        local f = { req = 1, ['in'] = inp, cr = cr, cw = cw, out = out, rs = rs,
-          err = (ec ~= '' and 1 or 0), late = 1,
-          lat = (lat >= 0 and lat or 0), latmax = (lat >= 0 and lat or 0), latn = (lat >= 0 and 1 or 0),
-          ttft = (ttft >= 0 and ttft or 0), ttftmax = (ttft >= 0 and ttft or 0), ttftn = (ttft >= 0 and 1 or 0) }
-        if ec ~= '' then f['e:' .. ec] = 1 end
-        f['s:' .. sc] = 1
-        -- Money as decimal strings: cjson writes numbers with 14 significant digits.
-        f.cph = string.format('%d', cph); f.cpl = string.format('%d', cpl); f.chh = string.format('%d', chh)
-        f.chl = string.format('%d', chl); f.svh = string.format('%d', svh); f.svl = string.format('%d', svl)
-        if cv > 0 then f['vc:' .. versions[cv]] = 1 else f.upc = 1 end
-        if hv > 0 then f['vh:' .. versions[hv]] = 1 else f.uph = 1 end
-        redis.call('RPUSH', outboxKey, cjson.encode({ t = 'c', h = group.hour, d = group.dims, p = partition, o = string.format('%d', offset), f = f }))
-      else
-        group.touched = true
-        group.req = group.req + 1
-        group.inp = group.inp + inp; group.cr = group.cr + cr; group.cw = group.cw + cw
-        group.out = group.out + out; group.rs = group.rs + rs
-        if ec ~= '' then
-          group.err = group.err + 1
-          group.ec[ec] = (group.ec[ec] or 0) + 1
-        end
-        group.sc[sc] = (group.sc[sc] or 0) + 1
-        if lat >= 0 then
-          group.lat = group.lat + lat; group.latn = group.latn + 1
-          if lat > group.latmax then group.latmax = lat end
-        end
-        if ttft >= 0 then
-          group.ttft = group.ttft + ttft; group.ttftn = group.ttftn + 1
-          if ttft > group.ttftmax then group.ttftmax = ttft end
-        end
-        if isLate then group.late = group.late + 1 end
-        group.cph = group.cph + cph; group.cpl = group.cpl + cpl
-        group.chh = group.chh + chh; group.chl = group.chl + chl
-        group.svh = group.svh + svh; group.svl = group.svl + svl
-        if cv > 0 then group.vc[cv] = true else group.upc = group.upc + 1 end
-        if hv > 0 then group.vh[hv] = true else group.uph = group.uph + 1 end
-      end
-      if at > maxts then maxts = at end
-      -- Quotas: counted event by event, so the crossing event (and its time) is exact.
-      for k = 0, K - 1 do
-        local quota = quotas[struct.unpack('<d', packed, quotaIndexAt + 8 * k)]
-        local amount = ARGV[amountAt + k]
-        local used = addUsed(quota, amount)
-        if not quota.expiring then
-          redis.call('PEXPIREAT', quota.key, quota.expireAt)
-          quota.expiring = true
-        end
-        for _, trigger in ipairs(quota.triggers) do
-          if reached(quota, used, trigger) and redis.call('HSETNX', quota.key, 'a:' .. trigger.threshold, string.format('%d', offset)) == 1 then
-            redis.call('RPUSH', outboxKey, cjson.encode({ t = 'a', m = quota.meta, th = trigger.threshold,
-              u = usedText(quota, used), at = string.format('%d', at), o = string.format('%d', offset), p = partition }))
-          end
-        end
+    flushPending(quota)
+    quota.inLua = false
+    used = addInRedis(quota, amountText or string.format('%d', amount))
+  end
+  quota.used = used
+  for _, trigger in ipairs(quota.triggers) do
+    -- Once asked, a flag is set for the period: no need to ask again in this call.
+    if not trigger.asked and reached(quota, used, trigger) then
+      trigger.asked = true
+      if redis.call('HSETNX', quota.key, 'a:' .. trigger.threshold, string.format('%d', offset)) == 1 then
+        outbox[#outbox + 1] = cjson.encode({ t = 'a', m = quota.meta, th = trigger.threshold,
+          u = usedText(quota, used), at = string.format('%d', at), o = string.format('%d', offset), p = partition })
       end
     end
   end
 end
 
-for key in pairs(seenTouched) do
-  if redis.call('TTL', key) < 0 then redis.call('EXPIRE', key, window) end
+-- Pass 1, dedup: which new events are first seen. Each hour's set is asked once.
+local starts = {}
+local isNew = {} -- by event: true = counts, false = duplicate, nil = replayed
+local askBySet = {}
+local lastOffset = wmOff
+local pos = 1
+for e = 1, E do
+  local idHash, offset, gi = struct.unpack('<c12 d I4', packed, pos)
+  starts[e] = pos
+  pos = pos + FIXED + 12 * struct.unpack('<H', packed, pos + K_AT)
+  if offset > wmOff then
+    lastOffset = offset
+    local group = groups[gi]
+    local ask = askBySet[group.hour]
+    if ask == nil then
+      ask = { key = prefix .. 'seen:' .. group.hour, ids = {}, events = {} }
+      askBySet[group.hour] = ask
+    end
+    ask.ids[#ask.ids + 1] = idHash
+    ask.events[#ask.events + 1] = e
+  end
+end
+local duplicates = 0
+for _, ask in pairs(askBySet) do
+  local found = {}
+  for from = 1, #ask.ids, SLICE do
+    local part = redis.call('SMISMEMBER', ask.key, unpack(ask.ids, from, math.min(from + SLICE - 1, #ask.ids)))
+    for n = 1, #part do found[from + n - 1] = part[n] end
+  end
+  local fresh, inCall = {}, {}
+  for n, id in ipairs(ask.ids) do
+    if found[n] == 0 and not inCall[id] then
+      inCall[id] = true
+      fresh[#fresh + 1] = id
+      isNew[ask.events[n]] = true
+    else
+      isNew[ask.events[n]] = false
+      duplicates = duplicates + 1
+    end
+  end
+  if #fresh > 0 then
+    callSliced('SADD', ask.key, fresh)
+    if redis.call('TTL', ask.key) < 0 then redis.call('EXPIRE', ask.key, window) end
+  end
 end
 
--- Cumulative rollups: add, then put the new running totals in the outbox.
+-- Pass 2: count what is new.
+local applied, corrections, late = 0, 0, 0
+local replayed = E
+for e = 1, E do
+  local new = isNew[e]
+  if new ~= nil then replayed = replayed - 1 end
+  if new then
+    local _, offset, gi, at, inp, cr, cw, out, rs, eci, sci, lat, ttft, cph, cpl, chh, chl, svh, svl, cv, hv, K, quotaAt =
+      struct.unpack(EVENT, packed, starts[e])
+    local ec = eci > 0 and errorClasses[eci] or ''
+    local sc = statusClasses[sci]
+    local group = groups[gi]
+    applied = applied + 1
+    local hour = tonumber(group.hour)
+    local isLate = hour + HOUR <= maxts
+    if isLate then late = late + 1 end
+    if hour + HOUR + lateness <= maxts then
+      -- The hour closed: a correction row of its own, keyed by the event's offset.
+      corrections = corrections + 1
+      local f = { req = 1, ['in'] = inp, cr = cr, cw = cw, out = out, rs = rs,
+        err = (ec ~= '' and 1 or 0), late = 1,
+        lat = (lat >= 0 and lat or 0), latmax = (lat >= 0 and lat or 0), latn = (lat >= 0 and 1 or 0),
+        ttft = (ttft >= 0 and ttft or 0), ttftmax = (ttft >= 0 and ttft or 0), ttftn = (ttft >= 0 and 1 or 0) }
+      if ec ~= '' then f['e:' .. ec] = 1 end
+      f['s:' .. sc] = 1
+      -- Money as decimal strings: cjson writes numbers with 14 significant digits.
+      f.cph = string.format('%d', cph); f.cpl = string.format('%d', cpl); f.chh = string.format('%d', chh)
+      f.chl = string.format('%d', chl); f.svh = string.format('%d', svh); f.svl = string.format('%d', svl)
+      if cv > 0 then f['vc:' .. versions[cv]] = 1 else f.upc = 1 end
+      if hv > 0 then f['vh:' .. versions[hv]] = 1 else f.uph = 1 end
+      outbox[#outbox + 1] = cjson.encode({ t = 'c', h = group.hour, d = group.dims, p = partition, o = string.format('%d', offset), f = f })
+    else
+      group.touched = true
+      group.req = group.req + 1
+      group.inp = group.inp + inp; group.cr = group.cr + cr; group.cw = group.cw + cw
+      group.out = group.out + out; group.rs = group.rs + rs
+      if ec ~= '' then
+        group.err = group.err + 1
+        group.ec[ec] = (group.ec[ec] or 0) + 1
+      end
+      group.sc[sc] = (group.sc[sc] or 0) + 1
+      if lat >= 0 then
+        group.lat = group.lat + lat; group.latn = group.latn + 1
+        if lat > group.latmax then group.latmax = lat end
+      end
+      if ttft >= 0 then
+        group.ttft = group.ttft + ttft; group.ttftn = group.ttftn + 1
+        if ttft > group.ttftmax then group.ttftmax = ttft end
+      end
+      if isLate then group.late = group.late + 1 end
+      group.cph = group.cph + cph; group.cpl = group.cpl + cpl
+      group.chh = group.chh + chh; group.chl = group.chl + chl
+      group.svh = group.svh + svh; group.svl = group.svl + svl
+      if cv > 0 then group.vc[cv] = true else group.upc = group.upc + 1 end
+      if hv > 0 then group.vh[hv] = true else group.uph = group.uph + 1 end
+    end
+    if at > maxts then maxts = at end
+    -- Quotas: counted event by event, so the crossing event (and its time) is exact.
+    for k = 0, K - 1 do
+      local qi, amount = struct.unpack(QUOTA_ENTRY, packed, quotaAt + 12 * k)
+      local amountText
+      if amount < 0 then
+        -- Past what a double holds: the next decimal string.
+        amount, amountText = nil, ARGV[bigAmountAt]
+        bigAmountAt = bigAmountAt + 1
+      end
+      addUsage(quotas[qi], amount, amountText, offset, at)
+    end
+  else
+    -- Skip a duplicate's or replay's big amounts too: they are counted in event order.
+    local K, quotaAt = struct.unpack('<H', packed, starts[e] + K_AT)
+    for k = 0, K - 1 do
+      if struct.unpack('<d', packed, quotaAt + 12 * k + 4) < 0 then bigAmountAt = bigAmountAt + 1 end
+    end
+  end
+end
+-- Expiry last: a counter first written in this call exists only now.
+for _, quota in ipairs(quotas) do
+  if quota.used ~= nil then
+    flushPending(quota)
+    redis.call('PEXPIREAT', quota.key, quota.expireAt)
+  end
+end
+
+-- Cumulative rollups: each hash read once and written once; the new totals go to the outbox.
 local openKey = prefix .. 'open:' .. partition
 for _, group in ipairs(groups) do
   if group.touched then
     local key = prefix .. 'r:' .. partition .. ':' .. group.hour .. ':' .. group.dims
-    redis.call('HINCRBY', key, 'req', group.req)
-    redis.call('HINCRBY', key, 'in', group.inp)
-    redis.call('HINCRBY', key, 'cr', group.cr)
-    redis.call('HINCRBY', key, 'cw', group.cw)
-    redis.call('HINCRBY', key, 'out', group.out)
-    redis.call('HINCRBY', key, 'rs', group.rs)
-    redis.call('HINCRBY', key, 'err', group.err)
-    redis.call('HINCRBY', key, 'lat', group.lat)
-    redis.call('HINCRBY', key, 'latn', group.latn)
-    redis.call('HINCRBY', key, 'ttft', group.ttft)
-    redis.call('HINCRBY', key, 'ttftn', group.ttftn)
-    redis.call('HINCRBY', key, 'late', group.late)
-    redis.call('HINCRBY', key, 'cph', string.format('%d', group.cph))
-    redis.call('HINCRBY', key, 'cpl', string.format('%d', group.cpl))
-    redis.call('HINCRBY', key, 'chh', string.format('%d', group.chh))
-    redis.call('HINCRBY', key, 'chl', string.format('%d', group.chl))
-    redis.call('HINCRBY', key, 'svh', string.format('%d', group.svh))
-    redis.call('HINCRBY', key, 'svl', string.format('%d', group.svl))
-    if group.upc > 0 then redis.call('HINCRBY', key, 'upc', group.upc) end
-    if group.uph > 0 then redis.call('HINCRBY', key, 'uph', group.uph) end
-    for v in pairs(group.vc) do redis.call('HSETNX', key, 'vc:' .. versions[v], 1) end
-    for v in pairs(group.vh) do redis.call('HSETNX', key, 'vh:' .. versions[v], 1) end
-    for class, n in pairs(group.ec) do redis.call('HINCRBY', key, 'e:' .. class, n) end
-    for class, n in pairs(group.sc) do redis.call('HINCRBY', key, 's:' .. class, n) end
-    if group.latmax > tonumber(redis.call('HGET', key, 'latmax') or '0') then redis.call('HSET', key, 'latmax', group.latmax) end
-    if group.ttftmax > tonumber(redis.call('HGET', key, 'ttftmax') or '0') then redis.call('HSET', key, 'ttftmax', group.ttftmax) end
-    redis.call('ZADD', openKey, group.hour, group.hour .. ':' .. group.dims)
     local flat = redis.call('HGETALL', key)
     local f = {}
     for n = 1, #flat, 2 do f[flat[n]] = flat[n + 1] end
-    redis.call('RPUSH', outboxKey, cjson.encode({ t = 'r', h = group.hour, d = group.dims, p = partition, v = string.format('%d', lastOffset), f = f }))
+    local writes = {}
+    local function put(name, value)
+      f[name] = value
+      writes[#writes + 1] = name
+      writes[#writes + 1] = value
+    end
+    -- Sums stay exact in doubles below 2^53; a field at or past it is added by HINCRBY.
+    local function add(name, delta)
+      local old = tonumber(f[name] or '0')
+      local new = old + delta
+      if math.abs(old) < EXACT and math.abs(new) < EXACT then
+        if delta ~= 0 or f[name] == nil then put(name, string.format('%d', new)) end
+      else
+        redis.call('HINCRBY', key, name, string.format('%d', delta))
+        f[name] = redis.call('HGET', key, name)
+      end
+    end
+    add('req', group.req); add('in', group.inp); add('cr', group.cr); add('cw', group.cw)
+    add('out', group.out); add('rs', group.rs); add('err', group.err)
+    add('lat', group.lat); add('latn', group.latn); add('ttft', group.ttft); add('ttftn', group.ttftn)
+    add('late', group.late)
+    add('cph', group.cph); add('cpl', group.cpl); add('chh', group.chh); add('chl', group.chl)
+    add('svh', group.svh); add('svl', group.svl)
+    if group.upc > 0 then add('upc', group.upc) end
+    if group.uph > 0 then add('uph', group.uph) end
+    for v in pairs(group.vc) do if f['vc:' .. versions[v]] == nil then put('vc:' .. versions[v], '1') end end
+    for v in pairs(group.vh) do if f['vh:' .. versions[v]] == nil then put('vh:' .. versions[v], '1') end end
+    for class, n in pairs(group.ec) do add('e:' .. class, n) end
+    for class, n in pairs(group.sc) do add('s:' .. class, n) end
+    if group.latmax > tonumber(f.latmax or '0') then put('latmax', string.format('%d', group.latmax)) end
+    if group.ttftmax > tonumber(f.ttftmax or '0') then put('ttftmax', string.format('%d', group.ttftmax)) end
+    if #writes > 0 then callSliced('HSET', key, writes) end
+    redis.call('ZADD', openKey, group.hour, group.hour .. ':' .. group.dims)
+    outbox[#outbox + 1] = cjson.encode({ t = 'r', h = group.hour, d = group.dims, p = partition, v = string.format('%d', lastOffset), f = f })
   end
 end
 
@@ -262,4 +365,5 @@ redis.call('ZREMRANGEBYSCORE', openKey, '-inf', closedUpTo)
 if lastOffset > wmOff then
   redis.call('HSET', wmKey, 'off', string.format('%d', lastOffset), 'maxts', string.format('%d', maxts))
 end
-return { applied, duplicates, replayed, corrections, late, redis.call('LLEN', outboxKey) }
+local outboxLength = #outbox > 0 and callSliced('RPUSH', outboxKey, outbox) or redis.call('LLEN', outboxKey)
+return { applied, duplicates, replayed, corrections, late, outboxLength }
