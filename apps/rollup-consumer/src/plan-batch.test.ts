@@ -87,11 +87,13 @@ describe('planTenantBatch: the packed layout apply-usage-batch-2.lua reads', () 
     const values: (string | number)[] = [];
     let at = from;
     for (const [, code, size] of format.replaceAll(' ', '').slice(1).matchAll(/([cdIBH])(\d*)/g)) {
-      if (code === 'c') values.push(buffer.toString('latin1', at, (at += Number(size))));
-      else if (code === 'd') values.push(buffer.readDoubleLE(at)), (at += 8);
-      else if (code === 'I') values.push(buffer.readUInt32LE(at)), (at += 4);
-      else if (code === 'H') values.push(buffer.readUInt16LE(at)), (at += 2);
-      else values.push(buffer.readUInt8(at)), (at += 1);
+      const width = code === 'c' || code === 'I' ? Number(size) : code === 'd' ? 8 : code === 'H' ? 2 : 1;
+      if (code === 'c') values.push(buffer.toString('latin1', at, at + width));
+      else if (code === 'd') values.push(buffer.readDoubleLE(at));
+      else if (code === 'I') values.push(buffer.readUInt32LE(at));
+      else if (code === 'H') values.push(buffer.readUInt16LE(at));
+      else values.push(buffer.readUInt8(at));
+      at += width;
     }
     return { values, next: at };
   }
