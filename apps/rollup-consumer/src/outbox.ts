@@ -17,15 +17,36 @@ export interface DecodedOutbox {
 
 const num = (fields: RollupFields, name: string): number => Number(fields[name] ?? 0);
 
-function byPrefix(fields: RollupFields, prefix: string): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [name, value] of Object.entries(fields)) if (name.startsWith(prefix)) out[name.slice(prefix.length)] = Number(value);
+/** The fields named `<prefix><name>` of a rollup hash, read in one pass over it. */
+interface KeyedFields {
+  errorsByClass: Record<string, number>;
+  requestsByStatusClass: Record<string, number>;
+  costVersions: string[];
+  chargeVersions: string[];
+}
+function keyedFields(fields: RollupFields): KeyedFields {
+  const out: KeyedFields = { errorsByClass: {}, requestsByStatusClass: {}, costVersions: [], chargeVersions: [] };
+  for (const name in fields) {
+    if (name.startsWith('e:')) out.errorsByClass[name.slice(2)] = Number(fields[name]);
+    else if (name.startsWith('s:')) out.requestsByStatusClass[name.slice(2)] = Number(fields[name]);
+    else if (name.startsWith('vc:')) out.costVersions.push(name.slice(3));
+    else if (name.startsWith('vh:')) out.chargeVersions.push(name.slice(3));
+  }
+  out.costVersions.sort();
+  out.chargeVersions.sort();
   return out;
 }
 
-/** The price version ids a rollup hash records as `<prefix><id>` fields, sorted. */
-function versionsOf(fields: RollupFields, prefix: string): string[] {
-  return Object.keys(fields).filter((name) => name.startsWith(prefix)).map((name) => name.slice(prefix.length)).sort();
+/** The dimensions JSON of a group, parsed once per distinct value. */
+const dimsCache = new Map<string, [string, string, string, string]>();
+function parseDims(json: string): [string, string, string, string] {
+  let dims = dimsCache.get(json);
+  if (dims === undefined) {
+    if (dimsCache.size >= 100_000) dimsCache.clear();
+    dims = JSON.parse(json) as [string, string, string, string];
+    dimsCache.set(json, dims);
+  }
+  return dims;
 }
 
 /** Turns outbox entries into Kafka messages for usage-rollups and quota-alerts. */
@@ -53,8 +74,9 @@ export function decodeOutbox(tenantId: string, entries: readonly string[], rollu
       result.alerts.push({ alert, message: { key: meta.tenant_id, value: alertCodec.encode(alert), headers: { 'meterline-alert-id': alert.alert_id } } });
       continue;
     }
-    const [project_id, provider, model, operation] = JSON.parse(entry.d) as [string, string, string, string];
+    const [project_id, provider, model, operation] = parseDims(entry.d);
     const f = entry.f;
+    const keyed = keyedFields(f);
     const record: UsageRollupRecord = {
       kind: entry.t === 'r' ? 'cumulative' : 'correction',
       tenant_id: tenantId,
@@ -73,8 +95,8 @@ export function decodeOutbox(tenantId: string, entries: readonly string[], rollu
       output_tokens: num(f, 'out'),
       reasoning_tokens: num(f, 'rs'),
       errors: num(f, 'err'),
-      errors_by_class: byPrefix(f, 'e:'),
-      requests_by_status_class: byPrefix(f, 's:'),
+      errors_by_class: keyed.errorsByClass,
+      requests_by_status_class: keyed.requestsByStatusClass,
       latency_ms_sum: num(f, 'lat'),
       latency_ms_max: num(f, 'latmax'),
       latency_count: num(f, 'latn'),
@@ -87,8 +109,8 @@ export function decodeOutbox(tenantId: string, entries: readonly string[], rollu
       cache_savings_pico: joinPico(f.svh, f.svl).toString(),
       unpriced_cost_events: num(f, 'upc'),
       unpriced_charge_events: num(f, 'uph'),
-      cost_price_versions: versionsOf(f, 'vc:'),
-      charge_price_versions: versionsOf(f, 'vh:'),
+      cost_price_versions: keyed.costVersions,
+      charge_price_versions: keyed.chargeVersions,
     };
     const key = `${tenantId}|${record.source_partition}|${record.hour_start}|${entry.d}${entry.t === 'c' ? `|${entry.o}` : ''}`;
     result.rollups.push({ key, value: rollupCodec.encode(record) });

@@ -101,17 +101,30 @@ export function thresholdTrigger(limit: bigint, threshold: number): bigint {
   return (scaled + 99n) / 100n;
 }
 
-/** The rollup dimensions as the script's group argument (JSON), memoised per combination. */
-const dimsCache = new Map<string, string>();
+/**
+ * The rollup dimensions as the script's group argument (JSON), memoised per combination in
+ * nested maps (provider, model, operation, project): lookups of the event's own strings, no
+ * key built per event.
+ */
+type DimsTree = Map<string, Map<string, Map<string, Map<string | null, string>>>>;
+let dimsTree: DimsTree = new Map();
+let dimsCount = 0;
 function dimsOf(event: UsageEvent): string {
-  const project = event.project_id ?? '';
-  // Length-prefixed parts: no two combinations share a key, whatever characters they hold.
-  const key = `${project.length}:${project}${event.provider.length}:${event.provider}${event.model.length}:${event.model}${event.operation}`;
-  let dims = dimsCache.get(key);
+  let byModel = dimsTree.get(event.provider);
+  if (byModel === undefined) dimsTree.set(event.provider, (byModel = new Map()));
+  let byOperation = byModel.get(event.model);
+  if (byOperation === undefined) byModel.set(event.model, (byOperation = new Map()));
+  let byProject = byOperation.get(event.operation);
+  if (byProject === undefined) byOperation.set(event.operation, (byProject = new Map()));
+  let dims = byProject.get(event.project_id);
   if (dims === undefined) {
-    if (dimsCache.size >= 100_000) dimsCache.clear();
+    if (dimsCount >= 100_000) {
+      dimsTree = new Map();
+      dimsCount = 0;
+    }
     dims = JSON.stringify([event.project_id ?? '', event.provider, event.model, event.operation]);
-    dimsCache.set(key, dims);
+    byProject.set(event.project_id, dims);
+    dimsCount++;
   }
   return dims;
 }

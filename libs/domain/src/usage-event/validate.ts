@@ -36,76 +36,80 @@ const HEX64 = /^[0-9a-f]{64}$/;
  * and the Kafka message timestamp for a consumer, so replaying an old topic stays valid.
  */
 export function validateUsageEvent(event: UsageEvent, referenceTime: number, limits: EventLimits = defaultEventLimits): Violation[] {
+  // Checks are module functions, not closures: this runs once per event in the consumers.
   const violations: Violation[] = [];
-  const add = (field: string, rule: string, message: string): void => {
-    violations.push({ field, rule, message });
-  };
-
-  requiredString(event.event_id, 'event_id');
-  requiredString(event.tenant_id, 'tenant_id');
-  requiredString(event.provider, 'provider');
-  requiredString(event.model, 'model');
-  requiredString(event.operation, 'operation');
+  requiredString(violations, limits, event.event_id, 'event_id');
+  requiredString(violations, limits, event.tenant_id, 'tenant_id');
+  requiredString(violations, limits, event.provider, 'provider');
+  requiredString(violations, limits, event.model, 'model');
+  requiredString(violations, limits, event.operation, 'operation');
   for (const field of optionalStringFields) {
     const value = event[field];
     if (value === null || value === undefined) continue;
-    if (typeof value !== 'string') add(field, 'string', `${field} must be a string or null, got ${typeof value}`);
-    else if (value.length === 0) add(field, 'non_empty', `${field} must be null or a non-empty string`);
-    else if (value.length > limits.maxStringLength) add(field, 'max_length', `${field} is ${value.length} characters, over the limit of ${limits.maxStringLength}`);
+    if (typeof value !== 'string') add(violations, field, 'string', `${field} must be a string or null, got ${typeof value}`);
+    else if (value.length === 0) add(violations, field, 'non_empty', `${field} must be null or a non-empty string`);
+    else if (value.length > limits.maxStringLength) add(violations, field, 'max_length', `${field} is ${value.length} characters, over the limit of ${limits.maxStringLength}`);
   }
   if (typeof event.api_key_hash === 'string' && event.api_key_hash.length > 0 && !HEX64.test(event.api_key_hash)) {
-    add('api_key_hash', 'sha256_hex', 'api_key_hash must be 64 lowercase hex characters (a SHA-256 digest); pass the raw key as `api_key` to the shim, which hashes it');
+    add(violations, 'api_key_hash', 'sha256_hex', 'api_key_hash must be 64 lowercase hex characters (a SHA-256 digest); pass the raw key as `api_key` to the shim, which hashes it');
   }
 
   if (!Number.isSafeInteger(event.occurred_at)) {
-    add('occurred_at', 'epoch_millis', `occurred_at must be an integer number of epoch milliseconds, got ${String(event.occurred_at)}`);
+    add(violations, 'occurred_at', 'epoch_millis', `occurred_at must be an integer number of epoch milliseconds, got ${String(event.occurred_at)}`);
   } else if (event.occurred_at < referenceTime - limits.maxPastMs) {
-    add('occurred_at', 'max_past', `occurred_at ${new Date(event.occurred_at).toISOString()} is more than ${limits.maxPastMs} ms before ${new Date(referenceTime).toISOString()}`);
+    add(violations, 'occurred_at', 'max_past', `occurred_at ${new Date(event.occurred_at).toISOString()} is more than ${limits.maxPastMs} ms before ${new Date(referenceTime).toISOString()}`);
   } else if (event.occurred_at > referenceTime + limits.maxFutureMs) {
-    add('occurred_at', 'max_future', `occurred_at ${new Date(event.occurred_at).toISOString()} is more than ${limits.maxFutureMs} ms after ${new Date(referenceTime).toISOString()}`);
+    add(violations, 'occurred_at', 'max_future', `occurred_at ${new Date(event.occurred_at).toISOString()} is more than ${limits.maxFutureMs} ms after ${new Date(referenceTime).toISOString()}`);
   }
 
-  for (const bucket of tokenBuckets) nonNegativeInteger(event[bucket], bucket, false);
-  nonNegativeInteger(event.latency_ms, 'latency_ms', true);
-  nonNegativeInteger(event.ttft_ms, 'ttft_ms', true);
+  for (const bucket of tokenBuckets) nonNegativeInteger(violations, event[bucket], bucket, false);
+  nonNegativeInteger(violations, event.latency_ms, 'latency_ms', true);
+  nonNegativeInteger(violations, event.ttft_ms, 'ttft_ms', true);
   if (event.status_code !== null && event.status_code !== undefined) {
     if (!Number.isInteger(event.status_code) || event.status_code < 100 || event.status_code > 599) {
-      add('status_code', 'http_status', `status_code must be an integer from 100 to 599, got ${String(event.status_code)}`);
+      add(violations, 'status_code', 'http_status', `status_code must be an integer from 100 to 599, got ${String(event.status_code)}`);
     }
   }
 
   const metadata: unknown = event.metadata;
   if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) {
-    add('metadata', 'string_map', 'metadata must be an object of string values');
+    add(violations, 'metadata', 'string_map', 'metadata must be an object of string values');
   } else {
-    const entries = Object.entries(metadata as Record<string, unknown>);
-    if (entries.length > limits.maxMetadataEntries) {
-      add('metadata', 'max_entries', `metadata has ${entries.length} entries, over the limit of ${limits.maxMetadataEntries}`);
-    }
+    let entries = 0;
     let chars = 0;
-    for (const [key, value] of entries) {
-      if (typeof value !== 'string') add(`metadata.${key}`, 'string', `metadata.${key} must be a string, got ${typeof value}`);
+    for (const key in metadata) {
+      if (!Object.hasOwn(metadata, key)) continue;
+      entries++;
+      const value: unknown = (metadata as Record<string, unknown>)[key];
+      if (typeof value !== 'string') add(violations, `metadata.${key}`, 'string', `metadata.${key} must be a string, got ${typeof value}`);
       else chars += key.length + value.length;
     }
+    if (entries > limits.maxMetadataEntries) {
+      add(violations, 'metadata', 'max_entries', `metadata has ${entries} entries, over the limit of ${limits.maxMetadataEntries}`);
+    }
     if (chars > limits.maxMetadataChars) {
-      add('metadata', 'max_size', `metadata keys and values total ${chars} characters, over the limit of ${limits.maxMetadataChars}`);
+      add(violations, 'metadata', 'max_size', `metadata keys and values total ${chars} characters, over the limit of ${limits.maxMetadataChars}`);
     }
   }
   return violations;
+}
 
-  function requiredString(value: unknown, field: string): void {
-    if (typeof value !== 'string') add(field, 'required', `${field} is required (a non-empty string), got ${value === null ? 'null' : typeof value}`);
-    else if (value.trim().length === 0) add(field, 'non_empty', `${field} must not be empty`);
-    else if (value.length > limits.maxStringLength) add(field, 'max_length', `${field} is ${value.length} characters, over the limit of ${limits.maxStringLength}`);
-  }
+function add(violations: Violation[], field: string, rule: string, message: string): void {
+  violations.push({ field, rule, message });
+}
 
-  function nonNegativeInteger(value: unknown, field: string, nullable: boolean): void {
-    if (nullable && (value === null || value === undefined)) return;
-    if (typeof value !== 'number' || !Number.isSafeInteger(value)) {
-      add(field, 'non_negative_integer', `${field} must be a non-negative integer, got ${formatValue(value)}`);
-    } else if (value < 0) {
-      add(field, 'non_negative_integer', `${field} must be a non-negative integer, got ${value}`);
-    }
+function requiredString(violations: Violation[], limits: EventLimits, value: unknown, field: string): void {
+  if (typeof value !== 'string') add(violations, field, 'required', `${field} is required (a non-empty string), got ${value === null ? 'null' : typeof value}`);
+  else if (value.trim().length === 0) add(violations, field, 'non_empty', `${field} must not be empty`);
+  else if (value.length > limits.maxStringLength) add(violations, field, 'max_length', `${field} is ${value.length} characters, over the limit of ${limits.maxStringLength}`);
+}
+
+function nonNegativeInteger(violations: Violation[], value: unknown, field: string, nullable: boolean): void {
+  if (nullable && (value === null || value === undefined)) return;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value)) {
+    add(violations, field, 'non_negative_integer', `${field} must be a non-negative integer, got ${formatValue(value)}`);
+  } else if (value < 0) {
+    add(violations, field, 'non_negative_integer', `${field} must be a non-negative integer, got ${value}`);
   }
 }
 
