@@ -111,11 +111,11 @@ let dimsTree: DimsTree = new Map();
 let dimsCount = 0;
 function dimsOf(event: UsageEvent): string {
   let byModel = dimsTree.get(event.provider);
-  if (byModel === undefined) dimsTree.set(event.provider, (byModel = new Map()));
+  if (byModel === undefined) dimsTree.set(event.provider, (byModel = new Map<string, Map<string, Map<string | null, string>>>()));
   let byOperation = byModel.get(event.model);
-  if (byOperation === undefined) byModel.set(event.model, (byOperation = new Map()));
+  if (byOperation === undefined) byModel.set(event.model, (byOperation = new Map<string, Map<string | null, string>>()));
   let byProject = byOperation.get(event.operation);
-  if (byProject === undefined) byOperation.set(event.operation, (byProject = new Map()));
+  if (byProject === undefined) byOperation.set(event.operation, (byProject = new Map<string | null, string>()));
   let dims = byProject.get(event.project_id);
   if (dims === undefined) {
     if (dimsCount >= 100_000) {
