@@ -47,16 +47,25 @@ async function recordAll(rig: StreamRig, events: readonly UsageEvent[], pauseEve
   await rig.meter.flush();
 }
 
+/** A ClickHouse map of counts as numbers, keys sorted (the reference's key order is arrival order). */
+function numbers(map: Record<string, string | number>): Record<string, number> {
+  const entries: [string, number][] = Object.entries(map).map(([k, v]) => [k, Number(v)]);
+  return Object.fromEntries(entries.sort(([a], [b]) => (a < b ? -1 : 1)));
+}
+
 /** Every hourly rollup in ClickHouse and every day and month counter in Redis equal the reference. */
 async function expectExact(rig: StreamRig, distinct: readonly UsageEvent[]): Promise<void> {
   await waitFor(() => rig.groupLag(rig.groupId, rig.topics.usageEvents), (lag) => lag === 0, { what: 'the rollup consumer to commit everything', timeoutMs: 240_000 });
   const reference = hourlyReference(distinct);
-  const expected = [...reference.values()].sort((a, b) => (a.key < b.key ? -1 : 1));
+  const expected = [...reference.values()].map((r) => ({ ...r, errors_by_class: numbers(r.errors_by_class), requests_by_status_class: numbers(r.requests_by_status_class) })).sort((a, b) => (a.key < b.key ? -1 : 1));
   const actual = await waitForOrLast(
     async () => (await rig.rollups.hourly()).map((r) => ({
       key: [r.tenant_id, r.hour, r.project_id, r.provider, r.model, r.operation].join('|'),
       requests: Number(r.requests), input_tokens: Number(r.input_tokens), cache_read_tokens: Number(r.cache_read_tokens), cache_write_tokens: Number(r.cache_write_tokens),
       output_tokens: Number(r.output_tokens), reasoning_tokens: Number(r.reasoning_tokens), errors: Number(r.errors),
+      errors_by_class: numbers(r.errors_by_class), requests_by_status_class: numbers(r.requests_by_status_class),
+      latency_ms_sum: Number(r.latency_ms_sum), latency_ms_max: Number(r.latency_ms_max), latency_count: Number(r.latency_count),
+      ttft_ms_sum: Number(r.ttft_ms_sum), ttft_ms_max: Number(r.ttft_ms_max), ttft_count: Number(r.ttft_count),
     })),
     (rows) => rows.reduce((n, r) => n + r.requests, 0) === distinct.length,
     { what: 'every rollup in ClickHouse', timeoutMs: 60_000, intervalMs: 500 },

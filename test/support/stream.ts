@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Kafka } from 'kafkajs';
 import { Redis } from 'ioredis';
-import type { UsageEvent } from '@meterline/domain';
+import { classifyError, statusClass, type UsageEvent } from '@meterline/domain';
 import { ClickHouseSink, usageRollupsStream } from '@meterline/clickhouse-sink';
 import { UsageRollupsTable, migrate, type ClickHouseHandle, type UsageRollupRow } from '@meterline/clickhouse';
 import { quotaAlertCodec, type QuotaAlertRecord } from '@meterline/contract';
@@ -53,6 +53,14 @@ export interface HourlyReference {
   output_tokens: number;
   reasoning_tokens: number;
   errors: number;
+  errors_by_class: Record<string, number>;
+  requests_by_status_class: Record<string, number>;
+  latency_ms_sum: number;
+  latency_ms_max: number;
+  latency_count: number;
+  ttft_ms_sum: number;
+  ttft_ms_max: number;
+  ttft_count: number;
 }
 
 /** Independent reference: per (tenant, hour, dimensions) sums of the distinct events. */
@@ -62,7 +70,7 @@ export function hourlyReference(events: readonly UsageEvent[]): Map<string, Hour
     const hour = new Date(Math.floor(e.occurred_at / HOUR) * HOUR).toISOString().replace('T', ' ').slice(0, 19);
     const key = [e.tenant_id, hour, e.project_id ?? '', e.provider, e.model, e.operation].join('|');
     let r = out.get(key);
-    if (!r) out.set(key, (r = { key, requests: 0, input_tokens: 0, cache_read_tokens: 0, cache_write_tokens: 0, output_tokens: 0, reasoning_tokens: 0, errors: 0 }));
+    if (!r) out.set(key, (r = { key, requests: 0, input_tokens: 0, cache_read_tokens: 0, cache_write_tokens: 0, output_tokens: 0, reasoning_tokens: 0, errors: 0, errors_by_class: {}, requests_by_status_class: {}, latency_ms_sum: 0, latency_ms_max: 0, latency_count: 0, ttft_ms_sum: 0, ttft_ms_max: 0, ttft_count: 0 }));
     r.requests++;
     r.input_tokens += e.input_tokens;
     r.cache_read_tokens += e.cache_read_tokens;
@@ -70,6 +78,21 @@ export function hourlyReference(events: readonly UsageEvent[]): Map<string, Hour
     r.output_tokens += e.output_tokens;
     r.reasoning_tokens += e.reasoning_tokens;
     if (e.error_type !== null || (e.status_code ?? 200) >= 400) r.errors++;
+    // Which class an error or status is in is the domain's rule; the reference only counts them.
+    const errorClass = classifyError(e.error_type, e.status_code);
+    if (errorClass !== null) r.errors_by_class[errorClass] = (r.errors_by_class[errorClass] ?? 0) + 1;
+    const status = statusClass(e.status_code);
+    r.requests_by_status_class[status] = (r.requests_by_status_class[status] ?? 0) + 1;
+    if (e.latency_ms !== null) {
+      r.latency_ms_sum += e.latency_ms;
+      r.latency_ms_max = Math.max(r.latency_ms_max, e.latency_ms);
+      r.latency_count++;
+    }
+    if (e.ttft_ms !== null) {
+      r.ttft_ms_sum += e.ttft_ms;
+      r.ttft_ms_max = Math.max(r.ttft_ms_max, e.ttft_ms);
+      r.ttft_count++;
+    }
   }
   return out;
 }

@@ -103,15 +103,16 @@ describe('planTenantBatch: the packed layout apply-usage-batch-2.lua reads', () 
     let i = 5;
     const next = (): string | number | Buffer => args[i++]!;
     const list = (width: number): (string | number | Buffer)[][] => Array.from({ length: Number(next()) }, () => Array.from({ length: width }, next));
-    const groups = list(2);
+    const groups = list(3);
     const slots = Array.from({ length: Number(next()) }, () => {
-      const head = [next(), next(), next()];
+      const head = [next(), next(), next(), next()];
       const n = Number(next());
-      return { key: head[0], thresholds: Array.from({ length: 2 * n }, next) };
+      return { key: head[0], total: head[3], thresholds: Array.from({ length: 2 * n }, next) };
     });
     const versions = list(1).map(([v]) => v);
     const errorClasses = list(1).map(([v]) => v);
     const statusClasses = list(1).map(([v]) => v);
+    const maxOccurredAt = next();
     const count = Number(next());
     const packed = next() as Buffer;
     let at = 0;
@@ -130,7 +131,7 @@ describe('planTenantBatch: the packed layout apply-usage-batch-2.lua reads', () 
     });
     expect(at).toBe(packed.length);
     expect(i).toBe(args.length);
-    return { groups, slots, versions, errorClasses, statusClasses, events };
+    return { groups, slots, versions, errorClasses, statusClasses, maxOccurredAt, events };
   }
 
   it('the script reads the same layout', () => {
@@ -158,13 +159,16 @@ describe('planTenantBatch: the packed layout apply-usage-batch-2.lua reads', () 
       price: (e) => money(costs[Number(e.event_id.slice(2))]!),
     });
     const parsed = parse(plan.args);
-    expect(parsed.groups).toEqual([
+    expect(parsed.groups.map(([hour, dims]) => [hour, dims])).toEqual([
       [midnight - 3_600_000, JSON.stringify(['', 'openai', 'gpt-4o', 'chat'])],
       [midnight, JSON.stringify(['', 'openai', 'gpt-4o', 'chat'])],
       [midnight - 3_600_000, JSON.stringify(['p"1', 'openai', 'gpt-4o', 'chat'])],
       [midnight + 12 * 3_600_000, JSON.stringify(['', 'openai', 'gpt-4o', 'chat'])],
     ]);
     expect(parsed.slots.map((s) => s.key)).toEqual([`daily:${midnight - DAY}`, `requests:${Date.UTC(2026, 10, 1)}`, `spend:${Date.UTC(2026, 10, 1)}`, `daily:${midnight}`]);
+    // Totals over all the events of the call; -1 where an amount is past a double (2^60 here).
+    expect(parsed.slots.map((s) => s.total)).toEqual([30, 4, -1, 15]);
+    expect(parsed.maxOccurredAt).toBe(midnight + DAY / 2);
     expect(parsed.versions).toEqual(['openai/gpt-4o@1', 'card/gpt-4o@1']);
     expect(parsed.errorClasses).toEqual(['rate_limit']);
     expect(parsed.statusClasses).toEqual(['2xx', '4xx']);
@@ -200,6 +204,61 @@ describe('planTenantBatch: rollup groups', () => {
     ];
     const plan = planTenantBatch('acme', 0, events.map((event, i) => ({ offset: String(i), event })), [], { allowedLatenessMs: 1, dedupWindowSeconds: 1, price: () => ({ costPico: 0n, chargePico: 0n, cacheSavingsPico: 0n, costPriced: false, chargePriced: false, costVersion: null, chargeVersion: null, unpriced: null }) });
     expect(plan.args[5]).toBe(4);
-    expect(plan.args.slice(6, 14).filter((_, i) => i % 2 === 1)).toEqual(events.map((e) => JSON.stringify([e.project_id ?? '', e.provider, e.model, e.operation])));
+    expect(plan.args.slice(6, 18).filter((_, i) => i % 3 === 1)).toEqual(events.map((e) => JSON.stringify([e.project_id ?? '', e.provider, e.model, e.operation])));
+  });
+});
+
+describe('planTenantBatch: group sums (the script starts on-time groups from them)', () => {
+  const base: UsageEvent = { event_id: 'x', occurred_at: Date.UTC(2026, 10, 23, 10), tenant_id: 'acme', project_id: null, api_key_hash: null, client_id: null, user_id: null, trace_id: null, endpoint_id: null, provider: 'openai', model: 'gpt-4o', operation: 'chat', input_tokens: 0, cache_read_tokens: 0, cache_write_tokens: 0, output_tokens: 0, reasoning_tokens: 0, latency_ms: null, ttft_ms: null, status_code: 200, error_type: null, metadata: {} };
+  const unpriced: EventMoney = { costPico: 0n, chargePico: 0n, cacheSavingsPico: 0n, costPriced: false, chargePriced: false, costVersion: null, chargeVersion: null, unpriced: null };
+  const priced = (cost: bigint): EventMoney => ({ costPico: cost, chargePico: 2n * cost, cacheSavingsPico: -cost, costPriced: true, chargePriced: true, costVersion: 'c@1', chargeVersion: 'h@1', unpriced: null });
+
+  /** Reads a group's packed sums back (the layout of the script's header). */
+  function readSums(packed: Buffer | string) {
+    if (typeof packed === 'string') return packed;
+    const values = Array.from({ length: 21 }, (_, i) => packed.readDoubleLE(8 * i));
+    let at = 8 * 21;
+    const lists = Array.from({ length: 4 }, () => {
+      const n = packed.readUInt16LE(at);
+      at += 2;
+      return Array.from({ length: n }, () => {
+        const entry = [packed.readUInt16LE(at), packed.readDoubleLE(at + 2)];
+        at += 10;
+        return entry;
+      });
+    });
+    expect(at).toBe(packed.length);
+    return { values, lists };
+  }
+
+  it('sums every event of the group, maxima and counts by class and version included', () => {
+    const events: UsageEvent[] = [
+      { ...base, event_id: 'a', input_tokens: 10, output_tokens: 5, latency_ms: 300, ttft_ms: 40 },
+      { ...base, event_id: 'b', input_tokens: 7, cache_read_tokens: 3, reasoning_tokens: 2, latency_ms: 900, status_code: 429, error_type: 'rate_limit' },
+      { ...base, event_id: 'c', cache_write_tokens: 4, ttft_ms: 90, status_code: 200 },
+    ];
+    const money = new Map([['a', priced(1_234_567n)], ['b', unpriced], ['c', priced(5n)]]);
+    const plan = planTenantBatch('acme', 0, events.map((event, i) => ({ offset: String(i), event })), [], { allowedLatenessMs: 1, dedupWindowSeconds: 1, price: (e) => money.get(e.event_id)! });
+    expect(plan.args[5]).toBe(1);
+    const sums = readSums(plan.args[8] as Buffer);
+    // requests, in, cr, cw, out, rs, errors, lat sum/count/max, ttft sum/count/max, cost hi/lo, charge hi/lo, savings hi/lo, unpriced cost/charge
+    expect(sums).toEqual({
+      values: [3, 17, 3, 4, 5, 2, 1, 1200, 2, 900, 130, 2, 90, 1, 234572, 2, 469144, -3, 1765428, 1, 1],
+      // error classes (rate_limit = 1), status classes (2xx = 1, 4xx = 2), cost and charge versions (c@1 = 1, h@1 = 2)
+      lists: [[[1, 1]], [[1, 2], [2, 1]], [[1, 2]], [[2, 2]]],
+    });
+  });
+
+  it('sends no sums for a group whose sum passes 2^53 (the script sums it event by event)', () => {
+    const big = Number.MAX_SAFE_INTEGER - 1;
+    const events: UsageEvent[] = [
+      { ...base, event_id: 'a', input_tokens: big },
+      { ...base, event_id: 'b', input_tokens: big },
+      { ...base, event_id: 'c', provider: 'anthropic', input_tokens: big },
+    ];
+    const plan = planTenantBatch('acme', 0, events.map((event, i) => ({ offset: String(i), event })), [], { allowedLatenessMs: 1, dedupWindowSeconds: 1, price: () => unpriced });
+    expect(plan.args[5]).toBe(2);
+    expect(plan.args[8]).toBe('');
+    expect(readSums(plan.args[11] as Buffer)).toMatchObject({ values: expect.arrayContaining([big]) as unknown });
   });
 });

@@ -129,10 +129,86 @@ function dimsOf(event: UsageEvent): string {
   return dims;
 }
 
+/** Counts by index (error or status class, price version), in the order first seen. */
+type IndexCounts = Map<number, number>;
+
+/**
+ * What a rollup group's events in one call add up to: the script's `sums` (see its header).
+ * The script starts a group that no event can make late from these, and takes back the events
+ * that do not count, instead of adding every event in Lua.
+ */
+export class GroupSums {
+  static readonly FIELDS = 21;
+  readonly values = new Float64Array(GroupSums.FIELDS);
+  /** False once a sum passed 2^53: the script then sums the group event by event. */
+  exact = true;
+  readonly errorClasses: IndexCounts = new Map();
+  readonly statusClasses: IndexCounts = new Map();
+  readonly costVersions: IndexCounts = new Map();
+  readonly chargeVersions: IndexCounts = new Map();
+
+  /** One event: class and version indexes as packed (0 = none / unpriced), latency and ttft -1 when absent. */
+  add(event: UsageEvent, errorClass: number, statusClassIndex: number, latency: number, ttft: number, money: readonly number[], costVersion: number, chargeVersion: number): void {
+    const v = this.values;
+    v[0]! += 1;
+    this.#sum(1, event.input_tokens);
+    this.#sum(2, event.cache_read_tokens);
+    this.#sum(3, event.cache_write_tokens);
+    this.#sum(4, event.output_tokens);
+    this.#sum(5, event.reasoning_tokens);
+    if (errorClass > 0) {
+      v[6]! += 1;
+      count(this.errorClasses, errorClass);
+    }
+    count(this.statusClasses, statusClassIndex);
+    if (latency >= 0) {
+      this.#sum(7, latency);
+      v[8]! += 1;
+      if (latency > v[9]!) v[9] = latency;
+    }
+    if (ttft >= 0) {
+      this.#sum(10, ttft);
+      v[11]! += 1;
+      if (ttft > v[12]!) v[12] = ttft;
+    }
+    for (let m = 0; m < 6; m++) this.#sum(13 + m, money[m]!);
+    if (costVersion > 0) count(this.costVersions, costVersion);
+    else v[19]! += 1;
+    if (chargeVersion > 0) count(this.chargeVersions, chargeVersion);
+    else v[20]! += 1;
+  }
+
+  #sum(field: number, value: number): void {
+    const sum = (this.values[field]! += value);
+    if (sum > MAX_SAFE_NUMBER || sum < -MAX_SAFE_NUMBER) this.exact = false;
+  }
+
+  /** The packed form, or '' when a sum is past what a double holds exactly. */
+  pack(): Buffer | '' {
+    if (!this.exact) return '';
+    const lists = [this.errorClasses, this.statusClasses, this.costVersions, this.chargeVersions];
+    const out = Buffer.allocUnsafe(8 * GroupSums.FIELDS + lists.reduce((n, list) => n + 2 + 10 * list.size, 0));
+    let at = 0;
+    for (const value of this.values) at = out.writeDoubleLE(value, at);
+    for (const list of lists) {
+      at = out.writeUInt16LE(list.size, at);
+      for (const [index, n] of list) at = out.writeDoubleLE(n, out.writeUInt16LE(index, at));
+    }
+    return out;
+  }
+}
+
+function count(counts: IndexCounts, index: number): void {
+  counts.set(index, (counts.get(index) ?? 0) + 1);
+}
+
+const MAX_SAFE_NUMBER = Number.MAX_SAFE_INTEGER;
+
 /**
  * Builds the arguments of apply-usage-batch-2.lua for one tenant's events (offset order) of
  * one partition batch. The script decides what is new, duplicate, late or a correction; this
- * only lays the events out with their rollup group and matching quota periods.
+ * lays the events out with their rollup group and matching quota periods, and sums each group
+ * and quota over all the events (the script takes back what it does not count).
  */
 export function planTenantBatch(
   tenantId: string,
@@ -143,10 +219,12 @@ export function planTenantBatch(
 ): TenantBatchPlan {
   // Rollup groups by hour, then by dimensions (no per-event key string beyond the dims one).
   const groups = new Map<number, Map<string, number>>();
-  let groupCount = 0;
-  const groupArgs: (string | number)[] = [];
+  const groupList: { hour: number; dims: string; sums: GroupSums }[] = [];
   const slots = new Map<string, number>();
   const slotArgs: (string | number)[] = [];
+  // Per quota slot: where its total goes in slotArgs, and the total (-1: past a double).
+  const slotTotals: { argAt: number; total: number }[] = [];
+  let maxOccurredAt = 0;
   // Quota amounts a double cannot hold (past 2^53, or negative), as decimal strings.
   const bigAmounts: string[] = [];
   // Price versions, error and status classes: each name once per call, events refer to it by
@@ -190,10 +268,11 @@ export function planTenantBatch(
     if (ofHour === undefined) groups.set(hour, (ofHour = new Map<string, number>()));
     let gi = ofHour.get(dims);
     if (gi === undefined) {
-      gi = ++groupCount;
+      groupList.push({ hour, dims, sums: new GroupSums() });
+      gi = groupList.length;
       ofHour.set(dims, gi);
-      groupArgs.push(hour, dims);
     }
+    if (event.occurred_at > maxOccurredAt) maxOccurredAt = event.occurred_at;
     const money = options.price(event);
     matches.length = 0;
     matchAmounts.length = 0;
@@ -223,18 +302,23 @@ export function planTenantBatch(
             limit: quota.limit.toString(),
             enforcement: quota.enforcement,
           };
-          slotArgs.push(slotKey, period.end + COUNTER_GRACE_MS, JSON.stringify(meta), quota.thresholds.length);
+          slotTotals.push({ argAt: slotArgs.length + 3, total: 0 });
+          slotArgs.push(slotKey, period.end + COUNTER_GRACE_MS, JSON.stringify(meta), 0, quota.thresholds.length);
           for (const threshold of quota.thresholds) slotArgs.push(threshold, thresholdTrigger(quota.limit, threshold).toString());
         }
         lastSlot[q] = { start: period.start, end: period.end, index };
         qi = index;
       }
       matches.push(qi);
-      if (amount >= 0n && amount <= MAX_SAFE) matchAmounts.push(Number(amount));
-      else {
+      const slot = slotTotals[qi - 1]!;
+      if (amount >= 0n && amount <= MAX_SAFE) {
+        matchAmounts.push(Number(amount));
+        if (slot.total >= 0) slot.total = slot.total + Number(amount) <= MAX_SAFE_NUMBER ? slot.total + Number(amount) : -1;
+      } else {
         // HINCRBY adds the decimal string exactly, past 2^53 too.
         matchAmounts.push(-1);
         bigAmounts.push(amount.toString());
+        slot.total = -1;
       }
     }
     const sourceOffset = Number(offset);
@@ -243,6 +327,14 @@ export function planTenantBatch(
     const [costHi, costLo] = splitPico(money.costPico);
     const [chargeHi, chargeLo] = splitPico(money.chargePico);
     const [savingsHi, savingsLo] = splitPico(money.cacheSavingsPico);
+    const moneyParts = [moneyPart(costHi), Number(costLo), moneyPart(chargeHi), Number(chargeLo), moneyPart(savingsHi), Number(savingsLo)];
+    const errorIndex = errorClass === null ? 0 : classIndex(classes.error, errorClass);
+    const statusIndex = classIndex(classes.status, statusClass(event.status_code));
+    const latency = event.latency_ms ?? -1;
+    const ttft = event.ttft_ms ?? -1;
+    const costVersion = versionIndex(money.costPriced, money.costVersion);
+    const chargeVersion = versionIndex(money.chargePriced, money.chargeVersion);
+    groupList[gi - 1]!.sums.add(event, errorIndex, statusIndex, latency, ttft, moneyParts, costVersion, chargeVersion);
     at += packed.write(eventIdHash(event.event_id), at, ID_BYTES, 'latin1');
     putDouble(sourceOffset);
     putUint32(gi);
@@ -252,24 +344,25 @@ export function planTenantBatch(
     putDouble(event.cache_write_tokens);
     putDouble(event.output_tokens);
     putDouble(event.reasoning_tokens);
-    putUint8(errorClass === null ? 0 : classIndex(classes.error, errorClass));
-    putUint8(classIndex(classes.status, statusClass(event.status_code)));
-    putDouble(event.latency_ms ?? -1);
-    putDouble(event.ttft_ms ?? -1);
-    putDouble(moneyPart(costHi));
-    putUint32(Number(costLo));
-    putDouble(moneyPart(chargeHi));
-    putUint32(Number(chargeLo));
-    putDouble(moneyPart(savingsHi));
-    putUint32(Number(savingsLo));
-    putUint16(versionIndex(money.costPriced, money.costVersion));
-    putUint16(versionIndex(money.chargePriced, money.chargeVersion));
+    putUint8(errorIndex);
+    putUint8(statusIndex);
+    putDouble(latency);
+    putDouble(ttft);
+    putDouble(moneyParts[0]!);
+    putUint32(moneyParts[1]!);
+    putDouble(moneyParts[2]!);
+    putUint32(moneyParts[3]!);
+    putDouble(moneyParts[4]!);
+    putUint32(moneyParts[5]!);
+    putUint16(costVersion);
+    putUint16(chargeVersion);
     putUint16(matches.length);
     for (let m = 0; m < matches.length; m++) {
       putUint32(matches[m]!);
       putDouble(matchAmounts[m]!);
     }
   }
+  for (const { argAt, total } of slotTotals) slotArgs[argAt] = total;
   return {
     tenantId,
     partition,
@@ -280,8 +373,8 @@ export function planTenantBatch(
       options.allowedLatenessMs,
       options.dedupWindowSeconds,
       redisKeys.epoch(),
-      groupCount,
-      ...groupArgs,
+      groupList.length,
+      ...groupList.flatMap(({ hour, dims, sums }) => [hour, dims, sums.pack()]),
       slots.size,
       ...slotArgs,
       versions.size,
@@ -290,6 +383,7 @@ export function planTenantBatch(
       ...classes.error.keys(),
       classes.status.size,
       ...classes.status.keys(),
+      maxOccurredAt,
       events.length,
       packed.subarray(0, at),
       ...bigAmounts,

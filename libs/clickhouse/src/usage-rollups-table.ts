@@ -19,6 +19,15 @@ export interface HourlyUsage {
   output_tokens: string;
   reasoning_tokens: string;
   errors: string;
+  /** Error class -> errors, HTTP status class (2xx...) -> requests. */
+  errors_by_class: Record<string, string>;
+  requests_by_status_class: Record<string, string>;
+  latency_ms_sum: string;
+  latency_ms_max: string;
+  latency_count: string;
+  ttft_ms_sum: string;
+  ttft_ms_max: string;
+  ttft_count: string;
   late_events: string;
   corrections: string;
   /** Integer pico-USD, as ClickHouse writes an Int128 in JSON (a string). */
@@ -59,7 +68,8 @@ export class UsageRollupsTable {
     if (filter.from !== undefined) where.push('hour >= toDateTime({from:Int64})');
     if (filter.to !== undefined) where.push('hour < toDateTime({to:Int64})');
     const result = await this.handle.client.query({
-      query: `SELECT tenant_id, toString(hour) AS hour, project_id, provider, model, operation, requests, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens, errors, late_events, corrections,
+      query: `SELECT tenant_id, toString(hour) AS hour, project_id, provider, model, operation, requests, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens, errors,
+                     errors_by_class, requests_by_status_class, latency_ms_sum, latency_ms_max, latency_count, ttft_ms_sum, ttft_ms_max, ttft_count, late_events, corrections,
                      toString(cost_pico) AS cost_pico, toString(charge_pico) AS charge_pico, toString(cache_savings_pico) AS cache_savings_pico, unpriced_cost_events, unpriced_charge_events,
                      cost_price_versions, charge_price_versions
               FROM ${this.#db}.usage_hourly ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}

@@ -9,11 +9,12 @@
   ARGV[3]  allowed lateness, ms
   ARGV[4]  dedup window, seconds
   ARGV[5]  the state epoch key (ml:epoch): absent means Redis lost the state; nothing is applied
-  ARGV[6]  G, then G x (hour_ms, dims_json)                          rollup groups
-  then     Q, then Q x (counter_suffix, expire_at_ms, meta_json, N, N x (threshold, trigger))
+  ARGV[6]  G, then G x (hour_ms, dims_json, sums)                    rollup groups
+  then     Q, then Q x (counter_suffix, expire_at_ms, meta_json, total, N, N x (threshold, trigger))
   then     V, then V x price_version_id                               price versions used in the call
   then     C, then C x error_class                                    error classes used in the call
   then     S, then S x status_class                                   status classes used in the call
+  then     the latest occurred_at of the call's events
   then     E, then the events packed in one binary string (little-endian), E x:
              c12 id_hash, d offset, I4 group_index, d occurred_at,
              d input, d cache_read, d cache_write, d output, d reasoning,
@@ -23,6 +24,14 @@
              then K x (I4 quota_index, d amount|-1)
   then     the quota amounts the packed record could not hold exactly (-1 there), in event order,
            as decimal strings
+
+  A group's `sums` are what all its events in the call add up to, packed: 21 doubles (requests,
+  input, cache_read, cache_write, output, reasoning, errors, latency sum, latency count,
+  latency max, ttft sum, ttft count, ttft max, cost hi/lo, charge hi/lo, savings hi/lo,
+  unpriced cost events, unpriced charge events), then four lists, each H n + n x (H index,
+  d count): error classes, status classes, cost versions, charge versions. Empty when a sum
+  would pass 2^53 (the group is then summed here event by event). A quota slot's `total` is
+  the sum of its amounts in the call, -1 when one of them or the sum is past a double.
 
   The events' fields travel packed in one argument (plan-batch.ts writes EVENT_FORMAT): per
   argument, both ioredis and Redis cost more than its bytes. Every packed number is an integer,
@@ -43,11 +52,14 @@
   value goes to the outbox. Quota counters add every counted event; a threshold crossed for
   the first time in a period puts one alert in the outbox.
 
-  Cost: Redis commands, not Lua arithmetic, are what a script pays for. So dedup asks each
-  hour's set once per call (SMISMEMBER, then one SADD), a quota counter is read once and
-  written once per call with the sum kept in Lua while it stays below 2^53 (past it, each
-  amount goes through HINCRBY and thresholds compare the exact decimal string), and a rollup
-  hash is read once (HGETALL) and written once (HSET) per call.
+  Cost: Redis runs one script at a time, so its work per event is kept small. Dedup asks each
+  hour's set once per call (SMISMEMBER, then one SADD). A group whose hour no event of the
+  call can make late starts from the caller's sums and takes back only the events that do not
+  count (duplicates, replays); other groups are summed event by event. A quota counter (and its
+  alert flags) is read once per call; when the call's total crosses no threshold not yet
+  alerted and keeps it below 2^53, it is added at once, else the events are walked one by one
+  (summed in Lua below 2^53; past it, each amount goes through HINCRBY and thresholds compare
+  the exact decimal string). A rollup hash is read once (HGETALL) and written once (HSET).
 
   Returns { applied, duplicates, replayed, corrections, late, outbox_length }, or { -1 } when the
   epoch key is missing (the caller rebuilds the state, then retries).
@@ -65,21 +77,24 @@ local wmOff = tonumber(redis.call('HGET', wmKey, 'off') or '-1')
 local maxts = tonumber(redis.call('HGET', wmKey, 'maxts') or '0')
 
 local i = 6
+local EXACT = 9007199254740992 -- doubles are exact below 2^53
+local SUMS = '<ddddddddddddddddddddd' -- a group's sums (see below), then its four count lists
+
 local groups = {}
 local G = tonumber(ARGV[i]); i = i + 1
 for g = 1, G do
-  groups[g] = { hour = ARGV[i], dims = ARGV[i + 1], touched = false,
+  groups[g] = { hour = ARGV[i], dims = ARGV[i + 1], sums = ARGV[i + 2], touched = false,
     req = 0, inp = 0, cr = 0, cw = 0, out = 0, rs = 0, err = 0, lat = 0, latmax = 0, latn = 0,
     ttft = 0, ttftmax = 0, ttftn = 0, late = 0, ec = {}, sc = {},
     cph = 0, cpl = 0, chh = 0, chl = 0, svh = 0, svl = 0, upc = 0, uph = 0, vc = {}, vh = {} }
-  i = i + 2
+  i = i + 3
 end
 
 local quotas = {}
 local Q = tonumber(ARGV[i]); i = i + 1
 for q = 1, Q do
-  local quota = { key = prefix .. 'q:' .. ARGV[i], expireAt = ARGV[i + 1], meta = ARGV[i + 2], triggers = {} }
-  local n = tonumber(ARGV[i + 3]); i = i + 4
+  local quota = { key = prefix .. 'q:' .. ARGV[i], expireAt = ARGV[i + 1], meta = ARGV[i + 2], total = tonumber(ARGV[i + 3]), triggers = {} }
+  local n = tonumber(ARGV[i + 4]); i = i + 5
   for t = 1, n do
     quota.triggers[t] = { threshold = ARGV[i], at = tonumber(ARGV[i + 1]), atText = ARGV[i + 1] }
     i = i + 2
@@ -97,16 +112,15 @@ local statusClasses = {}
 local S = tonumber(ARGV[i]); i = i + 1
 for c = 1, S do statusClasses[c] = ARGV[i]; i = i + 1 end
 
-local E = tonumber(ARGV[i])
-local packed = ARGV[i + 1]
-local bigAmountAt = i + 2 -- the next amount the packed record could not hold
+local maxAtInCall = tonumber(ARGV[i])
+local E = tonumber(ARGV[i + 1])
+local packed = ARGV[i + 2]
+local bigAmountAt = i + 3 -- the next amount the packed record could not hold
 local EVENT = '<c12 d I4 d ddddd B B d d d I4 d I4 d I4 H H H'
 local FIXED = 132 -- bytes of EVENT
 local K_AT = 130 -- where K sits in it
 local QUOTA_ENTRY = '<I4 d'
 
--- Doubles are exact below 2^53; at or above it, counters are added and compared in Redis.
-local EXACT = 9007199254740992
 -- redis.call takes its arguments on Lua's C stack (8,000 slots): long lists go in slices.
 local SLICE = 4000
 local function callSliced(command, key, list)
@@ -119,76 +133,15 @@ end
 
 local outbox = {}
 
--- Quota counters. A counter is read once per call; while it stays below 2^53 its additions
--- are summed here (`pending`) and written once at the end. Past that, each amount goes to
--- Redis (pending flushed first), so the counter there is exact whenever it is compared.
-local function firstUse(quota)
-  quota.used = tonumber(redis.call('HGET', quota.key, 'used') or '0')
-  quota.pending = 0
-  quota.inLua = quota.used < EXACT
-end
-local function flushPending(quota)
-  if quota.pending ~= 0 then redis.call('HINCRBY', quota.key, 'used', string.format('%d', quota.pending)) end
-  quota.pending = 0
-end
--- A counter stops at 2^63 - 1 (Redis's int64; $9.2M in pico-USD), at or past every valid limit.
--- Letting HINCRBY fail instead would abort the script after its first writes (dedup sets,
--- other counters), and the retry would then drop this call's events as duplicates.
-local INT64_MAX = '9223372036854775807'
-local function addInRedis(quota, amountText)
-  local used = redis.pcall('HINCRBY', quota.key, 'used', amountText)
-  if type(used) == 'table' then
-    if not string.find(used.err or '', 'overflow', 1, true) then error(used.err) end
-    redis.call('HSET', quota.key, 'used', INT64_MAX)
-    return tonumber(INT64_MAX)
-  end
-  return used
-end
--- `used` below 2^53 is exact (a double holds it); at or above, Redis holds the exact value.
-local function reached(quota, used, trigger)
-  if used < EXACT then return trigger.at < EXACT and used >= trigger.at end
-  local text = redis.call('HGET', quota.key, 'used')
-  if #text ~= #trigger.atText then return #text > #trigger.atText end
-  return text >= trigger.atText
-end
-local function usedText(quota, used)
-  if used < EXACT then return string.format('%d', used) end
-  return redis.call('HGET', quota.key, 'used')
-end
--- `amount` is nil when it is past what a double holds; `amountText` is then its decimal string.
-local function addUsage(quota, amount, amountText, offset, at)
-  if quota.used == nil then firstUse(quota) end
-  local used
-  if quota.inLua and amount ~= nil and quota.used + amount < EXACT then
-    used = quota.used + amount
-    quota.pending = quota.pending + amount
-  else
-    flushPending(quota)
-    quota.inLua = false
-    used = addInRedis(quota, amountText or string.format('%d', amount))
-  end
-  quota.used = used
-  for _, trigger in ipairs(quota.triggers) do
-    -- Once asked, a flag is set for the period: no need to ask again in this call.
-    if not trigger.asked and reached(quota, used, trigger) then
-      trigger.asked = true
-      if redis.call('HSETNX', quota.key, 'a:' .. trigger.threshold, string.format('%d', offset)) == 1 then
-        outbox[#outbox + 1] = cjson.encode({ t = 'a', m = quota.meta, th = trigger.threshold,
-          u = usedText(quota, used), at = string.format('%d', at), o = string.format('%d', offset), p = partition })
-      end
-    end
-  end
-end
-
 -- Pass 1, dedup: which new events are first seen. Each hour's set is asked once.
-local starts = {}
+local starts, groupOf, timeOf = {}, {}, {}
 local isNew = {} -- by event: true = counts, false = duplicate, nil = replayed
 local askBySet = {}
 local lastOffset = wmOff
 local pos = 1
 for e = 1, E do
-  local idHash, offset, gi = struct.unpack('<c12 d I4', packed, pos)
-  starts[e] = pos
+  local idHash, offset, gi, at = struct.unpack('<c12 d I4 d', packed, pos)
+  starts[e], groupOf[e], timeOf[e] = pos, gi, at
   pos = pos + FIXED + 12 * struct.unpack('<H', packed, pos + K_AT)
   if offset > wmOff then
     lastOffset = offset
@@ -226,88 +179,230 @@ for _, ask in pairs(askBySet) do
   end
 end
 
--- Pass 2: count what is new.
-local applied, corrections, late = 0, 0, 0
-local replayed = E
-for e = 1, E do
-  local new = isNew[e]
-  if new ~= nil then replayed = replayed - 1 end
-  if new then
-    local _, offset, gi, at, inp, cr, cw, out, rs, eci, sci, lat, ttft, cph, cpl, chh, chl, svh, svl, cv, hv, K, quotaAt =
-      struct.unpack(EVENT, packed, starts[e])
-    local ec = eci > 0 and errorClasses[eci] or ''
-    local sc = statusClasses[sci]
-    local group = groups[gi]
-    applied = applied + 1
-    local hour = tonumber(group.hour)
-    local isLate = hour + HOUR <= maxts
-    if isLate then late = late + 1 end
-    if hour + HOUR + lateness <= maxts then
-      -- The hour closed: a correction row of its own, keyed by the event's offset.
-      corrections = corrections + 1
-      local f = { req = 1, ['in'] = inp, cr = cr, cw = cw, out = out, rs = rs,
-        err = (ec ~= '' and 1 or 0), late = 1,
-        lat = (lat >= 0 and lat or 0), latmax = (lat >= 0 and lat or 0), latn = (lat >= 0 and 1 or 0),
-        ttft = (ttft >= 0 and ttft or 0), ttftmax = (ttft >= 0 and ttft or 0), ttftn = (ttft >= 0 and 1 or 0) }
-      if ec ~= '' then f['e:' .. ec] = 1 end
-      f['s:' .. sc] = 1
-      -- Money as decimal strings: cjson writes numbers with 14 significant digits.
-      f.cph = string.format('%d', cph); f.cpl = string.format('%d', cpl); f.chh = string.format('%d', chh)
-      f.chl = string.format('%d', chl); f.svh = string.format('%d', svh); f.svl = string.format('%d', svl)
-      if cv > 0 then f['vc:' .. versions[cv]] = 1 else f.upc = 1 end
-      if hv > 0 then f['vh:' .. versions[hv]] = 1 else f.uph = 1 end
-      outbox[#outbox + 1] = cjson.encode({ t = 'c', h = group.hour, d = group.dims, p = partition, o = string.format('%d', offset), f = f })
-    else
-      group.touched = true
-      group.req = group.req + 1
-      group.inp = group.inp + inp; group.cr = group.cr + cr; group.cw = group.cw + cw
-      group.out = group.out + out; group.rs = group.rs + rs
-      if ec ~= '' then
-        group.err = group.err + 1
-        group.ec[ec] = (group.ec[ec] or 0) + 1
+-- Adds (sign 1) or takes back (sign -1) one event in its group's running sums (maxima aside).
+local function accumulate(group, sign, inp, cr, cw, out, rs, ec, sc, lat, ttft, cph, cpl, chh, chl, svh, svl, cv, hv)
+  group.req = group.req + sign
+  group.inp = group.inp + sign * inp; group.cr = group.cr + sign * cr; group.cw = group.cw + sign * cw
+  group.out = group.out + sign * out; group.rs = group.rs + sign * rs
+  if ec ~= '' then
+    group.err = group.err + sign
+    group.ec[ec] = (group.ec[ec] or 0) + sign
+  end
+  group.sc[sc] = (group.sc[sc] or 0) + sign
+  if lat >= 0 then group.lat = group.lat + sign * lat; group.latn = group.latn + sign end
+  if ttft >= 0 then group.ttft = group.ttft + sign * ttft; group.ttftn = group.ttftn + sign end
+  group.cph = group.cph + sign * cph; group.cpl = group.cpl + sign * cpl
+  group.chh = group.chh + sign * chh; group.chl = group.chl + sign * chl
+  group.svh = group.svh + sign * svh; group.svl = group.svl + sign * svl
+  if cv > 0 then group.vc[cv] = (group.vc[cv] or 0) + sign else group.upc = group.upc + sign end
+  if hv > 0 then group.vh[hv] = (group.vh[hv] or 0) + sign else group.uph = group.uph + sign end
+end
+
+-- A group whose hour cannot be late for any event of this call (hour + 1h is past every event
+-- time the watermark can reach in it) starts from the sums the caller computed over all its
+-- events; the events that do not count (duplicates, replays) are taken back below. Other
+-- groups are summed event by event (late events, corrections).
+local bound = math.max(maxts, maxAtInCall)
+for _, group in ipairs(groups) do
+  if group.sums ~= '' and tonumber(group.hour) + HOUR > bound then
+    group.fast = true
+    local s = { struct.unpack(SUMS, group.sums) }
+    group.req, group.inp, group.cr, group.cw, group.out, group.rs, group.err = s[1], s[2], s[3], s[4], s[5], s[6], s[7]
+    group.lat, group.latn, group.latmax, group.ttft, group.ttftn, group.ttftmax = s[8], s[9], s[10], s[11], s[12], s[13]
+    group.cph, group.cpl, group.chh, group.chl, group.svh, group.svl, group.upc, group.uph = s[14], s[15], s[16], s[17], s[18], s[19], s[20], s[21]
+    local at = s[22]
+    for _, list in ipairs({ { group.ec, errorClasses }, { group.sc, statusClasses }, { group.vc }, { group.vh } }) do
+      local n
+      n, at = struct.unpack('<H', group.sums, at)
+      for _ = 1, n do
+        local index, count
+        index, count, at = struct.unpack('<H d', group.sums, at)
+        list[1][list[2] and list[2][index] or index] = count
       end
-      group.sc[sc] = (group.sc[sc] or 0) + 1
-      if lat >= 0 then
-        group.lat = group.lat + lat; group.latn = group.latn + 1
-        if lat > group.latmax then group.latmax = lat end
-      end
-      if ttft >= 0 then
-        group.ttft = group.ttft + ttft; group.ttftn = group.ttftn + 1
-        if ttft > group.ttftmax then group.ttftmax = ttft end
-      end
-      if isLate then group.late = group.late + 1 end
-      group.cph = group.cph + cph; group.cpl = group.cpl + cpl
-      group.chh = group.chh + chh; group.chl = group.chl + chl
-      group.svh = group.svh + svh; group.svl = group.svl + svl
-      if cv > 0 then group.vc[cv] = true else group.upc = group.upc + 1 end
-      if hv > 0 then group.vh[hv] = true else group.uph = group.uph + 1 end
     end
-    if at > maxts then maxts = at end
-    -- Quotas: counted event by event, so the crossing event (and its time) is exact.
+  end
+end
+
+-- Quotas: read once per call (counter and alert flags). A quota whose counted total in this
+-- call reaches no threshold not yet alerted, and keeps the counter below 2^53, is added at
+-- once; others are walked event by event so the crossing event (and its time) is exact.
+-- Past 2^53 each amount goes through HINCRBY and thresholds compare the exact decimal string.
+local function takeBack(e)
+  local _, _, gi, _, inp, cr, cw, out, rs, eci, sci, lat, ttft, cph, cpl, chh, chl, svh, svl, cv, hv, K, quotaAt =
+    struct.unpack(EVENT, packed, starts[e])
+  local group = groups[gi]
+  if group.fast then
+    accumulate(group, -1, inp, cr, cw, out, rs, eci > 0 and errorClasses[eci] or '', statusClasses[sci], lat, ttft, cph, cpl, chh, chl, svh, svl, cv, hv)
+    if (lat >= 0 and lat == group.latmax) or (ttft >= 0 and ttft == group.ttftmax) then group.remax = true end
+  end
+  for k = 0, K - 1 do
+    local qi, amount = struct.unpack(QUOTA_ENTRY, packed, quotaAt + 12 * k)
+    local quota = quotas[qi]
+    if amount < 0 or quota.total < 0 then quota.total = -1 else quota.total = quota.total - amount end
+  end
+end
+local replayed, anyTakenBack = 0, false
+for e = 1, E do
+  if isNew[e] ~= true then
+    if isNew[e] == nil then replayed = replayed + 1 end
+    takeBack(e)
+    anyTakenBack = true
+  end
+end
+
+local anyWalk = false
+for _, quota in ipairs(quotas) do
+  local fields = { 'used' }
+  for t, trigger in ipairs(quota.triggers) do fields[t + 1] = 'a:' .. trigger.threshold end
+  local read = redis.call('HMGET', quota.key, unpack(fields))
+  local used = tonumber(read[1] or '0')
+  local total = quota.total
+  local fits = total >= 0 and used < EXACT and used + total < EXACT
+  for t, trigger in ipairs(quota.triggers) do
+    if read[t + 1] then trigger.asked = true -- alerted before in this period
+    elseif fits and used + total >= trigger.at then fits = false end
+  end
+  quota.pending = 0
+  if fits then
+    quota.used, quota.pending, quota.inLua = used + total, total, true
+  else
+    quota.used, quota.inLua, quota.walk = used, used < EXACT, true
+    anyWalk = true
+  end
+end
+
+local function flushPending(quota)
+  if quota.pending ~= 0 then redis.call('HINCRBY', quota.key, 'used', string.format('%d', quota.pending)) end
+  quota.pending = 0
+end
+-- A counter stops at 2^63 - 1 (Redis's int64; $9.2M in pico-USD), at or past every valid limit.
+-- Letting HINCRBY fail instead would abort the script after its first writes (dedup sets,
+-- other counters), and the retry would then drop this call's events as duplicates.
+local INT64_MAX = '9223372036854775807'
+local function addInRedis(quota, amountText)
+  local used = redis.pcall('HINCRBY', quota.key, 'used', amountText)
+  if type(used) == 'table' then
+    if not string.find(used.err or '', 'overflow', 1, true) then error(used.err) end
+    redis.call('HSET', quota.key, 'used', INT64_MAX)
+    return tonumber(INT64_MAX)
+  end
+  return used
+end
+-- `used` below 2^53 is exact (a double holds it); at or above, Redis holds the exact value.
+local function reached(quota, used, trigger)
+  if used < EXACT then return trigger.at < EXACT and used >= trigger.at end
+  local text = redis.call('HGET', quota.key, 'used')
+  if #text ~= #trigger.atText then return #text > #trigger.atText end
+  return text >= trigger.atText
+end
+local function usedText(quota, used)
+  if used < EXACT then return string.format('%d', used) end
+  return redis.call('HGET', quota.key, 'used')
+end
+-- One event's amount on a walked quota. While the counter stays below 2^53 the amounts are
+-- summed here (`pending`) and written once; past it each goes to Redis (pending flushed
+-- first), so the counter there is exact whenever it is compared.
+-- `amount` is nil when it is past what a double holds; `amountText` is then its decimal string.
+local function addUsage(quota, amount, amountText, offset, at)
+  local used
+  if quota.inLua and amount ~= nil and quota.used + amount < EXACT then
+    used = quota.used + amount
+    quota.pending = quota.pending + amount
+  else
+    flushPending(quota)
+    quota.inLua = false
+    used = addInRedis(quota, amountText or string.format('%d', amount))
+  end
+  quota.used = used
+  for _, trigger in ipairs(quota.triggers) do
+    -- Once asked, a flag is set for the period: no need to ask again in this call.
+    if not trigger.asked and reached(quota, used, trigger) then
+      trigger.asked = true
+      if redis.call('HSETNX', quota.key, 'a:' .. trigger.threshold, string.format('%d', offset)) == 1 then
+        outbox[#outbox + 1] = cjson.encode({ t = 'a', m = quota.meta, th = trigger.threshold,
+          u = usedText(quota, used), at = string.format('%d', at), o = string.format('%d', offset), p = partition })
+      end
+    end
+  end
+end
+
+-- Pass 2, in offset order: the event time watermark, groups summed event by event, walked quotas.
+local applied, corrections, late = 0, 0, 0
+for e = 1, E do
+  if isNew[e] then
+    applied = applied + 1
+    local group = groups[groupOf[e]]
+    if not group.fast then
+      local _, offset, _, _, inp, cr, cw, out, rs, eci, sci, lat, ttft, cph, cpl, chh, chl, svh, svl, cv, hv =
+        struct.unpack(EVENT, packed, starts[e])
+      local ec = eci > 0 and errorClasses[eci] or ''
+      local sc = statusClasses[sci]
+      local hour = tonumber(group.hour)
+      local isLate = hour + HOUR <= maxts
+      if isLate then late = late + 1 end
+      if hour + HOUR + lateness <= maxts then
+        -- The hour closed: a correction row of its own, keyed by the event's offset.
+        corrections = corrections + 1
+        local f = { req = 1, ['in'] = inp, cr = cr, cw = cw, out = out, rs = rs,
+          err = (ec ~= '' and 1 or 0), late = 1,
+          lat = (lat >= 0 and lat or 0), latmax = (lat >= 0 and lat or 0), latn = (lat >= 0 and 1 or 0),
+          ttft = (ttft >= 0 and ttft or 0), ttftmax = (ttft >= 0 and ttft or 0), ttftn = (ttft >= 0 and 1 or 0) }
+        if ec ~= '' then f['e:' .. ec] = 1 end
+        f['s:' .. sc] = 1
+        -- Money as decimal strings: cjson writes numbers with 14 significant digits.
+        f.cph = string.format('%d', cph); f.cpl = string.format('%d', cpl); f.chh = string.format('%d', chh)
+        f.chl = string.format('%d', chl); f.svh = string.format('%d', svh); f.svl = string.format('%d', svl)
+        if cv > 0 then f['vc:' .. versions[cv]] = 1 else f.upc = 1 end
+        if hv > 0 then f['vh:' .. versions[hv]] = 1 else f.uph = 1 end
+        outbox[#outbox + 1] = cjson.encode({ t = 'c', h = group.hour, d = group.dims, p = partition, o = string.format('%d', offset), f = f })
+      else
+        group.touched = true
+        accumulate(group, 1, inp, cr, cw, out, rs, ec, sc, lat, ttft, cph, cpl, chh, chl, svh, svl, cv, hv)
+        if lat > group.latmax then group.latmax = lat end
+        if ttft > group.ttftmax then group.ttftmax = ttft end
+        if isLate then group.late = group.late + 1 end
+      end
+    end
+  end
+  if anyWalk then
+    -- Amounts past a double are taken in event order, whether the event counts or not.
+    local K, quotaAt = struct.unpack('<H', packed, starts[e] + K_AT)
     for k = 0, K - 1 do
       local qi, amount = struct.unpack(QUOTA_ENTRY, packed, quotaAt + 12 * k)
       local amountText
       if amount < 0 then
-        -- Past what a double holds: the next decimal string.
         amount, amountText = nil, ARGV[bigAmountAt]
         bigAmountAt = bigAmountAt + 1
       end
-      addUsage(quotas[qi], amount, amountText, offset, at)
+      local quota = quotas[qi]
+      if isNew[e] and quota.walk then addUsage(quota, amount, amountText, struct.unpack('<d', packed, starts[e] + 12), timeOf[e]) end
     end
-  else
-    -- Skip a duplicate's or replay's big amounts too: they are counted in event order.
-    local K, quotaAt = struct.unpack('<H', packed, starts[e] + K_AT)
-    for k = 0, K - 1 do
-      if struct.unpack('<d', packed, quotaAt + 12 * k + 4) < 0 then bigAmountAt = bigAmountAt + 1 end
+  end
+  if isNew[e] and timeOf[e] > maxts then maxts = timeOf[e] end
+end
+
+-- Expiry last: a counter first written in this call exists only now.
+for _, quota in ipairs(quotas) do
+  flushPending(quota)
+  redis.call('PEXPIREAT', quota.key, quota.expireAt)
+end
+
+-- A fast group that took back the event holding a maximum finds it again among those counted.
+if anyTakenBack then
+  for e = 1, E do
+    local group = groups[groupOf[e]]
+    if group.remax then
+      if group.remaxed == nil then group.remaxed, group.latmax, group.ttftmax = true, 0, 0 end
+      if isNew[e] then
+        local lat, ttft = struct.unpack('<d d', packed, starts[e] + 12 + 8 + 4 + 8 + 40 + 2)
+        if lat > group.latmax then group.latmax = lat end
+        if ttft > group.ttftmax then group.ttftmax = ttft end
+      end
     end
   end
 end
--- Expiry last: a counter first written in this call exists only now.
-for _, quota in ipairs(quotas) do
-  if quota.used ~= nil then
-    flushPending(quota)
-    redis.call('PEXPIREAT', quota.key, quota.expireAt)
-  end
+for _, group in ipairs(groups) do
+  if group.fast and group.req > 0 then group.touched = true end
 end
 
 -- Cumulative rollups: each hash read once and written once; the new totals go to the outbox.
@@ -343,10 +438,10 @@ for _, group in ipairs(groups) do
     add('svh', group.svh); add('svl', group.svl)
     if group.upc > 0 then add('upc', group.upc) end
     if group.uph > 0 then add('uph', group.uph) end
-    for v in pairs(group.vc) do if f['vc:' .. versions[v]] == nil then put('vc:' .. versions[v], '1') end end
-    for v in pairs(group.vh) do if f['vh:' .. versions[v]] == nil then put('vh:' .. versions[v], '1') end end
-    for class, n in pairs(group.ec) do add('e:' .. class, n) end
-    for class, n in pairs(group.sc) do add('s:' .. class, n) end
+    for v, n in pairs(group.vc) do if n > 0 and f['vc:' .. versions[v]] == nil then put('vc:' .. versions[v], '1') end end
+    for v, n in pairs(group.vh) do if n > 0 and f['vh:' .. versions[v]] == nil then put('vh:' .. versions[v], '1') end end
+    for class, n in pairs(group.ec) do if n ~= 0 then add('e:' .. class, n) end end
+    for class, n in pairs(group.sc) do if n ~= 0 then add('s:' .. class, n) end end
     if group.latmax > tonumber(f.latmax or '0') then put('latmax', string.format('%d', group.latmax)) end
     if group.ttftmax > tonumber(f.ttftmax or '0') then put('ttftmax', string.format('%d', group.ttftmax)) end
     if #writes > 0 then callSliced('HSET', key, writes) end
