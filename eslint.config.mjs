@@ -1,5 +1,6 @@
 // Type-aware lint, zero warnings (npm run lint passes --max-warnings 0).
-// Module boundaries: libs/domain is pure (no I/O packages), apps depend on libs only.
+// Module boundaries: libs/domain is pure (no I/O packages), apps depend on libs only, nothing
+// on the production path imports test code.
 import tseslint from 'typescript-eslint';
 import nx from '@nx/eslint-plugin';
 
@@ -33,8 +34,15 @@ export default tseslint.config(
           depConstraints: [
             { sourceTag: 'type:domain', onlyDependOnLibsWithTags: ['type:domain'], bannedExternalImports: ioPackages },
             { sourceTag: 'type:lib', onlyDependOnLibsWithTags: ['type:domain', 'type:lib'] },
-            { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:domain', 'type:lib', 'type:testing'] },
-            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:domain', 'type:lib', 'type:testing', 'type:app'] },
+            // Running locally (Kafka from jars, redis-server, embedded ClickHouse over HTTP, sample
+            // traffic): used by `meterline start` and the tests, never by an app's wiring.
+            { sourceTag: 'type:local', onlyDependOnLibsWithTags: ['type:domain', 'type:lib', 'type:local'] },
+            { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:domain', 'type:lib', 'type:local', 'type:testing'] },
+            // An app is a composition root over libs: no app imports another app, test code or
+            // local infrastructure.
+            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:domain', 'type:lib'] },
+            // The CLI composes the apps (`meterline start`, `meterline <app>`) and may start local infrastructure.
+            { sourceTag: 'type:cli', onlyDependOnLibsWithTags: ['type:domain', 'type:lib', 'type:local', 'type:app'] },
           ],
         },
       ],

@@ -160,7 +160,7 @@ function fleetConfig(broker: KafkaBroker, redis: RedisServer, names: { base: str
     CLICKHOUSE_DATABASE: names.database,
     METERLINE_CHDB_PATH: names.chdbPath,
     LOG_LEVEL: 'error',
-    LOG_FORMAT: 'json',
+    METERLINE_LOG_FORMAT: 'json', METERLINE_HEALTH_PORT: '0',
   });
 }
 

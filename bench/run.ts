@@ -123,7 +123,7 @@ async function benchEndToEnd(kafka: Kafka, brokers: string[], seconds: number, t
     name: 'sink',
     cwd: repoRoot(),
     outputFile: join(logDir, 'sink.log'),
-    env: { ...process.env, NODE_OPTIONS: '', KAFKA_BROKERS: brokers.join(','), METERLINE_TOPIC_USAGE_EVENTS: topic, METERLINE_SINK_GROUP: groupId, METERLINE_CHDB_PATH: chdbPath, CLICKHOUSE_DATABASE: database, LOG_LEVEL: 'warn', LOG_FORMAT: 'json' },
+    env: { ...process.env, NODE_OPTIONS: '', KAFKA_BROKERS: brokers.join(','), METERLINE_TOPIC_USAGE_EVENTS: topic, METERLINE_SINK_GROUP: groupId, METERLINE_CHDB_PATH: chdbPath, CLICKHOUSE_DATABASE: database, LOG_LEVEL: 'warn', METERLINE_LOG_FORMAT: 'json', METERLINE_HEALTH_PORT: '0' },
   });
   const meter = createMeter({ kafka, topic, spoolDir: mkdtempSync(join(tmpdir(), 'bench-spool-')), log, batchSize: 5_000, lingerMs: 10 });
   const next = usageGenerator({ seed: 3, idPrefix: 'e2e' });

@@ -169,7 +169,7 @@ async function untilConsumerCaughtUp(s: Setup, timeoutMs: number, intervalMs = 1
 async function spawnConsumer(s: Setup): Promise<ManagedProcess> {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
-    LOG_FORMAT: 'json',
+    METERLINE_LOG_FORMAT: 'json', METERLINE_HEALTH_PORT: '0',
     LOG_LEVEL: 'warn',
     KAFKA_BROKERS: s.broker.brokers.join(','),
     REDIS_URL: s.redisServer.url,

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UsageEventsTable, migrate, openClickHouse, type UsageEventRow } from '@meterline/clickhouse';
 import { createLogger } from '@meterline/platform';
-import { usageGenerator } from '../libs/testing/src/usage-generator';
+import { usageGenerator } from '@meterline/local';
 
 const log = createLogger({ level: 'error', format: 'json', name: 'verify' });
 const base = openClickHouse({ database: 'default', chdbPath: mkdtempSync(join(tmpdir(), 'verify-chdb-')) });

@@ -4,7 +4,7 @@ import { InvalidEventError } from '@meterline/contract';
 import type { ReconcileReport, UsageEventsTable } from '@meterline/clickhouse';
 import type { QuotaChecker } from '@meterline/quotas';
 import type { Meter, UsageRecord } from '@meterline/producer';
-import { MeterlineError, errorMessage, type Logger } from '@meterline/platform';
+import { MeterlineError, errorMessage, serveHealthRoute, type Health, type Logger } from '@meterline/platform';
 
 export interface HttpApiDeps {
   usage: UsageEventsTable;
@@ -14,8 +14,8 @@ export interface HttpApiDeps {
   reconcile?: (tenantId: string, fromMs: number, toMs: number) => Promise<ReconcileReport>;
   /** Ingest endpoint writes through the producer shim; absent: POST /v1/events answers 503. */
   meter?: Meter;
-  /** Extra fields for /healthz (worker stats). */
-  health?: () => Record<string, unknown>;
+  /** Readiness checks of this process, served at /livez and /readyz (no key needed). */
+  health: Health;
   log: Logger;
 }
 
@@ -42,19 +42,20 @@ export async function startHttpApi(deps: HttpApiDeps, host: string, port: number
   const log = deps.log.child({ component: 'http-api' });
   const server = createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
-      const status = error instanceof HttpError ? error.status : 500;
+      const status = error instanceof HttpError ? error.status : error instanceof URIError ? 400 : 500;
       if (status >= 500) log.error({ err: errorMessage(error), url: req.url }, 'request failed');
-      send(res, status, { error: { code: error instanceof MeterlineError ? error.code : 'INTERNAL', message: errorMessage(error) } });
+      // A 500 says nothing of the internals; the log has the detail.
+      const body = status >= 500 && !(error instanceof HttpError) ? { code: 'INTERNAL', message: 'internal error; the server log has the details' }
+        : error instanceof URIError ? { code: 'BAD_PATH', message: `the path has a malformed percent-encoding: ${req.url ?? ''}` }
+        : { code: error instanceof MeterlineError ? error.code : 'INTERNAL', message: errorMessage(error) };
+      send(res, status, { error: body });
     });
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (serveHealthRoute(deps.health, req, res)) return;
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname.replace(/\/+$/, '') || '/';
-    if (req.method === 'GET' && (path === '/healthz' || path === '/')) {
-      send(res, 200, { status: 'ok', ...deps.health?.() });
-      return;
-    }
     if (req.method === 'GET' && path === '/v1/usage') {
       const tenant = url.searchParams.get('tenant') ?? undefined;
       send(res, 200, { tenants: await deps.usage.tenantTotals(tenant) });

@@ -1,33 +1,34 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Redis } from 'ioredis';
-import { startHttpApi } from '@meterline/api';
-import { ClickHouseSink, usageEventsStream, usageRollupsStream } from '@meterline/clickhouse-sink';
-import { UsageEventsTable, UsageRollupsTable, migrate, openClickHouse, reconcileUsage } from '@meterline/clickhouse';
-import { createKafka, ensureTopics, rawPathTopics, streamTopics } from '@meterline/kafka';
-import { QuotaBook, QuotaChecker } from '@meterline/quotas';
-import { withScripts } from '@meterline/redis';
-import { rollupConsumerFromConfig } from '@meterline/rollup-consumer';
+import { apiApp } from '@meterline/api';
+import { clickhouseSinkApp } from '@meterline/clickhouse-sink';
+import { invoiceSchedulerApp } from '@meterline/invoice-scheduler';
+import { rollupConsumerApp } from '@meterline/rollup-consumer';
+import { freePort, startClickHouseHttpServer, startKafka, startRedis, startSampleTraffic } from '@meterline/local';
 import { createMeter } from '@meterline/producer';
 import { Lifecycle, type FleetConfig, type Logger } from '@meterline/platform';
-import { PriceBookStore } from '@meterline/pricing';
-import { freePort, startKafka, startRedis } from '@meterline/testing';
-import { startSampleTraffic } from './sample-traffic';
+import { ProcessContext, type App } from '@meterline/runtime';
+
+/** Every app of the fleet, in start order (stopped in reverse: the API drains first, the sinks last). */
+export const fleetApps: readonly App[] = [clickhouseSinkApp, rollupConsumerApp, invoiceSchedulerApp, apiApp];
 
 export interface FleetOptions {
   /** Sample events per second (0: none). */
   trafficRate: number;
   /** Start a local Kafka broker (unless KAFKA_BROKERS is given). */
-  localInfra: boolean;
+  localKafka: boolean;
   /** Start a local Redis server (unless REDIS_URL is given). */
   localRedis: boolean;
+  /** Serve the embedded ClickHouse over HTTP on this port for outside tools (0: not). */
+  clickhouseHttpPort: number;
   dataDir: string;
 }
 
 /**
  * Every app in one process, for development and small installs: local Kafka and Redis (unless
- * configured), the embedded ClickHouse (one data directory, so one process), the sink, the
- * HTTP API and sample traffic through the shim. Stops in reverse order on SIGINT/SIGTERM.
+ * configured), the embedded ClickHouse (one data directory, so one process; also served over
+ * HTTP for outside tools), the apps' own wiring on one shared ProcessContext, and sample
+ * traffic through the shim. SIGINT/SIGTERM drain the apps, then stop Redis and Kafka.
  */
 export async function runFleet(config: FleetConfig, options: FleetOptions, log: Logger): Promise<Lifecycle> {
   const lifecycle = new Lifecycle(log);
@@ -38,86 +39,70 @@ export async function runFleet(config: FleetConfig, options: FleetOptions, log: 
   try {
     const dataDir = resolve(options.dataDir);
     mkdirSync(dataDir, { recursive: true });
-    let brokers = config.kafka.brokers;
-    let redisUrl = config.redis.url;
-    if (options.localInfra) {
-      // Ports are remembered so a restart reopens the same broker data (unread events survive).
-      const portsFile = join(dataDir, 'kafka-ports.json');
-      const remembered = existsSync(portsFile) ? (JSON.parse(readFileSync(portsFile, 'utf8')) as { port: number; controllerPort: number }) : { port: await freePort(), controllerPort: await freePort() };
-      writeFileSync(portsFile, JSON.stringify(remembered));
-      log.info('starting Kafka (first run fetches the broker jars with Maven)');
-      const broker = await startKafka({ dataDir: join(dataDir, 'kafka'), port: remembered.port, controllerPort: remembered.controllerPort });
-      lifecycle.onStop('kafka', () => broker.stop());
-      brokers = broker.brokers;
-      log.info({ brokers, pid: broker.pid }, 'kafka started');
-    }
-    if (options.localRedis) {
-      const redisServer = await startRedis();
-      lifecycle.onStop('redis', () => redisServer.stop());
-      redisUrl = redisServer.url;
-      log.info({ url: redisServer.url, pid: redisServer.pid }, 'redis started');
-    }
-
-    const kafka = createKafka({ brokers, clientId: config.kafka.clientId }, log);
-    await ensureTopics(kafka, [...rawPathTopics(config.topics), ...streamTopics(config.topics)], log);
-    const redis = withScripts(new Redis(redisUrl));
-    redis.on('error', (error: Error) => log.warn({ err: error.message }, 'redis connection error (ioredis reconnects)'));
-    lifecycle.onStop('redis-client', async () => {
-      await redis.quit();
-    });
-
-    const clickhouse = openClickHouse(config.clickhouse);
-    lifecycle.onStop('clickhouse', () => clickhouse.close());
-    await migrate(clickhouse, log, { rawTtlMonths: config.clickhouse.rawTtlMonths });
-    const usage = new UsageEventsTable(clickhouse);
-    log.info({ embedded: clickhouse.embedded, database: clickhouse.database, path: clickhouse.embedded ? resolve(config.clickhouse.chdbPath) : config.clickhouse.url }, 'clickhouse ready');
-
-    const sink = new ClickHouseSink(kafka, usageEventsStream(usage, config.events), { groupId: config.sink.groupId, topic: config.topics.usageEvents, dlqTopic: config.topics.usageEventsDlq, flushRows: config.sink.flushRows, flushMs: config.sink.flushMs }, log);
-    await sink.start();
-    lifecycle.onStop('clickhouse-sink', () => sink.stop());
-
-    const rollups = new UsageRollupsTable(clickhouse);
-    const rollupSink = new ClickHouseSink(kafka, usageRollupsStream(rollups), { groupId: config.rollups.sinkGroupId, topic: config.topics.usageRollups, dlqTopic: `${config.topics.usageRollups}.dlq`, flushRows: config.sink.flushRows, flushMs: config.sink.flushMs }, log);
-    await rollupSink.start();
-    lifecycle.onStop('clickhouse-sink-rollups', () => rollupSink.stop());
-
-    const quotas = new QuotaBook(kafka, config.topics.quotaDefinitions, redis, log);
-    await quotas.start();
-    lifecycle.onStop('quota-book', () => quotas.stop());
-    const prices = new PriceBookStore(config.pricing.dir, log).watch();
-    lifecycle.onStop('price-books', () => Promise.resolve(prices.close()));
-    const rollupConsumer = rollupConsumerFromConfig({ kafka, redis, quotas, prices, clickhouse, config, log });
-    await rollupConsumer.start();
-    lifecycle.onStop('rollup-consumer', () => rollupConsumer.stop());
-
-    const meter = createMeter({ kafka, topic: config.topics.usageEvents, spoolDir: config.producer.spoolDir, apiKeyPepper: config.producer.apiKeyPepper, limits: config.events, log });
-    lifecycle.onStop('meter', () => meter.close());
-
-    const api = await startHttpApi(
-      {
-        usage,
-        meter,
-        log,
-        quotas: new QuotaChecker(redis),
-        reconcile: (tenant, from, to) => reconcileUsage(clickhouse, tenant, from, to),
-        health: () => ({ sink: sink.stats(), rollupSink: rollupSink.stats(), rollups: rollupConsumer.stats(), meter: meter.stats() }),
-      },
-      config.http.host,
-      config.http.port,
-    );
-    lifecycle.onStop('http-api', () => api.close());
+    const local = await startLocalInfrastructure(config, options, dataDir, lifecycle, log);
+    const context = new ProcessContext(local, log, lifecycle);
+    for (const app of fleetApps) await app.start(context);
+    const clickhouseUrl = await serveEmbeddedClickHouse(context, options, log);
 
     if (options.trafficRate > 0) {
+      // A sample service with its own shim (and spool), as a real service would have.
+      const meter = createMeter({ kafka: context.kafka(), topic: local.topics.usageEvents, spoolDir: join(local.producer.spoolDir, 'sample-traffic'), limits: local.events, log });
+      lifecycle.onStop('sample-meter', () => meter.close());
       const traffic = startSampleTraffic(meter, options.trafficRate, log);
       lifecycle.onStop('sample-traffic', () => traffic.stop());
     }
+    const api = `http://${local.http.host}:${local.http.port}`;
     log.info(
-      { api: api.url, try: [`npx meterline usage --tenant acme`, `curl ${api.url}/v1/usage/acme`, `npx meterline quota set --tenant acme --limit 10000000 --period month`, `curl ${api.url}/v1/quotas/acme/check`, `curl ${api.url}/healthz`] },
-      `meterline is running: live totals at ${api.url}/v1/usage (or: npx meterline usage --tenant acme). Ctrl-C drains and stops everything.`,
+      { api, clickhouse: clickhouseUrl, try: ['npx meterline usage --tenant acme', `curl ${api}/v1/usage/acme`, 'npx meterline quota set --tenant acme --limit 10000000 --period month', `curl ${api}/readyz`] },
+      `meterline is running: live totals at ${api}/v1/usage (or: npx meterline usage --tenant acme). Ctrl-C drains and stops everything.`,
     );
     return lifecycle;
   } catch (error) {
     await lifecycle.stop();
     throw error;
   }
+}
+
+/** Starts Kafka and Redis where the configuration names none; returns the config pointing at them. */
+async function startLocalInfrastructure(config: FleetConfig, options: FleetOptions, dataDir: string, lifecycle: Lifecycle, log: Logger): Promise<FleetConfig> {
+  let { brokers } = config.kafka;
+  let { url: redisUrl } = config.redis;
+  if (options.localKafka) {
+    // Ports are remembered so a restart reopens the same broker data (unread events survive).
+    const portsFile = join(dataDir, 'kafka-ports.json');
+    const remembered = existsSync(portsFile) ? (JSON.parse(readFileSync(portsFile, 'utf8')) as { port: number; controllerPort: number }) : { port: await freePort(), controllerPort: await freePort() };
+    writeFileSync(portsFile, JSON.stringify(remembered));
+    log.info('starting Kafka (the first run fetches the broker jars with Maven)');
+    const broker = await startKafka({ dataDir: join(dataDir, 'kafka'), port: remembered.port, controllerPort: remembered.controllerPort });
+    lifecycle.onStop('kafka', () => broker.stop());
+    brokers = broker.brokers;
+    log.info({ brokers, pid: broker.pid }, 'kafka started');
+  }
+  if (options.localRedis) {
+    const redisServer = await startRedis({ dir: join(dataDir, 'redis'), persist: true });
+    lifecycle.onStop('redis', () => redisServer.stop());
+    redisUrl = redisServer.url;
+    log.info({ url: redisServer.url, pid: redisServer.pid }, 'redis started');
+  }
+  return { ...config, kafka: { ...config.kafka, brokers }, redis: { url: redisUrl } };
+}
+
+/**
+ * The embedded ClickHouse is held by this process; outside tools (curl, clickhouse-client
+ * --protocol http, Grafana) reach it over HTTP. Another port is taken if the preferred one is
+ * in use. Returns the URL, or undefined when ClickHouse is a server or the port is 0.
+ */
+async function serveEmbeddedClickHouse(context: ProcessContext, options: FleetOptions, log: Logger): Promise<string | undefined> {
+  const { clickhouse } = context.config;
+  if (clickhouse.url !== undefined || options.clickhouseHttpPort === 0) return undefined;
+  await context.clickhouse();
+  const serve = (port: number) => startClickHouseHttpServer({ chdbPath: clickhouse.chdbPath, port, log });
+  const server = await serve(options.clickhouseHttpPort).catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+    log.info({ port: options.clickhouseHttpPort }, 'port in use: ClickHouse HTTP on another port');
+    return serve(0);
+  });
+  context.lifecycle.onStop('clickhouse-http', () => server.close());
+  log.info({ url: server.url }, 'embedded ClickHouse served over HTTP (local convenience, 127.0.0.1 only)');
+  return server.url;
 }

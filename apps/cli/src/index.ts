@@ -1,2 +1,1 @@
 export { runFleet, type FleetOptions } from './fleet';
-export { startSampleTraffic } from './sample-traffic';

@@ -6,15 +6,27 @@ import { createMeter } from '@meterline/producer';
 import { ConfigError, createLogger, errorMessage, fleetConfigSchema, parseConfig, type FleetConfig, type Logger } from '@meterline/platform';
 import { listUnpriced, loadPriceBooks, rerateReportCsv, rerateUsage } from '@meterline/pricing';
 import { writeFileSync } from 'node:fs';
-import { runFleet } from './fleet';
+import { startClickHouseHttpServer } from '@meterline/local';
+import { runApp } from '@meterline/runtime';
+import { fleetApps, runFleet } from './fleet';
 import { invoiceCommand } from './invoice-command';
 
 const usageText = `meterline: exactly-once metering of LLM usage
 
 Usage:
-  meterline start [--rate N] [--no-traffic] [--data-dir DIR]
+  meterline start [--rate N] [--no-traffic] [--data-dir DIR] [--clickhouse-port P]
                               run every app in one process with local Kafka, Redis and
-                              embedded ClickHouse, plus N sample events/s (default 200)
+                              embedded ClickHouse, plus N sample events/s (default 200);
+                              the embedded ClickHouse is also served over HTTP on P
+                              (default 8123, 127.0.0.1 only; 0: not served)
+  meterline api | clickhouse-sink | rollup-consumer | invoice-scheduler
+                              run one app as its own process (an operator's service);
+                              /livez and /readyz on METERLINE_HEALTH_PORT (api: its own port)
+  meterline clickhouse serve [--port P] [--host H] [--user NAME:PASSWORD[:readonly]]...
+                              serve the embedded ClickHouse (METERLINE_CHDB_PATH) over
+                              ClickHouse's HTTP interface, so separate processes share it
+                              (CLICKHOUSE_URL=http://127.0.0.1:P); a local convenience, not
+                              a production server
   meterline migrate           apply ClickHouse migrations (safe to run twice)
   meterline usage [--tenant T] [--url URL] [--json]
                               live per-tenant totals (through the running fleet's HTTP API,
@@ -74,11 +86,31 @@ async function main(argv: string[]): Promise<number> {
 
   switch (command) {
     case 'start': {
-      const { values } = parseArgs({ args: rest, options: { rate: { type: 'string', default: '200' }, 'no-traffic': { type: 'boolean', default: false }, 'data-dir': { type: 'string', default: '.data' } } });
+      const { values } = parseArgs({ args: rest, options: { rate: { type: 'string', default: '200' }, 'no-traffic': { type: 'boolean', default: false }, 'data-dir': { type: 'string', default: '.data' }, 'clickhouse-port': { type: 'string', default: '8123' } } });
       const rate = Number(values.rate);
       if (!Number.isFinite(rate) || rate < 0) throw new UsageError(`--rate must be a non-negative number, got "${values.rate}"`);
-      await runFleet(config, { trafficRate: values['no-traffic'] ? 0 : rate, localInfra: process.env.KAFKA_BROKERS === undefined, localRedis: process.env.REDIS_URL === undefined, dataDir: values['data-dir'] }, log);
+      await runFleet(config, {
+        trafficRate: values['no-traffic'] ? 0 : rate,
+        localKafka: process.env.KAFKA_BROKERS === undefined,
+        localRedis: process.env.REDIS_URL === undefined,
+        clickhouseHttpPort: portOption('--clickhouse-port', values['clickhouse-port']),
+        dataDir: values['data-dir'],
+      }, log);
       return -1; // keeps running until a signal
+    }
+    case 'clickhouse': {
+      const [sub, ...args] = rest;
+      if (sub !== 'serve') throw new UsageError('clickhouse: the subcommand is `serve`');
+      const { values } = parseArgs({ args, options: { port: { type: 'string', default: '8123' }, host: { type: 'string', default: '127.0.0.1' }, user: { type: 'string', multiple: true, default: [] } } });
+      if (config.clickhouse.url !== undefined) throw new UsageError('clickhouse serve serves the embedded engine: unset CLICKHOUSE_URL');
+      const server = await startClickHouseHttpServer({ chdbPath: config.clickhouse.chdbPath, host: values.host, port: portOption('--port', values.port), log, ...(values.user.length > 0 ? { users: values.user.map(userOption) } : {}) });
+      log.info({ url: server.url, path: config.clickhouse.chdbPath }, `embedded ClickHouse served over HTTP: CLICKHOUSE_URL=${server.url}`);
+      const stop = (): void => {
+        void server.close().then(() => process.exit(0));
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      return -1;
     }
     case 'migrate': {
       const handle = openClickHouse(config.clickhouse);
@@ -168,12 +200,30 @@ async function main(argv: string[]): Promise<number> {
       }
       return report.differences.length === 0 ? 0 : 3;
     }
-    default:
-      throw new UsageError(`unknown command "${command}"`);
+    default: {
+      const app = fleetApps.find((a) => a.name === command);
+      if (app === undefined) throw new UsageError(`unknown command "${command}" (meterline help lists them)`);
+      await runApp(app, config);
+      return -1; // runs until a signal
+    }
   }
 }
 
 class UsageError extends Error {}
+
+function portOption(flag: string, text: string): number {
+  const port = Number(text);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`${flag} must be a port number 0-65535, got "${text}"`);
+  return port;
+}
+
+function userOption(text: string): { name: string; password: string; readonly: boolean } {
+  const [name, password, mode, ...extra] = text.split(':');
+  if (name === undefined || name === '' || password === undefined || extra.length > 0 || (mode !== undefined && mode !== 'readonly')) {
+    throw new UsageError(`--user takes NAME:PASSWORD or NAME:PASSWORD:readonly, got "${name ?? ''}:..."`);
+  }
+  return { name, password, readonly: mode === 'readonly' };
+}
 
 async function quotaCommand(config: FleetConfig, args: string[], log: Logger): Promise<number> {
   const [sub, ...rest] = args;

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Partitioners, type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
-import { toDeadLetterMessage, type DeadLetter } from '@meterline/kafka';
+import { GroupMembership, toDeadLetterMessage, type DeadLetter } from '@meterline/kafka';
 import { errorMessage, retry, sleep, type Logger } from '@meterline/platform';
 import { FlushBuffer } from './flush-buffer';
 import type { SinkStream } from './sink-stream';
@@ -61,6 +61,7 @@ export class ClickHouseSink<Row = unknown> {
   readonly #stopping = new AbortController();
   readonly #stats: ClickHouseSinkStats = { rowsWritten: 0, deadLettered: 0, flushes: 0, writeRetries: 0, paused: false };
   #consumer: Consumer | undefined;
+  #membership: GroupMembership | undefined;
   #dlqProducer: Producer | undefined;
   /** Commits of written flushes, one after another. */
   #commits: Promise<void> = Promise.resolve();
@@ -103,6 +104,7 @@ export class ClickHouseSink<Row = unknown> {
       },
     });
     this.#consumer = consumer;
+    this.#membership = new GroupMembership(consumer, this.config.groupId);
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       this.#assigned = new Set(payload.memberAssignment[this.config.topic] ?? []);
       this.#committed.clear();
@@ -213,6 +215,13 @@ export class ClickHouseSink<Row = unknown> {
   async #sendDeadLetters(letters: DeadLetter[]): Promise<void> {
     const now = Date.now();
     await (this.#dlqProducer as Producer).send({ topic: this.config.dlqTopic, acks: -1, messages: letters.map((l) => toDeadLetterMessage(l, `clickhouse-sink/${this.stream.name}`, now)) });
+  }
+
+  /** Readiness: a member of its group, and not paused by failing writes. Throws why not. */
+  assertReady(): void {
+    if (this.#membership === undefined) throw new Error(`sink ${this.stream.name}: not started`);
+    this.#membership.assertJoined();
+    if (this.#stats.paused) throw new Error(`sink ${this.stream.name}: paused, ClickHouse writes failing (retrying with backoff)`);
   }
 
   stats(): ClickHouseSinkStats {

@@ -2,3 +2,4 @@ export { ClickHouseSink, dedupToken, type ClickHouseSinkConfig, type ClickHouseS
 export { usageEventsStream, usageRollupsStream, type SinkStream } from './sink-stream';
 export { FlushBuffer } from './flush-buffer';
 export { decodeBatch } from './decode-batch';
+export { clickhouseSinkApp } from './app';

@@ -5,3 +5,4 @@ export { FileInvoiceDocuments } from './invoice-documents';
 export { KafkaInvoiceAnnouncer } from './invoice-announcer';
 export { Coalescer } from './coalescer';
 export { invoiceSchedulerFromConfig, type InvoiceFleet } from './wire';
+export { invoiceSchedulerApp } from './app';

@@ -4,3 +4,4 @@ export { decodeOutbox } from './outbox';
 export { findPublishedAlertIds } from './published-alerts';
 export { rebuildStreamState, type RebuildDeps } from './state-rebuild';
 export { rollupConsumerFromConfig } from './wire';
+export { rollupConsumerApp } from './app';

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { defaultEventLimits, validateUsageEvent, type EventLimits, type EventMoney, type UsageEvent } from '@meterline/domain';
 import { pricingAlertCodec, quotaAlertCodec, usageEventCodec, usageRollupCodec, type AvroCodec, type PricingAlertRecord, type QuotaAlertRecord, type UsageRollupRecord } from '@meterline/contract';
 import { redisKeys, type ScriptedRedis } from '@meterline/redis';
+import { GroupMembership } from '@meterline/kafka';
 import { errorMessage, retry, type Logger } from '@meterline/platform';
 import { decodeOutbox } from './outbox';
 import { planTenantBatch, type OffsetEvent, type TenantBatchPlan } from './plan-batch';
@@ -95,6 +96,7 @@ export class RollupConsumer {
   #inFlight = 0;
   #drained: (() => void)[] = [];
   #rebuilding: Promise<void> | undefined;
+  #membership: GroupMembership | undefined;
   #consumer: Consumer | undefined;
   #producer: Producer | undefined;
   /** Planned batches waiting for the next section; one section runs at a time. */
@@ -137,6 +139,7 @@ export class RollupConsumer {
       },
     });
     this.#consumer = consumer;
+    this.#membership = new GroupMembership(consumer, this.config.groupId);
     await consumer.connect();
     await consumer.subscribe({ topics: [this.config.topic], fromBeginning: true });
     await consumer.run({
@@ -147,6 +150,12 @@ export class RollupConsumer {
       eachBatch: (payload) => this.#onBatch(payload),
     });
     this.#log.info({ topic: this.config.topic, group: this.config.groupId }, 'rollup consumer started');
+  }
+
+  /** Readiness: a member of its group. Throws why not. */
+  assertReady(): void {
+    if (this.#membership === undefined) throw new Error('rollup consumer: not started');
+    this.#membership.assertJoined();
   }
 
   stats(): RollupConsumerStats {

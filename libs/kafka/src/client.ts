@@ -17,13 +17,31 @@ const expectedNoise = [
   'KafkaJS v2.0.0 switched default partitioner',
 ];
 
-/** Routes KafkaJS's own logs into pino, at WARN and above. */
+// Broker states that pass by themselves (a coordinator loading after a start, a leader
+// election, a topic just created): KafkaJS logs the failed request at ERROR, then its retrier
+// retries it. Logged at DEBUG; if the retries run out, the caller's error says so.
+const transientBrokerStates = [
+  'The coordinator is loading',
+  'The coordinator is not available',
+  'This is not the correct coordinator',
+  'There is no leader for this topic-partition',
+  'This server is not the leader for that topic-partition',
+  'This server does not host this topic-partition',
+  'The group is rebalancing',
+];
+
+/** Routes KafkaJS's own logs into pino, at WARN and above (transient broker states at DEBUG). */
 function pinoLogCreator(log: Logger): logCreator {
   return () =>
     ({ level, label, log: entry }: LogEntry) => {
       const { message, ...rest } = entry;
       if (expectedNoise.some((noise) => message.includes(noise))) return;
       const fields = { kafkajs: label, ...rest };
+      const errorText = typeof rest['error'] === 'string' ? rest['error'] : '';
+      if (transientBrokerStates.some((state) => message.includes(state) || errorText.includes(state))) {
+        log.debug(fields, `kafkajs: ${message}`);
+        return;
+      }
       // A broker that is down is reported once per attempt; the callers' own retry and
       // spool logic reports the outage, so these stay at WARN.
       const connection = message.startsWith('Connection error') || message.includes('ECONNREFUSED');

@@ -4,3 +4,4 @@ export { toDeadLetterMessage, dlqHeaders, headerText, type DeadLetter } from './
 export { CompactedTopicTable } from './compacted-topic-table';
 export { streamTopics, invoiceTopics, type StreamTopicNames } from './stream-topics';
 export { consumerGroupLag } from './group-lag';
+export { GroupMembership } from './group-membership';

@@ -85,12 +85,14 @@ export const fleetConfigSchema = z
     REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').default('redis://127.0.0.1:6379'),
     METERLINE_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
     METERLINE_HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(8787),
+    METERLINE_HEALTH_HOST: z.string().min(1).default('127.0.0.1'),
+    METERLINE_HEALTH_PORT: z.coerce.number().int().min(0).max(65535).optional(),
     METERLINE_EVENT_MAX_PAST: duration('90d'),
     METERLINE_EVENT_MAX_FUTURE: duration('10m'),
     METERLINE_SPOOL_DIR: z.string().min(1).default('.data/spool'),
     METERLINE_API_KEY_PEPPER: z.string().optional(),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    LOG_FORMAT: z.enum(['json', 'pretty', 'auto']).default('auto'),
+    METERLINE_LOG_FORMAT: z.enum(['json', 'pretty', 'auto']).default('auto'),
   })
   .transform((env) => ({
     kafka: {
@@ -142,9 +144,11 @@ export const fleetConfigSchema = z
     },
     redis: { url: env.REDIS_URL },
     http: { host: env.METERLINE_HTTP_HOST, port: env.METERLINE_HTTP_PORT },
+    /** A worker's /livez and /readyz listener; unset: the app's default port, 0: none. */
+    health: { host: env.METERLINE_HEALTH_HOST, port: env.METERLINE_HEALTH_PORT },
     events: { maxPastMs: env.METERLINE_EVENT_MAX_PAST, maxFutureMs: env.METERLINE_EVENT_MAX_FUTURE },
     producer: { spoolDir: env.METERLINE_SPOOL_DIR, apiKeyPepper: env.METERLINE_API_KEY_PEPPER },
-    log: { level: env.LOG_LEVEL, format: env.LOG_FORMAT },
+    log: { level: env.LOG_LEVEL, format: env.METERLINE_LOG_FORMAT },
   }));
 
 export type FleetConfig = z.infer<typeof fleetConfigSchema>;

@@ -4,3 +4,4 @@ export { createLogger, silentLogger, redactedPaths, type Logger, type LoggerConf
 export { Lifecycle, type StopFn } from './lifecycle';
 export { parseConfig, loadConfigOrExit, parseDurationMs } from './config';
 export { fleetConfigSchema, type FleetConfig } from './fleet-config';
+export { Health, serveHealthRoute, startHealthServer, type ReadinessCheck, type Readiness, type CheckResult, type HealthServer } from './health';

@@ -1,6 +1,6 @@
 import type { TestProject } from 'vitest/node';
-import { startKafka, type KafkaBroker } from './kafka-broker';
-import { startRedis, type RedisServer } from './redis-server';
+import { startKafka, type KafkaBroker } from '@meterline/local';
+import { startRedis, type RedisServer } from '@meterline/local';
 
 declare module 'vitest' {
   export interface ProvidedContext {

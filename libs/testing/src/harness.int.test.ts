@@ -7,10 +7,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import { describe, expect, inject, it } from 'vitest';
-import { startKafka } from './kafka-broker';
-import { repoRoot } from './paths';
-import { isPidAlive, waitForPidGone } from './processes';
-import { startRedis } from './redis-server';
+import { isPidAlive, repoRoot, startKafka, startRedis, waitForPidGone } from '@meterline/local';
 import { uniqueName } from './names';
 
 function kafkaClient(brokers: string[]): Kafka {

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { uniqueIdentifier, uniqueName } from './names';
-import { newKafkaClusterId } from './kafka-broker';
-import { freePort, freePorts } from './ports';
+import { freePort, freePorts, newKafkaClusterId } from '@meterline/local';
 
 describe('uniqueName', () => {
   it('is prefixed, Kafka-topic safe and different every call', () => {

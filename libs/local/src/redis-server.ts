@@ -14,6 +14,8 @@ export interface StartRedisOptions {
   readonly port?: number;
   /** Working dir (`--dir`, holds redis.log); default: a fresh temp dir, deleted on stop(). */
   readonly dir?: string;
+  /** Keep the data in `dir` across restarts (append-only file); default false: nothing persisted. */
+  readonly persist?: boolean;
 }
 
 export interface RedisServer {
@@ -67,12 +69,14 @@ async function redisAnswers(port: number): Promise<boolean> {
   }
 }
 
-async function launch(binary: string, port: number, dir: string): Promise<ManagedProcess> {
+async function launch(binary: string, port: number, dir: string, persist: boolean): Promise<ManagedProcess> {
   const args = [
     '--port', String(port),
     '--bind', '127.0.0.1',
     '--save', '',
-    '--appendonly', 'no',
+    // Persisted: every write in the append-only file, fsync'd each second (a local fleet's
+    // restart finds its stream state instead of rebuilding it from ClickHouse).
+    '--appendonly', persist ? 'yes' : 'no',
     '--daemonize', 'no',
     '--dir', dir,
   ];
@@ -98,7 +102,7 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
   let child: ManagedProcess;
   try {
     await mkdir(dir, { recursive: true });
-    child = await launch(binary, port, dir);
+    child = await launch(binary, port, dir, options.persist === true);
   } catch (error) {
     if (ownsDir) await rm(dir, { recursive: true, force: true });
     throw error;
@@ -128,7 +132,7 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
       await child.stop(STOP_GRACE_MS);
       if (deleted) await mkdir(dir, { recursive: true });
       deleted = false;
-      child = await launch(binary, port, dir);
+      child = await launch(binary, port, dir, options.persist === true);
     },
   };
 }

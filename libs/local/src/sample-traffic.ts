@@ -1,13 +1,13 @@
 import type { Meter } from '@meterline/producer';
 import type { Logger } from '@meterline/platform';
-import { usageGenerator } from '@meterline/testing';
+import { pricedSampleModels, usageGenerator } from './usage-generator';
 
 /**
  * Sample services recording through the shim: several tenants, providers and models, cache
- * hits, reasoning, a few errors, and now and then an invalid call (rejected by record()).
+ * hits, reasoning and a few errors, on priced models only (a healthy start warns of nothing).
  */
 export function startSampleTraffic(meter: Meter, eventsPerSecond: number, log: Logger): { stop(): Promise<void> } {
-  const next = usageGenerator({ seed: Date.now() % 2 ** 31, idPrefix: `sample-${Date.now().toString(36)}` });
+  const next = usageGenerator({ seed: Date.now() % 2 ** 31, idPrefix: `sample-${Date.now().toString(36)}`, models: pricedSampleModels });
   const tickMs = 100;
   const perTick = Math.max(1, Math.round((eventsPerSecond * tickMs) / 1_000));
   let rejected = 0;

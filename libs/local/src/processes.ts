@@ -10,6 +10,9 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
  *  - watched by a tiny detached `sh` loop that SIGKILLs it once this Node process is gone,
  *    which covers the cases no hook can: the parent was SIGKILLed or crashed natively.
  *
+ * Each child runs in its own process group, so Ctrl-C in a terminal does not stop it at
+ * the same moment as the process that uses it.
+ *
  * Output (stdout and stderr) goes to a file rather than a pipe: nothing can block on a full
  * pipe, and the child never gets EPIPE if the parent dies first.
  */
@@ -93,6 +96,9 @@ export async function spawnManaged(
       cwd: options.cwd,
       env: options.env ?? process.env,
       stdio: ['ignore', outFd, outFd],
+      // Its own process group: a terminal's Ctrl-C (SIGINT to the foreground group) reaches
+      // only this process, which stops the child after its own workers have drained.
+      detached: true,
     });
     await new Promise<void>((resolveSpawn, reject) => {
       child.once('spawn', () => resolveSpawn());

@@ -12,7 +12,7 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-interface ModelProfile {
+export interface ModelProfile {
   provider: string;
   model: string;
   operation: string;
@@ -33,6 +33,9 @@ export const sampleModels: readonly ModelProfile[] = [
   { provider: 'openai', model: 'text-embedding-3-small', operation: 'embedding', prompt: 500, output: 0 },
 ];
 
+/** The sample models the shipped price books (pricing/catalog) price on both sides. */
+export const pricedSampleModels: readonly ModelProfile[] = sampleModels.filter((m) => m.operation !== 'embedding');
+
 export const sampleTenants = ['acme', 'globex', 'initech', 'umbrella', 'hooli', 'stark', 'wayne', 'wonka'] as const;
 
 const errorKinds: readonly [number, string][] = [
@@ -51,6 +54,8 @@ export interface GeneratorOptions {
   errorRate?: number;
   cacheHitRate?: number;
   idPrefix?: string;
+  /** Models to draw from (default: sampleModels, which include one no shipped price book prices). */
+  models?: readonly ModelProfile[];
 }
 
 /**
@@ -64,12 +69,13 @@ export function usageGenerator(options: GeneratorOptions = {}): () => UsageEvent
   const errorRate = options.errorRate ?? 0.02;
   const cacheHitRate = options.cacheHitRate ?? 0.3;
   const occurredAt = options.occurredAt ?? Date.now;
+  const models = options.models ?? sampleModels;
   const prefix = options.idPrefix ?? `gen-${(options.seed ?? 1).toString(36)}`;
   let seq = 0;
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
   const around = (mean: number): number => (mean === 0 ? 0 : Math.max(1, Math.round(mean * (0.2 + 1.6 * random()) * (random() < 0.05 ? 8 : 1))));
   return () => {
-    const profile = pick(sampleModels);
+    const profile = pick(models);
     const tenant = pick(tenants);
     const failed = random() < errorRate;
     const [status, errorType] = failed ? pick(errorKinds) : [200, null];
@@ -102,54 +108,4 @@ export function usageGenerator(options: GeneratorOptions = {}): () => UsageEvent
       metadata: {},
     };
   };
-}
-
-export interface TenantReference {
-  events: number;
-  input_tokens: number;
-  cache_read_tokens: number;
-  cache_write_tokens: number;
-  output_tokens: number;
-  reasoning_tokens: number;
-}
-
-/** An independent reference: per-tenant counts and token sums of what a test recorded. */
-export class UsageReference {
-  readonly byTenant = new Map<string, TenantReference>();
-  readonly #seen = new Set<string>();
-
-  add(event: UsageEvent): void {
-    if (this.#seen.has(event.event_id)) return;
-    this.#seen.add(event.event_id);
-    let t = this.byTenant.get(event.tenant_id);
-    if (!t) {
-      t = { events: 0, input_tokens: 0, cache_read_tokens: 0, cache_write_tokens: 0, output_tokens: 0, reasoning_tokens: 0 };
-      this.byTenant.set(event.tenant_id, t);
-    }
-    t.events++;
-    t.input_tokens += event.input_tokens;
-    t.cache_read_tokens += event.cache_read_tokens;
-    t.cache_write_tokens += event.cache_write_tokens;
-    t.output_tokens += event.output_tokens;
-    t.reasoning_tokens += event.reasoning_tokens;
-  }
-
-  get events(): number {
-    return this.#seen.size;
-  }
-
-  /** Sorted by tenant, numbers as strings: the shape of UsageEventsTable.tenantTotals. */
-  expectedTotals(): { tenant_id: string; events: string; input_tokens: string; cache_read_tokens: string; cache_write_tokens: string; output_tokens: string; reasoning_tokens: string }[] {
-    return [...this.byTenant.entries()]
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([tenant_id, t]) => ({
-        tenant_id,
-        events: String(t.events),
-        input_tokens: String(t.input_tokens),
-        cache_read_tokens: String(t.cache_read_tokens),
-        cache_write_tokens: String(t.cache_write_tokens),
-        output_tokens: String(t.output_tokens),
-        reasoning_tokens: String(t.reasoning_tokens),
-      }));
-  }
 }

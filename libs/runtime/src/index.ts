@@ -1,0 +1,2 @@
+export { ProcessContext } from './process-context';
+export { runApp, type App } from './app';
