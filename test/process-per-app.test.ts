@@ -52,6 +52,9 @@ it('api, clickhouse-sink, rollup-consumer and invoice-scheduler as separate proc
     // The ClickHouse front first: every app migrates through it.
     children.push(await spawnApp('apps/cli/src/main.ts', ['clickhouse', 'serve', '--port', String(clickhousePort)], { METERLINE_CHDB_PATH: chdbPath }, 'clickhouse'));
     await waitFor(() => fetch(`${clickhouseUrl}/ping`).then((r) => r.text()).catch(() => ''), (text) => text === 'Ok.\n', { what: 'meterline clickhouse serve', timeoutMs: 60_000, intervalMs: 200 });
+    // Migrations once, as an operator does before starting the apps (each app checks them again).
+    const migrate = await spawnApp('apps/cli/src/main.ts', ['migrate'], env, 'migrate');
+    expect((await migrate.exited).code).toBe(0);
     // Two ways an operator runs an app: the app's own main, and `meterline <app>`.
     children.push(await spawnApp('apps/clickhouse-sink/src/main.ts', [], { ...env, METERLINE_HEALTH_PORT: String(healthPort) }, 'clickhouse-sink'));
     children.push(await spawnApp('apps/rollup-consumer/src/main.ts', [], env, 'rollup-consumer'));

@@ -39,7 +39,7 @@ it('npm start: traffic visible within 60 s, ready, no WARN or ERROR; Ctrl-C to t
   expect(pkg.scripts.start).toBe('node --disable-warning=TimeoutNegativeWarning --import tsx apps/cli/src/main.ts start');
 
   const dataDir = mkdtempSync(join(tmpdir(), 'meterline-start-'));
-  const port = await freePort();
+  const [port, clickhousePort] = [await freePort(), await freePort()];
   const env: Record<string, string> = {
     METERLINE_HTTP_PORT: String(port),
     METERLINE_CHDB_PATH: join(dataDir, 'chdb'),
@@ -47,7 +47,7 @@ it('npm start: traffic visible within 60 s, ready, no WARN or ERROR; Ctrl-C to t
   };
   const api = `http://127.0.0.1:${port}`;
   const startedAt = Date.now();
-  const fleet = await spawnApp('apps/cli/src/main.ts', ['start', '--data-dir', dataDir, '--rate', '300', '--clickhouse-port', '0'], env, 'fleet');
+  const fleet = await spawnApp('apps/cli/src/main.ts', ['start', '--data-dir', dataDir, '--rate', '300', '--clickhouse-port', String(clickhousePort)], env, 'fleet');
   // Events a service sends through HTTP ingest just before Ctrl-C: the independent reference.
   const tenant = `ctrl-c-${Date.now().toString(36)}`;
   const next = usageGenerator({ seed: 77, tenants: [tenant], idPrefix: tenant });
@@ -67,6 +67,11 @@ it('npm start: traffic visible within 60 s, ready, no WARN or ERROR; Ctrl-C to t
     const viaCli = JSON.parse(cli.stdout) as { tenant_id: string; events: string }[];
     expect(viaCli.length).toBeGreaterThan(0);
     expect(viaCli.every((t) => Number(t.events) > 0)).toBe(true);
+
+    // Outside tools read the embedded ClickHouse over HTTP while the fleet holds it (as curl would).
+    const count = await fetch(`http://127.0.0.1:${clickhousePort}/?query=${encodeURIComponent('SELECT count() FROM meterline.usage_events')}`);
+    expect(count.status).toBe(200);
+    expect(Number(await count.text())).toBeGreaterThan(0);
 
     // Ready means every app's checks pass in this one process.
     const ready = await fetch(`${api}/readyz`);

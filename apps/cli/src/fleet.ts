@@ -4,7 +4,7 @@ import { apiApp } from '@meterline/api';
 import { clickhouseSinkApp } from '@meterline/clickhouse-sink';
 import { invoiceSchedulerApp } from '@meterline/invoice-scheduler';
 import { rollupConsumerApp } from '@meterline/rollup-consumer';
-import { freePort, startClickHouseHttpServer, startKafka, startRedis, startSampleTraffic } from '@meterline/local';
+import { freePort, spawnManaged, startClickHouseHttpServer, startKafka, startRedis, startSampleTraffic } from '@meterline/local';
 import { createMeter } from '@meterline/producer';
 import { Lifecycle, type FleetConfig, type Logger } from '@meterline/platform';
 import { ProcessContext, type App } from '@meterline/runtime';
@@ -21,6 +21,8 @@ export interface FleetOptions {
   localRedis: boolean;
   /** Serve the embedded ClickHouse over HTTP on this port for outside tools (0: not). */
   clickhouseHttpPort: number;
+  /** Each app as its own child process (`meterline <app>`), sharing ClickHouse over HTTP. */
+  processes: boolean;
   dataDir: string;
 }
 
@@ -41,8 +43,14 @@ export async function runFleet(config: FleetConfig, options: FleetOptions, log: 
     mkdirSync(dataDir, { recursive: true });
     const local = await startLocalInfrastructure(config, options, dataDir, lifecycle, log);
     const context = new ProcessContext(local, log, lifecycle);
-    for (const app of fleetApps) await app.start(context);
-    const clickhouseUrl = await serveEmbeddedClickHouse(context, options, log);
+    let clickhouseUrl: string | undefined;
+    if (options.processes) {
+      clickhouseUrl = local.clickhouse.url ?? (await serveEmbeddedClickHouse(context, { ...options, clickhouseHttpPort: options.clickhouseHttpPort || 8123 }, log));
+      await startAppProcesses({ ...local, clickhouse: { ...local.clickhouse, url: clickhouseUrl } }, lifecycle, log);
+    } else {
+      for (const app of fleetApps) await app.start(context);
+      clickhouseUrl = await serveEmbeddedClickHouse(context, options, log);
+    }
 
     if (options.trafficRate > 0) {
       // A sample service with its own shim (and spool), as a real service would have.
@@ -60,6 +68,35 @@ export async function runFleet(config: FleetConfig, options: FleetOptions, log: 
   } catch (error) {
     await lifecycle.stop();
     throw error;
+  }
+}
+
+/**
+ * Each app as `meterline <app>` in a child process of its own process group (a terminal's
+ * Ctrl-C reaches only this process, which stops the apps in reverse order, then the
+ * infrastructure), its output on this terminal. A child that exits by itself stops the fleet.
+ */
+async function startAppProcesses(config: FleetConfig, lifecycle: Lifecycle, log: Logger): Promise<void> {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    KAFKA_BROKERS: config.kafka.brokers.join(','),
+    REDIS_URL: config.redis.url,
+    CLICKHOUSE_URL: config.clickhouse.url,
+  };
+  for (const app of fleetApps) {
+    const child = await spawnManaged(process.execPath, [...process.execArgv, process.argv[1] ?? 'apps/cli/src/main.ts', app.name], { name: app.name, env, outputFile: 'inherit' });
+    let stopping = false;
+    lifecycle.onStop(app.name, async () => {
+      stopping = true;
+      const exit = await child.stop(60_000);
+      if (exit.code !== 0) log.warn({ app: app.name, ...exit }, 'app process did not exit cleanly');
+    });
+    void child.exited.then((exit) => {
+      if (stopping) return;
+      log.error({ app: app.name, ...exit }, 'app process exited: stopping the fleet');
+      void lifecycle.stop().then(() => process.exit(1));
+    });
+    log.info({ app: app.name, pid: child.pid }, 'app process started');
   }
 }
 
@@ -95,7 +132,7 @@ async function startLocalInfrastructure(config: FleetConfig, options: FleetOptio
 async function serveEmbeddedClickHouse(context: ProcessContext, options: FleetOptions, log: Logger): Promise<string | undefined> {
   const { clickhouse } = context.config;
   if (clickhouse.url !== undefined || options.clickhouseHttpPort === 0) return undefined;
-  await context.clickhouse();
+  await context.clickhouse(); // migrated here once, before any app process starts
   const serve = (port: number) => startClickHouseHttpServer({ chdbPath: clickhouse.chdbPath, port, log });
   const server = await serve(options.clickhouseHttpPort).catch((error: unknown) => {
     if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;

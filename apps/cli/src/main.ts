@@ -14,11 +14,12 @@ import { invoiceCommand } from './invoice-command';
 const usageText = `meterline: exactly-once metering of LLM usage
 
 Usage:
-  meterline start [--rate N] [--no-traffic] [--data-dir DIR] [--clickhouse-port P]
+  meterline start [--rate N] [--no-traffic] [--data-dir DIR] [--clickhouse-port P] [--processes]
                               run every app in one process with local Kafka, Redis and
                               embedded ClickHouse, plus N sample events/s (default 200);
                               the embedded ClickHouse is also served over HTTP on P
-                              (default 8123, 127.0.0.1 only; 0: not served)
+                              (default 8123, 127.0.0.1 only; 0: not served); --processes:
+                              each app in its own child process, sharing ClickHouse over HTTP
   meterline api | clickhouse-sink | rollup-consumer | invoice-scheduler
                               run one app as its own process (an operator's service);
                               /livez and /readyz on METERLINE_HEALTH_PORT (api: its own port)
@@ -86,7 +87,7 @@ async function main(argv: string[]): Promise<number> {
 
   switch (command) {
     case 'start': {
-      const { values } = parseArgs({ args: rest, options: { rate: { type: 'string', default: '200' }, 'no-traffic': { type: 'boolean', default: false }, 'data-dir': { type: 'string', default: '.data' }, 'clickhouse-port': { type: 'string', default: '8123' } } });
+      const { values } = parseArgs({ args: rest, options: { rate: { type: 'string', default: '200' }, 'no-traffic': { type: 'boolean', default: false }, 'data-dir': { type: 'string', default: '.data' }, 'clickhouse-port': { type: 'string', default: '8123' }, processes: { type: 'boolean', default: false } } });
       const rate = Number(values.rate);
       if (!Number.isFinite(rate) || rate < 0) throw new UsageError(`--rate must be a non-negative number, got "${values.rate}"`);
       await runFleet(config, {
@@ -94,6 +95,7 @@ async function main(argv: string[]): Promise<number> {
         localKafka: process.env.KAFKA_BROKERS === undefined,
         localRedis: process.env.REDIS_URL === undefined,
         clickhouseHttpPort: portOption('--clickhouse-port', values['clickhouse-port']),
+        processes: values.processes,
         dataDir: values['data-dir'],
       }, log);
       return -1; // keeps running until a signal

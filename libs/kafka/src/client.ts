@@ -21,13 +21,13 @@ const expectedNoise = [
 // election, a topic just created): KafkaJS logs the failed request at ERROR, then its retrier
 // retries it. Logged at DEBUG; if the retries run out, the caller's error says so.
 const transientBrokerStates = [
-  'The coordinator is loading',
-  'The coordinator is not available',
-  'This is not the correct coordinator',
-  'There is no leader for this topic-partition',
-  'This server is not the leader for that topic-partition',
-  'This server does not host this topic-partition',
-  'The group is rebalancing',
+  'coordinator is loading',
+  'coordinator is not available',
+  'not the correct coordinator',
+  'no leader for this topic-partition',
+  'not the leader for that topic-partition',
+  'does not host this topic-partition',
+  'group is rebalancing',
 ];
 
 /** Routes KafkaJS's own logs into pino, at WARN and above (transient broker states at DEBUG). */

@@ -28,3 +28,4 @@ export {
 export { startRedis, findOnPath, type RedisServer, type StartRedisOptions } from './redis-server';
 export { usageGenerator, seededRandom, sampleModels, pricedSampleModels, sampleTenants, type GeneratorOptions, type ModelProfile } from './usage-generator';
 export { startSampleTraffic } from './sample-traffic';
+export { startClickHouseHttpServer, type ClickHouseHttpServer, type ClickHouseHttpServerOptions, type ClickHouseHttpUser } from './clickhouse-http/server';

@@ -27,8 +27,8 @@ export interface SpawnManagedOptions {
   readonly name: string;
   readonly cwd?: string;
   readonly env?: NodeJS.ProcessEnv;
-  /** stdout and stderr are appended to this file. */
-  readonly outputFile: string;
+  /** stdout and stderr are appended to this file; 'inherit': they go to this process's own (a terminal). */
+  readonly outputFile: string | 'inherit';
   /** Start the orphan watchdog (default true). */
   readonly watchdog?: boolean;
 }
@@ -89,13 +89,14 @@ export async function spawnManaged(
   options: SpawnManagedOptions,
 ): Promise<ManagedProcess> {
   installExitHook();
-  const outFd = openSync(options.outputFile, 'a');
+  const inherit = options.outputFile === 'inherit';
+  const outFd = inherit ? undefined : openSync(options.outputFile, 'a');
   let child: ChildProcess;
   try {
     child = spawn(command, args, {
       cwd: options.cwd,
       env: options.env ?? process.env,
-      stdio: ['ignore', outFd, outFd],
+      stdio: outFd === undefined ? ['ignore', 'inherit', 'inherit'] : ['ignore', outFd, outFd],
       // Its own process group: a terminal's Ctrl-C (SIGINT to the foreground group) reaches
       // only this process, which stops the child after its own workers have drained.
       detached: true,
@@ -105,7 +106,7 @@ export async function spawnManaged(
       child.once('error', reject);
     });
   } finally {
-    closeSync(outFd);
+    if (outFd !== undefined) closeSync(outFd);
   }
   const pid = child.pid;
   if (pid === undefined) throw new Error(`${options.name}: spawned ${command} but it has no pid`);
@@ -150,7 +151,7 @@ export async function spawnManaged(
       sendSignal('SIGKILL');
       return exited;
     },
-    outputTail: (maxBytes = 8_192) => tailFile(options.outputFile, maxBytes),
+    outputTail: (maxBytes = 8_192) => (inherit ? '' : tailFile(options.outputFile, maxBytes)),
   };
   live.add(managed);
   if (options.watchdog !== false) spawnWatchdog(process.pid, pid);
