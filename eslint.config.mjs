@@ -49,6 +49,24 @@ export default tseslint.config(
     },
   },
   {
+    // Tests beside an app's code may use the test harness and local infrastructure; the
+    // production files of the same app may not (the block above).
+    files: ['apps/**/*.test.ts'],
+    rules: {
+      '@nx/enforce-module-boundaries': [
+        'error',
+        {
+          enforceBuildableLibDependency: false,
+          allow: [],
+          depConstraints: [
+            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:domain', 'type:lib', 'type:local', 'type:testing'] },
+            { sourceTag: 'type:cli', onlyDependOnLibsWithTags: ['type:domain', 'type:lib', 'type:local', 'type:testing', 'type:app'] },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // Tests may use non-null assertions on fixtures they just built.
     files: ['**/*.test.ts', 'test/**/*.ts', 'bench/**/*.ts'],
     rules: { '@typescript-eslint/no-non-null-assertion': 'off' },

@@ -28,7 +28,7 @@ export interface SpawnManagedOptions {
   readonly cwd?: string;
   readonly env?: NodeJS.ProcessEnv;
   /** stdout and stderr are appended to this file; 'inherit': they go to this process's own (a terminal). */
-  readonly outputFile: string | 'inherit';
+  readonly outputFile: string;
   /** Start the orphan watchdog (default true). */
   readonly watchdog?: boolean;
 }

@@ -1,10 +1,10 @@
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { Health, serveHealthRoute } from './health';
+import { Health, serveHealthRoute, type ReadinessCheck } from './health';
 
 describe('Health', () => {
-  it.each([
+  it.each<{ name: string; checks: Record<string, ReadinessCheck>; ready: boolean; failing: string[] }>([
     { name: 'no checks', checks: {}, ready: true, failing: [] },
     { name: 'all pass', checks: { redis: () => undefined, kafka: () => Promise.resolve() }, ready: true, failing: [] },
     { name: 'one throws', checks: { redis: () => { throw new Error('connection reconnecting'); }, kafka: () => undefined }, ready: false, failing: ['redis'] },

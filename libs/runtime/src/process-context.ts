@@ -53,13 +53,13 @@ export class ProcessContext {
 
   redis(): ScriptedRedis {
     if (this.#redis) return this.#redis;
-    const redis = withScripts(new Redis(this.config.redis.url));
+    const connection = new Redis(this.config.redis.url);
+    const redis = withScripts(connection);
     this.#redis = redis;
     redis.on('error', (error: Error) => this.log.debug({ err: error.message }, 'redis connection error (ioredis reconnects)'));
     this.health.add('redis', async () => {
-      if (redis.status !== 'ready') throw new Error(`connection ${String(redis.status)}`);
-      const answer = await redis.ping();
-      if (answer !== 'PONG') throw new Error(`PING answered ${answer}`);
+      if (connection.status !== 'ready') throw new Error(`connection ${connection.status}`);
+      await redis.ping();
     });
     this.lifecycle.onStop('redis-client', async () => {
       await redis.quit().catch(() => redis.disconnect());
