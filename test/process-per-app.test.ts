@@ -48,6 +48,9 @@ it('api, clickhouse-sink, rollup-consumer and invoice-scheduler as separate proc
     },
   });
   const children: ManagedProcess[] = [];
+  // Fails at once, naming the app, if any app process exits while the test waits on it.
+  const whileRunning = <T>(work: Promise<T>): Promise<T> =>
+    Promise.race([work, ...children.map((c) => c.exited.then((exit): never => { throw new Error(`${c.name} exited (code ${exit.code}, signal ${exit.signal})`); }))]);
   try {
     // The ClickHouse front first: every app migrates through it.
     children.push(await spawnApp('apps/cli/src/main.ts', ['clickhouse', 'serve', '--port', String(clickhousePort)], { METERLINE_CHDB_PATH: chdbPath }, 'clickhouse'));
@@ -62,7 +65,7 @@ it('api, clickhouse-sink, rollup-consumer and invoice-scheduler as separate proc
     children.push(await spawnApp('apps/cli/src/main.ts', ['api'], env, 'api'));
     const api = `http://127.0.0.1:${apiPort}`;
     for (const [url, what] of [[`${api}/readyz`, 'api'], [`http://127.0.0.1:${healthPort}/readyz`, 'clickhouse-sink']] as const) {
-      await waitFor(() => fetch(url).then((r) => r.status).catch(() => 0), (status) => status === 200, { what: `${what} ready`, timeoutMs: 120_000, intervalMs: 250 });
+      await whileRunning(waitFor(() => fetch(url).then((r) => r.status).catch(() => 0), (status) => status === 200, { what: `${what} ready`, timeoutMs: 120_000, intervalMs: 250 }));
     }
 
     // Services send through the API's ingest (the shim inside the api process); duplicates included.
@@ -74,11 +77,11 @@ it('api, clickhouse-sink, rollup-consumer and invoice-scheduler as separate proc
     // Raw path: usage_events (through the api process, reading ClickHouse over HTTP).
     const expectedRaw = new UsageReference();
     for (const event of traffic.distinct) expectedRaw.add(event);
-    const raw = await waitFor(
+    const raw = await whileRunning(waitFor(
       async () => ((await (await fetch(`${api}/v1/usage`)).json()) as { tenants: TenantUsageTotals[] }).tenants.filter((t) => tenants.includes(t.tenant_id)),
       (totals) => totals.reduce((sum, t) => sum + Number(t.events), 0) === traffic.distinct.length,
       { what: 'every distinct event in usage_events', timeoutMs: 120_000, intervalMs: 500 },
-    );
+    ));
     expect(raw.map(({ tenant_id, events, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens }) => ({ tenant_id, events, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens }))).toEqual(expectedRaw.expectedTotals());
 
     // Invoices: the scheduler closes the month once the pipeline has caught up; one per tenant, equal to the reference.
@@ -86,7 +89,7 @@ it('api, clickhouse-sink, rollup-consumer and invoice-scheduler as separate proc
     try {
       const table = new InvoicesTable(handle);
       const billed = [...new Set(traffic.distinct.map((e) => e.tenant_id))].sort();
-      await waitFor(() => table.rowCounts(period), (c) => c.distinct === billed.length, { what: 'an invoice per tenant', timeoutMs: 180_000, intervalMs: 500 });
+      await whileRunning(waitFor(() => table.rowCounts(period), (c) => c.distinct === billed.length, { what: 'an invoice per tenant', timeoutMs: 180_000, intervalMs: 500 }));
       expect(await table.rowCounts(period)).toEqual({ rows: billed.length, distinct: billed.length });
       const invoices = await table.latest(billed, period);
       const invoicesRef = new ReferenceInvoices(reference, shippedPricingDir);
@@ -108,7 +111,7 @@ it('api, clickhouse-sink, rollup-consumer and invoice-scheduler as separate proc
     }
 
     // SIGTERM drains each app: exit 0, in reverse order of start.
-    for (const child of [...children].reverse()) {
+    for (const child of [...children].reverse().filter((c) => c.isRunning())) {
       const exit = await child.stop(60_000);
       expect({ app: child.name, code: exit.code }).toEqual({ app: child.name, code: 0 });
     }

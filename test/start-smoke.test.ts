@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { expect, it, vi } from 'vitest';
 import type { ReconcileReport, TenantUsageTotals } from '@meterline/clickhouse';
-import { UsageReference, freePort, isPidAlive, repoRoot, usageGenerator, waitFor, type ManagedProcess } from '@meterline/testing';
+import { UsageReference, freePort, isPidAlive, pricedSampleModels, repoRoot, usageGenerator, waitFor, type ManagedProcess } from '@meterline/testing';
 import { spawnApp } from './support/child-app';
 
 const run = promisify(execFile);
@@ -50,7 +50,7 @@ it('npm start: traffic visible within 60 s, ready, no WARN or ERROR; Ctrl-C to t
   const fleet = await spawnApp('apps/cli/src/main.ts', ['start', '--data-dir', dataDir, '--rate', '300', '--clickhouse-port', String(clickhousePort)], env, 'fleet');
   // Events a service sends through HTTP ingest just before Ctrl-C: the independent reference.
   const tenant = `ctrl-c-${Date.now().toString(36)}`;
-  const next = usageGenerator({ seed: 77, tenants: [tenant], idPrefix: tenant });
+  const next = usageGenerator({ seed: 77, tenants: [tenant], idPrefix: tenant, models: pricedSampleModels });
   const reference = new UsageReference();
   let restarted: ManagedProcess | undefined;
   try {

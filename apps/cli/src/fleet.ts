@@ -48,7 +48,9 @@ export async function runFleet(config: FleetConfig, options: FleetOptions, log: 
       clickhouseUrl = local.clickhouse.url ?? (await serveEmbeddedClickHouse(context, { ...options, clickhouseHttpPort: options.clickhouseHttpPort || 8123 }, log));
       await startAppProcesses({ ...local, clickhouse: { ...local.clickhouse, url: clickhouseUrl } }, lifecycle, log);
     } else {
-      for (const app of fleetApps) await app.start(context);
+      await context.health.whileStarting(async () => {
+        for (const app of fleetApps) await app.start(context);
+      });
       clickhouseUrl = await serveEmbeddedClickHouse(context, options, log);
     }
 

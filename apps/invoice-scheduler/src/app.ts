@@ -1,4 +1,4 @@
-import { invoiceTopics } from '@meterline/kafka';
+import { invoiceTopics, rawPathTopics, streamTopics } from '@meterline/kafka';
 import type { App } from '@meterline/runtime';
 import { invoiceSchedulerFromConfig } from './wire';
 
@@ -13,7 +13,9 @@ export const invoiceSchedulerApp: App = {
   async start(context) {
     const { config, log, lifecycle } = context;
     const kafka = context.kafka();
-    await context.ensureTopics(invoiceTopics(config.topics));
+    // A close also reads the pipeline's topics (it waits for them to catch up): created here
+    // too, so this app does not depend on another having started first.
+    await context.ensureTopics([...rawPathTopics(config.topics), ...streamTopics(config.topics), ...invoiceTopics(config.topics)]);
     context.redis(); // the readiness check of the Redis that holds the queue
     const clickhouse = await context.clickhouse();
     const prices = context.prices();

@@ -67,7 +67,11 @@ async function rebuildLocked(deps: RebuildDeps): Promise<{ events: number; count
   const { redis, log } = deps;
   const now = (deps.clock ?? Date.now)();
   const cut = await committedOffsets(deps.kafka, deps.groupId, deps.topic);
-  log.warn({ cut: Object.fromEntries([...cut].map(([p, o]) => [p, o.toString()])) }, 'Redis stream state missing: rebuilding from ClickHouse up to the committed offsets');
+  // Nothing consumed yet (a first start): the state is built empty, which is no loss to warn of.
+  const firstStart = [...cut.values()].every((offset) => offset <= 0n);
+  const report = firstStart ? log.info.bind(log) : log.warn.bind(log);
+  if (firstStart) log.info('Redis stream state initialised (nothing consumed yet)');
+  else log.warn({ cut: Object.fromEntries([...cut].map(([p, o]) => [p, o.toString()])) }, 'Redis stream state missing: rebuilding from ClickHouse up to the committed offsets');
 
   // ClickHouse must hold every event below the cut.
   for (;;) {
@@ -227,6 +231,6 @@ async function rebuildLocked(deps: RebuildDeps): Promise<{ events: number; count
   const failed = replies.find(([error]) => error !== null);
   if (failed?.[0]) throw failed[0];
   const summary = { events: events.length, counters: counters.size, rollups: groups.size };
-  log.warn(summary, 'Redis stream state rebuilt');
+  report(summary, 'Redis stream state rebuilt');
   return summary;
 }

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Readable } from 'node:stream';
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
 
 export type { ClickHouseClient } from '@clickhouse/client';
@@ -68,6 +68,9 @@ export function openClickHouse(config: ClickHouseConfig): ClickHouseHandle {
       ...(config.username === undefined ? {} : { username: config.username }),
       ...(config.password === undefined ? {} : { password: config.password }),
       clickhouse_settings: readSettings,
+      // Its own logger writes unstructured ERROR text to stderr for every failed request; the
+      // callers report failures (retries, readiness, the sink's pause) in the fleet's log.
+      log: { level: ClickHouseLogLevel.OFF },
     });
     return { client, database: config.database, embedded: false, close: () => client.close() };
   }

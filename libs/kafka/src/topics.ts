@@ -1,5 +1,5 @@
-import type { Kafka, ITopicConfig } from 'kafkajs';
-import type { Logger } from '@meterline/platform';
+import type { Admin, Kafka, ITopicConfig } from 'kafkajs';
+import { retry, type Logger } from '@meterline/platform';
 
 export interface TopicSpec {
   topic: string;
@@ -15,6 +15,18 @@ export function rawPathTopics(topics: { usageEvents: string; usageEventsDlq: str
     // The DLQ is read by people and replay tools, not at volume.
     { topic: topics.usageEventsDlq, numPartitions: 1, configs: { 'retention.ms': String(30 * 86_400_000) } },
   ];
+}
+
+/**
+ * Waits until every partition of the topics answers an offsets request. A leader is elected
+ * before createTopics returns, but the broker may refuse requests for a moment after
+ * ("not the leader for that topic-partition"), which would fail the start of this worker or
+ * of one that starts beside it, as another process creates the topics.
+ */
+async function untilServed(admin: Admin, topics: readonly string[]): Promise<void> {
+  for (const topic of topics) {
+    await retry(() => admin.fetchTopicOffsets(topic), { maxAttempts: 30, policy: { initialMs: 50, maxMs: 1_000, multiplier: 2 } });
+  }
 }
 
 /**
@@ -38,6 +50,7 @@ export async function ensureTopics(kafka: Kafka, specs: readonly TopicSpec[], lo
       await admin.createTopics({ topics: missing, waitForLeaders: true });
       log.info({ topics: missing.map((t) => `${t.topic}(${t.numPartitions})`) }, 'created topics');
     }
+    await untilServed(admin, specs.map((spec) => spec.topic));
     const present = specs.filter((spec) => existing.has(spec.topic));
     if (present.length === 0) return;
     const metadata = await admin.fetchTopicMetadata({ topics: present.map((s) => s.topic) });

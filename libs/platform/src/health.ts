@@ -41,6 +41,19 @@ export class Health {
     return this.#checks.has(name);
   }
 
+  /**
+   * Not ready until `run` resolves (its components register their checks as they start, so
+   * without this a half-started process could pass with the few checks it has so far).
+   */
+  async whileStarting<T>(run: () => Promise<T>): Promise<T> {
+    this.add('startup', () => {
+      throw new Error('starting');
+    });
+    const result = await run();
+    this.#checks.delete('startup');
+    return result;
+  }
+
   liveness(): { status: 'ok'; uptime_s: number } {
     return { status: 'ok', uptime_s: Math.round((Date.now() - this.#startedAt) / 1000) };
   }

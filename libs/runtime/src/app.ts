@@ -34,7 +34,7 @@ export async function runApp(app: App, config: FleetConfig = loadConfigOrExit(fl
       const server = await startHealthServer(context.health, config.health.host, port, log);
       context.lifecycle.onStop('health', () => server.close());
     }
-    await app.start(context);
+    await context.health.whileStarting(() => app.start(context));
     log.info(`${app.name} running`);
     return context;
   } catch (error) {
