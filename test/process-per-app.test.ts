@@ -61,7 +61,6 @@ it('api, clickhouse-sink, rollup-consumer and invoice-scheduler as separate proc
     // Two ways an operator runs an app: the app's own main, and `meterline <app>`.
     children.push(await spawnApp('apps/clickhouse-sink/src/main.ts', [], { ...env, METERLINE_HEALTH_PORT: String(healthPort) }, 'clickhouse-sink'));
     children.push(await spawnApp('apps/rollup-consumer/src/main.ts', [], env, 'rollup-consumer'));
-    children.push(await spawnApp('apps/cli/src/main.ts', ['invoice-scheduler'], env, 'invoice-scheduler'));
     children.push(await spawnApp('apps/cli/src/main.ts', ['api'], env, 'api'));
     const api = `http://127.0.0.1:${apiPort}`;
     for (const [url, what] of [[`${api}/readyz`, 'api'], [`http://127.0.0.1:${healthPort}/readyz`, 'clickhouse-sink']] as const) {
@@ -84,7 +83,22 @@ it('api, clickhouse-sink, rollup-consumer and invoice-scheduler as separate proc
     ));
     expect(raw.map(({ tenant_id, events, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens }) => ({ tenant_id, events, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens }))).toEqual(expectedRaw.expectedTotals());
 
-    // Invoices: the scheduler closes the month once the pipeline has caught up; one per tenant, equal to the reference.
+    // Stream: hourly rollups (rollup consumer -> usage-rollups -> sink) agree with the raw events, hour by hour.
+    const { startMs, endMs } = periodBounds(period);
+    for (const tenant of tenants) {
+      const query = new URLSearchParams({ tenant, from: new Date(startMs).toISOString(), to: new Date(endMs).toISOString() });
+      const distinct = String(traffic.distinct.filter((e) => e.tenant_id === tenant).length);
+      const report = await whileRunning(waitFor(
+        async () => (await (await fetch(`${api}/v1/reconcile?${query.toString()}`)).json()) as ReconcileReport,
+        (r) => r.rollup_requests === distinct,
+        { what: `${tenant}'s rollups`, timeoutMs: 120_000, intervalMs: 500 },
+      ));
+      expect({ tenant, raw: report.raw_events, differences: report.differences }).toEqual({ tenant, raw: distinct, differences: [] });
+    }
+
+    // Invoices: the scheduler, started once the month's traffic is in (as at 02:00 on the 1st),
+    // closes the month when the pipeline has caught up; one invoice per tenant, equal to the reference.
+    children.push(await spawnApp('apps/cli/src/main.ts', ['invoice-scheduler'], env, 'invoice-scheduler'));
     const handle = openClickHouse({ url: clickhouseUrl, database, chdbPath: '' });
     try {
       const table = new InvoicesTable(handle);
@@ -99,15 +113,6 @@ it('api, clickhouse-sink, rollup-consumer and invoice-scheduler as separate proc
       }
     } finally {
       await handle.close();
-    }
-
-    // Stream: hourly rollups agree with the raw events, hour by hour (the close above waited for the rollup sink).
-    const { startMs, endMs } = periodBounds(period);
-    for (const tenant of tenants) {
-      const query = new URLSearchParams({ tenant, from: new Date(startMs).toISOString(), to: new Date(endMs).toISOString() });
-      const report = (await (await fetch(`${api}/v1/reconcile?${query.toString()}`)).json()) as ReconcileReport;
-      expect({ tenant, differences: report.differences }).toEqual({ tenant, differences: [] });
-      expect(Number(report.raw_events)).toBe(traffic.distinct.filter((e) => e.tenant_id === tenant).length);
     }
 
     // SIGTERM drains each app: exit 0, in reverse order of start.
