@@ -28,6 +28,8 @@ const transientBrokerStates = [
   'not the leader for that topic-partition',
   'does not host this topic-partition',
   'group is rebalancing',
+  // Two processes creating the same topics at once: KafkaJS treats "already exists" as done.
+  'Topic creation errors',
 ];
 
 /** Routes KafkaJS's own logs into pino, at WARN and above (transient broker states at DEBUG). */

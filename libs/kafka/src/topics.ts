@@ -25,7 +25,9 @@ export function rawPathTopics(topics: { usageEvents: string; usageEventsDlq: str
  */
 async function untilServed(admin: Admin, topics: readonly string[]): Promise<void> {
   for (const topic of topics) {
-    await retry(() => admin.fetchTopicOffsets(topic), { maxAttempts: 30, policy: { initialMs: 50, maxMs: 1_000, multiplier: 2 } });
+    // KafkaJS wraps the broker's answer in a non-retriable "retries exceeded" error after its
+    // own few retries: every error is retried here, a bounded number of times.
+    await retry(() => admin.fetchTopicOffsets(topic), { maxAttempts: 30, retriable: () => true, policy: { initialMs: 100, maxMs: 1_000, multiplier: 2 } });
   }
 }
 
@@ -47,7 +49,9 @@ export async function ensureTopics(kafka: Kafka, specs: readonly TopicSpec[], lo
         configEntries: Object.entries(spec.configs ?? {}).map(([name, value]) => ({ name, value })),
       }));
     if (missing.length > 0) {
-      await admin.createTopics({ topics: missing, waitForLeaders: true });
+      // Another process creating the same topics at the same moment makes KafkaJS's wait for
+      // leaders fail with a retriable "does not host this topic-partition": try again.
+      await retry(() => admin.createTopics({ topics: missing, waitForLeaders: true }), { maxAttempts: 10, policy: { initialMs: 100, maxMs: 1_000, multiplier: 2 } });
       log.info({ topics: missing.map((t) => `${t.topic}(${t.numPartitions})`) }, 'created topics');
     }
     await untilServed(admin, specs.map((spec) => spec.topic));

@@ -1,4 +1,4 @@
-import { createLogger, errorMessage, fleetConfigSchema, loadConfigOrExit, startHealthServer, type FleetConfig } from '@meterline/platform';
+import { createLogger, fleetConfigSchema, loadConfigOrExit, startHealthServer, type FleetConfig } from '@meterline/platform';
 import { ProcessContext } from './process-context';
 
 /**
@@ -38,7 +38,7 @@ export async function runApp(app: App, config: FleetConfig = loadConfigOrExit(fl
     log.info(`${app.name} running`);
     return context;
   } catch (error) {
-    log.fatal({ err: errorMessage(error) }, `${app.name} failed to start`);
+    log.fatal({ err: error }, `${app.name} failed to start`);
     await context.lifecycle.stop();
     process.exit(1);
   }
