@@ -84,6 +84,8 @@ async function startAppProcesses(config: FleetConfig, lifecycle: Lifecycle, log:
     KAFKA_BROKERS: config.kafka.brokers.join(','),
     REDIS_URL: config.redis.url,
     CLICKHOUSE_URL: config.clickhouse.url,
+    METERLINE_SPOOL_DIR: config.producer.spoolDir,
+    METERLINE_INVOICE_DIR: config.invoices.dir,
   };
   for (const app of fleetApps) {
     const child = await spawnManaged(process.execPath, [...process.execArgv, process.argv[1] ?? 'apps/cli/src/main.ts', app.name], { name: app.name, env, outputFile: 'inherit' });

@@ -6,6 +6,7 @@ import { createMeter } from '@meterline/producer';
 import { ConfigError, createLogger, errorMessage, fleetConfigSchema, parseConfig, type FleetConfig, type Logger } from '@meterline/platform';
 import { listUnpriced, loadPriceBooks, rerateReportCsv, rerateUsage } from '@meterline/pricing';
 import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { startClickHouseHttpServer } from '@meterline/local';
 import { runApp } from '@meterline/runtime';
 import { fleetApps, runFleet } from './fleet';
@@ -19,7 +20,9 @@ Usage:
                               embedded ClickHouse, plus N sample events/s (default 200);
                               the embedded ClickHouse is also served over HTTP on P
                               (default 8123, 127.0.0.1 only; 0: not served); --processes:
-                              each app in its own child process, sharing ClickHouse over HTTP
+                              each app in its own child process, sharing ClickHouse over HTTP;
+                              DIR (default .data) holds Kafka, Redis, ClickHouse, the spool and
+                              invoice documents unless their variables name other places
   meterline api | clickhouse-sink | rollup-consumer | invoice-scheduler
                               run one app as its own process (an operator's service);
                               /livez and /readyz on METERLINE_HEALTH_PORT (api: its own port)
@@ -90,13 +93,22 @@ async function main(argv: string[]): Promise<number> {
       const { values } = parseArgs({ args: rest, options: { rate: { type: 'string', default: '200' }, 'no-traffic': { type: 'boolean', default: false }, 'data-dir': { type: 'string', default: '.data' }, 'clickhouse-port': { type: 'string', default: '8123' }, processes: { type: 'boolean', default: false } } });
       const rate = Number(values.rate);
       if (!Number.isFinite(rate) || rate < 0) throw new UsageError(`--rate must be a non-negative number, got "${values.rate}"`);
-      await runFleet(config, {
+      // --data-dir holds everything the fleet keeps, unless a variable names another place.
+      const dataDir = values['data-dir'];
+      const inDataDir = (variable: string, configured: string, name: string): string => (process.env[variable] === undefined ? join(dataDir, name) : configured);
+      const fleetConfig: FleetConfig = {
+        ...config,
+        clickhouse: { ...config.clickhouse, chdbPath: inDataDir('METERLINE_CHDB_PATH', config.clickhouse.chdbPath, 'chdb') },
+        producer: { ...config.producer, spoolDir: inDataDir('METERLINE_SPOOL_DIR', config.producer.spoolDir, 'spool') },
+        invoices: { ...config.invoices, dir: inDataDir('METERLINE_INVOICE_DIR', config.invoices.dir, 'invoices') },
+      };
+      await runFleet(fleetConfig, {
         trafficRate: values['no-traffic'] ? 0 : rate,
         localKafka: process.env.KAFKA_BROKERS === undefined,
         localRedis: process.env.REDIS_URL === undefined,
         clickhouseHttpPort: portOption('--clickhouse-port', values['clickhouse-port']),
         processes: values.processes,
-        dataDir: values['data-dir'],
+        dataDir,
       }, log);
       return -1; // keeps running until a signal
     }
