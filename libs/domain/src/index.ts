@@ -4,3 +4,4 @@ export * from './pricing';
 export * from './windows';
 export * from './quotas';
 export * from './invoices';
+export * from './access';
