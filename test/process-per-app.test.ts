@@ -38,6 +38,7 @@ it('api, clickhouse-sink, rollup-consumer and invoice-scheduler as separate proc
       METERLINE_TOPIC_QUOTA_ALERTS: `${topic}-alerts`,
       METERLINE_TOPIC_QUOTA_DEFINITIONS: `${topic}-quotas`,
       METERLINE_TOPIC_PRICING_ALERTS: `${topic}-pricing-alerts`,
+      METERLINE_TOPIC_API_KEYS: `${topic}-keys`,
       METERLINE_USAGE_EVENTS_PARTITIONS: '4',
       METERLINE_HTTP_PORT: String(apiPort),
       METERLINE_SPOOL_DIR: mkdtempSync(join(tmpdir(), 'meterline-ppa-spool-')),
@@ -58,6 +59,12 @@ it('api, clickhouse-sink, rollup-consumer and invoice-scheduler as separate proc
     // Migrations once, as an operator does before starting the apps (each app checks them again).
     const migrate = await spawnApp('apps/cli/src/main.ts', ['migrate'], env, 'migrate');
     expect((await migrate.exited).code).toBe(0);
+    // A key for the services and readers: created by the operator's CLI, shown once.
+    const keys = await spawnApp('apps/cli/src/main.ts', ['keys', 'create', '--name', 'ppa-services', '--scopes', 'events:write,usage:read', '--json'], { ...env, LOG_LEVEL: 'warn' }, 'keys');
+    expect((await keys.exited).code).toBe(0);
+    const created = JSON.parse(keys.outputTail().trim().split('\n').at(-1)!) as { token: string; scopes: string[] };
+    expect(created.scopes).toEqual(['events:write', 'usage:read']);
+    const auth = { authorization: `Bearer ${created.token}` };
     // Two ways an operator runs an app: the app's own main, and `meterline <app>`.
     children.push(await spawnApp('apps/clickhouse-sink/src/main.ts', [], { ...env, METERLINE_HEALTH_PORT: String(healthPort) }, 'clickhouse-sink'));
     children.push(await spawnApp('apps/rollup-consumer/src/main.ts', [], env, 'rollup-consumer'));
@@ -69,7 +76,7 @@ it('api, clickhouse-sink, rollup-consumer and invoice-scheduler as separate proc
 
     // Services send through the API's ingest (the shim inside the api process); duplicates included.
     for (let i = 0; i < traffic.arrivals.length; i += 500) {
-      const response = await fetch(`${api}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(traffic.arrivals.slice(i, i + 500).map(asRecord)) });
+      const response = await fetch(`${api}/v1/events`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(traffic.arrivals.slice(i, i + 500).map(asRecord)) });
       expect(response.status).toBe(202);
     }
 
@@ -77,7 +84,7 @@ it('api, clickhouse-sink, rollup-consumer and invoice-scheduler as separate proc
     const expectedRaw = new UsageReference();
     for (const event of traffic.distinct) expectedRaw.add(event);
     const raw = await whileRunning(waitFor(
-      async () => ((await (await fetch(`${api}/v1/usage`)).json()) as { tenants: TenantUsageTotals[] }).tenants.filter((t) => tenants.includes(t.tenant_id)),
+      async () => ((await (await fetch(`${api}/v1/usage`, { headers: auth })).json()) as { tenants: TenantUsageTotals[] }).tenants.filter((t) => tenants.includes(t.tenant_id)),
       (totals) => totals.reduce((sum, t) => sum + Number(t.events), 0) === traffic.distinct.length,
       { what: 'every distinct event in usage_events', timeoutMs: 120_000, intervalMs: 500 },
     ));
@@ -89,7 +96,7 @@ it('api, clickhouse-sink, rollup-consumer and invoice-scheduler as separate proc
       const query = new URLSearchParams({ tenant, from: new Date(startMs).toISOString(), to: new Date(endMs).toISOString() });
       const distinct = String(traffic.distinct.filter((e) => e.tenant_id === tenant).length);
       const report = await whileRunning(waitFor(
-        async () => (await (await fetch(`${api}/v1/reconcile?${query.toString()}`)).json()) as ReconcileReport,
+        async () => (await (await fetch(`${api}/v1/reconcile?${query.toString()}`, { headers: auth })).json()) as ReconcileReport,
         (r) => r.rollup_requests === distinct,
         { what: `${tenant}'s rollups`, timeoutMs: 120_000, intervalMs: 500 },
       ));

@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it, vi } from 'vitest';
@@ -21,16 +21,17 @@ it('npm start -- --processes: each app its own child process over the shared Cli
       throw new Error(`the fleet exited before it was ready (code ${exit.code})`);
     });
     await Promise.race([waitFor(() => fetch(`${api}/readyz`).then((r) => r.status).catch(() => 0), (status) => status === 200, { what: 'the api process ready', timeoutMs: 180_000, intervalMs: 500 }), exited]);
+    const auth = { authorization: `Bearer ${readFileSync(join(dataDir, 'admin-key'), 'utf8').trim()}` };
     const tenant = `processes-${Date.now().toString(36)}`;
     const next = usageGenerator({ seed: 5, tenants: [tenant], idPrefix: tenant, models: pricedSampleModels });
     const reference = new UsageReference();
     const events = Array.from({ length: 300 }, () => next());
     for (const event of events) reference.add(event);
-    const response = await fetch(`${api}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(events.map(({ api_key_hash: _h, ...e }) => e)) });
+    const response = await fetch(`${api}/v1/events`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(events.map(({ api_key_hash: _h, ...e }) => e)) });
     expect(response.status).toBe(202);
     const [expected] = reference.expectedTotals();
     const totals = await waitFor(
-      async () => ((await (await fetch(`${api}/v1/usage?tenant=${tenant}`)).json()) as { tenants: TenantUsageTotals[] }).tenants,
+      async () => ((await (await fetch(`${api}/v1/usage?tenant=${tenant}`, { headers: auth })).json()) as { tenants: TenantUsageTotals[] }).tenants,
       (t) => t[0]?.events === expected!.events,
       { what: 'the events in ClickHouse through the sink process', timeoutMs: 60_000, intervalMs: 500 },
     );

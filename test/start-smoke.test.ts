@@ -54,8 +54,12 @@ it('npm start: traffic visible within 60 s, ready, no WARN or ERROR; Ctrl-C to t
   const reference = new UsageReference();
   let restarted: ManagedProcess | undefined;
   try {
+    // The fleet's first start made an admin key; every route but /livez and /readyz needs one.
+    const adminKey = await waitFor(() => readFileSync(join(dataDir, 'admin-key'), 'utf8').trim(), (key) => key.startsWith('mlk_'), { what: 'the local admin key', timeoutMs: 60_000, intervalMs: 250 });
+    const auth = { authorization: `Bearer ${adminKey}` };
+    await waitFor(() => fetch(`${api}/v1/usage`).then((r) => r.status).catch(() => 0), (status) => status === 401, { what: 'the API to refuse a request without a key', timeoutMs: 60_000, intervalMs: 250 });
     const totals = await waitFor(
-      async () => ((await (await fetch(`${api}/v1/usage`)).json()) as { tenants: TenantUsageTotals[] }).tenants,
+      async () => ((await (await fetch(`${api}/v1/usage`, { headers: auth })).json()) as { tenants: TenantUsageTotals[] }).tenants,
       (tenants) => tenants.reduce((sum, t) => sum + Number(t.events), 0) > 0,
       { what: 'sample traffic in ClickHouse', timeoutMs: 60_000, intervalMs: 500 },
     );
@@ -63,7 +67,7 @@ it('npm start: traffic visible within 60 s, ready, no WARN or ERROR; Ctrl-C to t
     expect(totals.length).toBeGreaterThan(0);
 
     // The CLI reads through the running fleet (the embedded ClickHouse is held by it).
-    const cli = await run(process.execPath, ['--import', 'tsx', join(repoRoot(), 'apps/cli/src/main.ts'), 'usage', '--json'], { cwd: repoRoot(), env: { ...process.env, ...env, LOG_LEVEL: 'warn' } });
+    const cli = await run(process.execPath, ['--import', 'tsx', join(repoRoot(), 'apps/cli/src/main.ts'), 'usage', '--json'], { cwd: repoRoot(), env: { ...process.env, ...env, LOG_LEVEL: 'warn', METERLINE_API_KEY: adminKey } });
     const viaCli = JSON.parse(cli.stdout) as { tenant_id: string; events: string }[];
     expect(viaCli.length).toBeGreaterThan(0);
     expect(viaCli.every((t) => Number(t.events) > 0)).toBe(true);
@@ -81,12 +85,12 @@ it('npm start: traffic visible within 60 s, ready, no WARN or ERROR; Ctrl-C to t
 
     // Quotas through the CLI: a tiny hard daily quota for acme is soon used up by the traffic.
     const brokers = JSON.parse(readFileSync(join(dataDir, 'kafka-ports.json'), 'utf8')) as { port: number };
-    const cliEnv: NodeJS.ProcessEnv = { ...process.env, ...env, LOG_LEVEL: 'warn', KAFKA_BROKERS: `127.0.0.1:${brokers.port}` };
+    const cliEnv: NodeJS.ProcessEnv = { ...process.env, ...env, LOG_LEVEL: 'warn', KAFKA_BROKERS: `127.0.0.1:${brokers.port}`, METERLINE_API_KEY: adminKey };
     const set = await run(process.execPath, ['--import', 'tsx', join(repoRoot(), 'apps/cli/src/main.ts'), 'quota', 'set', '--tenant', 'acme', '--id', 'smoke-daily', '--limit', '1000', '--period', 'day', '--hard'], { cwd: repoRoot(), env: cliEnv });
     expect(set.stdout).toContain('quota smoke-daily set for acme');
     const check = await waitFor(
       async () => {
-        const response = await fetch(`${api}/v1/quotas/acme/check`);
+        const response = await fetch(`${api}/v1/quotas/acme/check`, { headers: auth });
         return { status: response.status, body: (await response.json()) as { allowed: boolean; quotas: { quota_id: string; used: string }[] } };
       },
       (c) => c.status === 429,
@@ -99,7 +103,7 @@ it('npm start: traffic visible within 60 s, ready, no WARN or ERROR; Ctrl-C to t
     for (let batch = 0; batch < 4; batch++) {
       const events = Array.from({ length: 500 }, () => next());
       for (const event of events) reference.add(event);
-      const response = await fetch(`${api}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(events.map(({ api_key_hash: _h, ...e }) => e)) });
+      const response = await fetch(`${api}/v1/events`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(events.map(({ api_key_hash: _h, ...e }) => e)) });
       expect(response.status).toBe(202);
     }
     ctrlC(fleet);
@@ -124,7 +128,7 @@ it('npm start: traffic visible within 60 s, ready, no WARN or ERROR; Ctrl-C to t
     restarted = await spawnApp('apps/cli/src/main.ts', ['start', '--data-dir', dataDir, '--no-traffic', '--clickhouse-port', '0'], env, 'fleet-restarted');
     const [expected] = reference.expectedTotals();
     const raw = await waitFor(
-      async () => ((await (await fetch(`${api}/v1/usage?tenant=${tenant}`).catch(() => new Response('{"tenants":[]}'))).json()) as { tenants: TenantUsageTotals[] }).tenants,
+      async () => ((await (await fetch(`${api}/v1/usage?tenant=${tenant}`, { headers: auth }).catch(() => new Response('{"tenants":[]}'))).json()) as { tenants: TenantUsageTotals[] }).tenants,
       (t) => t.length === 1 && t[0]!.events === expected!.events,
       { what: 'the in-flight events after the restart', timeoutMs: 120_000, intervalMs: 500 },
     );
@@ -133,7 +137,7 @@ it('npm start: traffic visible within 60 s, ready, no WARN or ERROR; Ctrl-C to t
     const from = new Date(Date.now() - 86_400_000).toISOString();
     const to = new Date(Date.now() + 3_600_000).toISOString();
     const report = await waitFor(
-      async () => (await (await fetch(`${api}/v1/reconcile?tenant=${tenant}&from=${from}&to=${to}`)).json()) as ReconcileReport,
+      async () => (await (await fetch(`${api}/v1/reconcile?tenant=${tenant}&from=${from}&to=${to}`, { headers: auth })).json()) as ReconcileReport,
       (r) => r.differences.length === 0 && r.rollup_requests === expected!.events,
       { what: 'rollups to equal the raw events', timeoutMs: 60_000, intervalMs: 500 },
     );

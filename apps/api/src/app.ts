@@ -1,32 +1,42 @@
+import { KeyBook, KeyStore } from '@meterline/access';
 import { UsageEventsTable, reconcileUsage } from '@meterline/clickhouse';
-import { rawPathTopics } from '@meterline/kafka';
+import { accessTopics, rawPathTopics } from '@meterline/kafka';
 import { createMeter } from '@meterline/producer';
 import { QuotaChecker } from '@meterline/quotas';
 import type { App } from '@meterline/runtime';
 import { startHttpApi } from './http-api';
 
 /**
- * The HTTP API: usage totals, quota checks, reconciliation, and JSON ingest through the
- * producer shim (`usage-events`). Serves /livez and /readyz on its own port.
+ * The HTTP API: usage totals, quota checks, reconciliation, JSON ingest through the producer
+ * shim (`usage-events`), API keys and tenant read tokens. Every route but /livez and /readyz
+ * needs a key; they are served on its own port.
  */
 export const apiApp: App = {
   name: 'api',
   async start(context) {
     const { config, log, lifecycle, health } = context;
     const kafka = context.kafka();
-    await context.ensureTopics(rawPathTopics(config.topics));
+    await context.ensureTopics([...rawPathTopics(config.topics), ...accessTopics(config.topics)]);
     const clickhouse = await context.clickhouse();
     const redis = context.redis();
+    const keys = new KeyBook(kafka, redis, { topic: config.topics.apiKeys, pepper: config.access.pepper, tokenSecret: config.access.tokenSecret }, log);
+    await keys.start();
+    lifecycle.onStop('key-book', () => keys.stop());
+    const keyStore = new KeyStore(kafka, config.topics.apiKeys, config.access.pepper, log);
+    lifecycle.onStop('key-store', () => keyStore.close());
     const meter = createMeter({ kafka, topic: config.topics.usageEvents, spoolDir: config.producer.spoolDir, apiKeyPepper: config.producer.apiKeyPepper, limits: config.events, log });
     lifecycle.onStop('meter', () => meter.close());
     const api = await startHttpApi(
       {
         usage: new UsageEventsTable(clickhouse),
-        meter,
-        log,
-        health,
         quotas: new QuotaChecker(redis),
         reconcile: (tenant, from, to) => reconcileUsage(clickhouse, tenant, from, to),
+        meter,
+        health,
+        keys,
+        keyStore,
+        tokenSecret: config.access.tokenSecret,
+        log,
       },
       config.http.host,
       config.http.port,

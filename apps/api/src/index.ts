@@ -1,2 +1,3 @@
-export { startHttpApi, type HttpApi, type HttpApiDeps } from './http-api';
+export { startHttpApi, type HttpApi } from './http-api';
+export { buildApiServer, type ApiDeps, type ApiServer } from './server';
 export { apiApp } from './app';

@@ -1,6 +1,8 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { KeyStore } from '@meterline/access';
 import { apiApp } from '@meterline/api';
+import { accessTopics } from '@meterline/kafka';
 import { clickhouseSinkApp } from '@meterline/clickhouse-sink';
 import { invoiceSchedulerApp } from '@meterline/invoice-scheduler';
 import { rollupConsumerApp } from '@meterline/rollup-consumer';
@@ -11,6 +13,9 @@ import { ProcessContext, type App } from '@meterline/runtime';
 
 /** Every app of the fleet, in start order (stopped in reverse: the API drains first, the sinks last). */
 export const fleetApps: readonly App[] = [clickhouseSinkApp, rollupConsumerApp, invoiceSchedulerApp, apiApp];
+
+/** The local fleet's admin key file, in its data directory. */
+export const ADMIN_KEY_FILE = 'admin-key';
 
 export interface FleetOptions {
   /** Sample events per second (0: none). */
@@ -43,6 +48,7 @@ export async function runFleet(config: FleetConfig, options: FleetOptions, log: 
     mkdirSync(dataDir, { recursive: true });
     const local = await startLocalInfrastructure(config, options, dataDir, lifecycle, log);
     const context = new ProcessContext(local, log, lifecycle);
+    await ensureLocalAdminKey(context, dataDir);
     let clickhouseUrl: string | undefined;
     if (options.processes) {
       clickhouseUrl = local.clickhouse.url ?? (await serveEmbeddedClickHouse(context, { ...options, clickhouseHttpPort: options.clickhouseHttpPort || 8123 }, log));
@@ -70,6 +76,25 @@ export async function runFleet(config: FleetConfig, options: FleetOptions, log: 
   } catch (error) {
     await lifecycle.stop();
     throw error;
+  }
+}
+
+/**
+ * Every API route needs a key: a local fleet gets an admin key at its first start, its token in
+ * `<data dir>/admin-key` (mode 600), which the CLI reads when METERLINE_API_KEY is unset.
+ */
+async function ensureLocalAdminKey(context: ProcessContext, dataDir: string): Promise<void> {
+  const file = join(dataDir, ADMIN_KEY_FILE);
+  if (existsSync(file)) return;
+  const { config, log } = context;
+  await context.ensureTopics(accessTopics(config.topics));
+  const store = new KeyStore(context.kafka(), config.topics.apiKeys, config.access.pepper, log);
+  try {
+    const { token, record } = await store.create({ name: 'local admin (meterline start)', scopes: ['admin'] });
+    writeFileSync(file, `${token}\n`, { mode: 0o600 });
+    log.info({ file, key: record.id }, 'created an admin API key for this local fleet: its token is in the file');
+  } finally {
+    await store.close();
   }
 }
 

@@ -5,11 +5,12 @@ import { createKafka } from '@meterline/kafka';
 import { createMeter } from '@meterline/producer';
 import { ConfigError, createLogger, errorMessage, fleetConfigSchema, parseConfig, type FleetConfig, type Logger } from '@meterline/platform';
 import { listUnpriced, loadPriceBooks, rerateReportCsv, rerateUsage } from '@meterline/pricing';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startClickHouseHttpServer } from '@meterline/local';
 import { runApp } from '@meterline/runtime';
-import { fleetApps, runFleet } from './fleet';
+import { ADMIN_KEY_FILE, fleetApps, runFleet } from './fleet';
+import { keysCommand } from './keys-command';
 import { invoiceCommand } from './invoice-command';
 
 const usageText = `meterline: exactly-once metering of LLM usage
@@ -66,6 +67,11 @@ Usage:
                               METERLINE_INVOICE_DIR), or one tenant's to stdout without --out
   (prices, rerate and invoice read ClickHouse directly: set CLICKHOUSE_URL, or stop the fleet
   first when it uses the embedded ClickHouse)
+  meterline keys create --name NAME --scopes S1,S2 [--tenant T] [--expires ISO|DURATION] [--json]
+  meterline keys list [--json] | keys revoke --id ID
+                              API keys (scopes: admin, usage:read, events:write, quotas:read,
+                              quotas:write, invoices:read; --tenant binds a key to one tenant);
+                              the token is printed once, only its hash is stored
   meterline help
 
 Configuration comes from the environment; see the README's configuration table.`;
@@ -192,6 +198,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'invoice':
       return invoiceCommand(config, rest, log, UsageError);
+    case 'keys':
+      return keysCommand(config, rest, log, UsageError);
     case 'reconcile': {
       const { values } = parseArgs({ args: rest, options: { tenant: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, json: { type: 'boolean', default: false }, url: { type: 'string' } } });
       if (values.tenant === undefined || values.from === undefined || values.to === undefined) throw new UsageError('reconcile needs --tenant, --from and --to');
@@ -225,6 +233,13 @@ async function main(argv: string[]): Promise<number> {
 
 class UsageError extends Error {}
 
+/** The CLI's credential for a running API: METERLINE_API_KEY, else the local fleet's admin key file. */
+function apiHeaders(config: FleetConfig): Record<string, string> {
+  const file = join('.data', ADMIN_KEY_FILE);
+  const key = config.cli.apiKey ?? (existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined);
+  return key === undefined ? {} : { authorization: `Bearer ${key}` };
+}
+
 function portOption(flag: string, text: string): number {
   const port = Number(text);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`${flag} must be a port number 0-65535, got "${text}"`);
@@ -253,7 +268,7 @@ async function quotaCommand(config: FleetConfig, args: string[], log: Logger): P
     if (values.tenant === undefined) throw new UsageError('quota check needs --tenant');
     const query = new URLSearchParams(Object.entries({ project_id: values.project, model: values.model, api_key_hash: values['api-key-hash'] }).filter((e): e is [string, string] => e[1] !== undefined));
     const base = values.url ?? `http://${config.http.host}:${config.http.port}`;
-    const response = await fetch(`${base}/v1/quotas/${encodeURIComponent(values.tenant)}/check?${query.toString()}`, { signal: AbortSignal.timeout(5_000) });
+    const response = await fetch(`${base}/v1/quotas/${encodeURIComponent(values.tenant)}/check?${query.toString()}`, { signal: AbortSignal.timeout(5_000), headers: apiHeaders(config) });
     console.log(await response.text());
     return response.status === 200 ? 0 : response.status === 429 ? 4 : 1;
   }
@@ -307,7 +322,7 @@ function timeRange(fromText: string | undefined, toText: string | undefined): [n
 async function viaFleetOr<T>(config: FleetConfig, url: string | undefined, path: string, direct: () => Promise<T>): Promise<T> {
   const base = url ?? `http://${config.http.host}:${config.http.port}`;
   try {
-    const response = await fetch(`${base}${path}`, { signal: AbortSignal.timeout(60_000) });
+    const response = await fetch(`${base}${path}`, { signal: AbortSignal.timeout(60_000), headers: apiHeaders(config) });
     if (!response.ok) throw new Error(`${base} answered ${response.status}: ${await response.text()}`);
     return (await response.json()) as T;
   } catch (error) {
@@ -320,7 +335,7 @@ async function readUsage(config: FleetConfig, tenant: string | undefined, url: s
   const base = url ?? `http://${config.http.host}:${config.http.port}`;
   const query = tenant === undefined ? '' : `?tenant=${encodeURIComponent(tenant)}`;
   try {
-    const response = await fetch(`${base}/v1/usage${query}`, { signal: AbortSignal.timeout(5_000) });
+    const response = await fetch(`${base}/v1/usage${query}`, { signal: AbortSignal.timeout(5_000), headers: apiHeaders(config) });
     if (!response.ok) throw new Error(`${base} answered ${response.status}: ${await response.text()}`);
     return ((await response.json()) as { tenants: TenantUsageTotals[] }).tenants;
   } catch (error) {

@@ -27,3 +27,8 @@ export function invoiceTopics(topics: { invoices: string; invoiceAlerts: string 
     { topic: topics.invoiceAlerts, numPartitions: 1 },
   ];
 }
+
+/** The durable store of API keys (compacted: the latest record of each key id). */
+export function accessTopics(topics: { apiKeys: string }): TopicSpec[] {
+  return [{ topic: topics.apiKeys, numPartitions: 1, configs: { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '0' } }];
+}

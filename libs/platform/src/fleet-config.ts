@@ -48,6 +48,7 @@ export const fleetConfigSchema = z
     METERLINE_PRICING_DIR: z.string().min(1).default('pricing'),
     METERLINE_TOPIC_INVOICES: z.string().min(1).default('invoices'),
     METERLINE_TOPIC_INVOICE_ALERTS: z.string().min(1).default('invoice-alerts'),
+    METERLINE_TOPIC_API_KEYS: z.string().min(1).default('api-keys'),
     METERLINE_INVOICE_QUEUE: z.string().regex(/^[^:\s]+$/, 'must not contain ":" or spaces (BullMQ queue name)').default('meterline-invoices'),
     METERLINE_INVOICE_CRON: z
       .string()
@@ -91,6 +92,8 @@ export const fleetConfigSchema = z
     METERLINE_EVENT_MAX_FUTURE: duration('10m'),
     METERLINE_SPOOL_DIR: z.string().min(1).default('.data/spool'),
     METERLINE_API_KEY_PEPPER: z.string().optional(),
+    METERLINE_API_KEY: z.string().optional(),
+    METERLINE_TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters (it signs tenant read tokens)').optional(),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     METERLINE_LOG_FORMAT: z.enum(['json', 'pretty', 'auto']).default('auto'),
   })
@@ -109,6 +112,7 @@ export const fleetConfigSchema = z
       pricingAlerts: env.METERLINE_TOPIC_PRICING_ALERTS,
       invoices: env.METERLINE_TOPIC_INVOICES,
       invoiceAlerts: env.METERLINE_TOPIC_INVOICE_ALERTS,
+      apiKeys: env.METERLINE_TOPIC_API_KEYS,
     },
     invoices: {
       queue: env.METERLINE_INVOICE_QUEUE,
@@ -148,6 +152,10 @@ export const fleetConfigSchema = z
     health: { host: env.METERLINE_HEALTH_HOST, port: env.METERLINE_HEALTH_PORT },
     events: { maxPastMs: env.METERLINE_EVENT_MAX_PAST, maxFutureMs: env.METERLINE_EVENT_MAX_FUTURE },
     producer: { spoolDir: env.METERLINE_SPOOL_DIR, apiKeyPepper: env.METERLINE_API_KEY_PEPPER },
+    /** meterline's own API keys: hashed with the same pepper; tenant read tokens signed with the secret. */
+    access: { pepper: env.METERLINE_API_KEY_PEPPER ?? '', tokenSecret: env.METERLINE_TOKEN_SECRET },
+    /** The key the CLI sends to a running API (unset: the local fleet's `.data/admin-key`). */
+    cli: { apiKey: env.METERLINE_API_KEY },
     log: { level: env.LOG_LEVEL, format: env.METERLINE_LOG_FORMAT },
   }));
 

@@ -22,6 +22,8 @@ export const redisKeys = {
   quotaDefinitions: (tenantId: string) => `${tenantPrefix(tenantId)}quotas`,
   /** Set once the pricing alert for a model without a price was published (fleet-wide, not per tenant). */
   unpricedAnnounced: (provider: string, model: string) => `${KEY_ROOT}:unpriced-announced:${encodeURIComponent(provider)}/${encodeURIComponent(model)}`,
+  /** API key id -> last use (epoch ms). Outside `ml:` so a stream state rebuild keeps it. */
+  apiKeysLastUsed: () => 'meterline:api-keys:last-used',
   /** Set when the stream state was built; its absence means Redis lost its data. */
   epoch: () => `${KEY_ROOT}:epoch`,
 } as const;

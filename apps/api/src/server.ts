@@ -1,0 +1,72 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
+import fastifySwagger from '@fastify/swagger';
+import { createSerializerCompiler, jsonSchemaTransform, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { KeyBook, KeyStore } from '@meterline/access';
+import type { ReconcileReport, UsageEventsTable } from '@meterline/clickhouse';
+import type { Health, Logger } from '@meterline/platform';
+import type { Meter } from '@meterline/producer';
+import type { QuotaChecker } from '@meterline/quotas';
+import { installAuth } from './auth';
+import { problemHandler } from './problem';
+import { eventRoutes } from './routes/events';
+import { healthRoutes } from './routes/health';
+import { keyRoutes } from './routes/keys';
+import { quotaRoutes } from './routes/quotas';
+import { usageRoutes } from './routes/usage';
+
+export interface ApiDeps {
+  usage: UsageEventsTable;
+  quotas: QuotaChecker;
+  reconcile: (tenantId: string, fromMs: number, toMs: number) => Promise<ReconcileReport>;
+  /** Ingest writes through the producer shim. */
+  meter: Meter;
+  health: Health;
+  keys: KeyBook;
+  keyStore: KeyStore;
+  /** Signs tenant read tokens; undefined: none are issued. */
+  tokenSecret: string | undefined;
+  log: Logger;
+  clock?: () => number;
+}
+
+export type ApiServer = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, ZodTypeProvider>;
+
+// Token counts and money are bigint in the domain: decimal strings on the wire, never floats.
+const bigintAsString = (_key: string, value: unknown): unknown => (typeof value === 'bigint' ? value.toString() : value);
+
+/**
+ * The HTTP API, built apart from listening so tests drive it with `inject()`. Each route carries
+ * its zod schemas (validation, types, the OpenAPI document at /openapi.json) and its scope
+ * (`config.scope`), which both the auth hook and the document's `security` read.
+ */
+export async function buildApiServer(deps: ApiDeps): Promise<ApiServer> {
+  const clock = deps.clock ?? Date.now;
+  const logger: FastifyBaseLogger = deps.log.child({ component: 'http-api' });
+  const app = Fastify({ loggerInstance: logger, disableRequestLogging: true, bodyLimit: 5 * 1024 * 1024, requestIdHeader: 'x-request-id' }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(createSerializerCompiler({ replacer: bigintAsString }));
+  app.setReplySerializer((payload) => JSON.stringify(payload, bigintAsString));
+  app.setErrorHandler(problemHandler(deps.log));
+  app.setNotFoundHandler((request, reply) => reply.code(404).type('application/problem+json').send({ type: 'https://meterline.dev/problems/not-found', title: 'NOT_FOUND', status: 404, code: 'NOT_FOUND', detail: `no route for ${request.method} ${request.url.split('?')[0] ?? ''}`, instance: request.id }));
+  // The document's security follows the route's scope: what it says is what the hook enforces.
+  app.addHook('onRoute', (route) => {
+    if (route.config?.scope !== undefined && route.schema !== undefined) route.schema = { ...route.schema, security: [{ bearerAuth: [] }], description: `Needs the scope \`${route.config.scope}\`.` };
+  });
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'meterline API', version: '1', description: 'Exact LLM usage metering: ingest, usage, quotas, keys.' },
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'An API key (mlk_...) or a tenant read token (mlt_...)' } } },
+    },
+    transform: jsonSchemaTransform,
+  });
+  installAuth(app, deps.keys, clock);
+  await app.register(healthRoutes(deps.health));
+  await app.register(usageRoutes({ usage: deps.usage, reconcile: deps.reconcile, clock }));
+  await app.register(quotaRoutes(deps.quotas, clock));
+  await app.register(eventRoutes(deps.meter, clock));
+  await app.register(keyRoutes({ keys: deps.keys, store: deps.keyStore, tokenSecret: deps.tokenSecret, clock }));
+  app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
+  await app.ready();
+  return app;
+}
