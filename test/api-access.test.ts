@@ -188,6 +188,29 @@ describe('API keys and scopes', () => {
     expect((await call('GET', '/v1/usage', token)).body?.code).toBe('TOKEN_EXPIRED');
   });
 
+  it('rate limits per key, shared through Redis: 429 with Retry-After past the limit, other keys unaffected, open routes never limited', async () => {
+    const limited = await buildApiServer({
+      usage: path.table, quotas: new QuotaChecker(withScripts(new Redis(redisUrl))), reconcile: (t, f, to) => reconcileUsage(path.handle, t, f, to),
+      meter, health: new Health(), keys: book, keyStore: store, tokenSecret: TOKEN_SECRET, log: testLog, clock: () => clock,
+      rateLimit: { redis, perMinute: 3 },
+    });
+    const hit = (token?: string, url = `/v1/usage/${acme}`) => limited.inject({ method: 'GET', url, headers: token === undefined ? {} : { authorization: `Bearer ${token}` } });
+    try {
+      // A fresh key of its own, so the counter starts at zero whatever ran before.
+      const { token } = await store.create({ name: 'limited', scopes: 'usage:read' });
+      await waitFor(() => hit(token), (r) => r.statusCode !== 401, { what: 'the limited key in the book', timeoutMs: 30_000 });
+      const statuses = [(await hit(token)).statusCode, (await hit(token)).statusCode];
+      const over = await hit(token);
+      expect([...statuses, over.statusCode]).toEqual([200, 200, 429]);
+      expect(Number(over.headers['retry-after'])).toBeGreaterThan(0);
+      expect(JSON.parse(over.body)).toMatchObject({ code: 'RATE_LIMITED', status: 429 });
+      expect((await hit(tokens.acmeReader)).statusCode).toBe(200);
+      for (let i = 0; i < 5; i++) expect((await hit(undefined, '/livez')).statusCode).toBe(200);
+    } finally {
+      await limited.close();
+    }
+  });
+
   it('the OpenAPI document lists every route, with bearer security exactly where the hook enforces a key', async () => {
     const doc = (await call('GET', '/openapi.json')).body as { openapi: string; paths: Record<string, Record<string, { security?: unknown[] }>>; components: { securitySchemes: Record<string, unknown> } };
     expect(doc.openapi).toBe('3.1.0');

@@ -36,6 +36,7 @@ export const apiApp: App = {
         keys,
         keyStore,
         tokenSecret: config.access.tokenSecret,
+        rateLimit: config.http.rateLimitPerMinute === 0 ? undefined : { redis, perMinute: config.http.rateLimitPerMinute },
         log,
       },
       config.http.host,

@@ -1,5 +1,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
+import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
+import type { Redis } from 'ioredis';
 import { createSerializerCompiler, jsonSchemaTransform, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { KeyBook, KeyStore } from '@meterline/access';
 import type { ReconcileReport, UsageEventsTable } from '@meterline/clickhouse';
@@ -7,7 +9,7 @@ import type { Health, Logger } from '@meterline/platform';
 import type { Meter } from '@meterline/producer';
 import type { QuotaChecker } from '@meterline/quotas';
 import { installAuth } from './auth';
-import { problemHandler } from './problem';
+import { HttpProblem, problemHandler } from './problem';
 import { eventRoutes } from './routes/events';
 import { healthRoutes } from './routes/health';
 import { keyRoutes } from './routes/keys';
@@ -25,6 +27,8 @@ export interface ApiDeps {
   keyStore: KeyStore;
   /** Signs tenant read tokens; undefined: none are issued. */
   tokenSecret: string | undefined;
+  /** Requests per minute per key (per IP without one), counted in Redis; undefined: no limit. */
+  rateLimit?: { redis: Redis; perMinute: number } | undefined;
   log: Logger;
   clock?: () => number;
 }
@@ -61,6 +65,7 @@ export async function buildApiServer(deps: ApiDeps): Promise<ApiServer> {
     transform: jsonSchemaTransform,
   });
   installAuth(app, deps.keys, clock);
+  if (deps.rateLimit !== undefined) await installRateLimit(app, deps.rateLimit.redis, deps.rateLimit.perMinute);
   await app.register(healthRoutes(deps.health));
   await app.register(usageRoutes({ usage: deps.usage, reconcile: deps.reconcile, clock }));
   await app.register(quotaRoutes(deps.quotas, clock));
@@ -69,4 +74,26 @@ export async function buildApiServer(deps: ApiDeps): Promise<ApiServer> {
   app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
   await app.ready();
   return app;
+}
+
+/**
+ * Per-key rate limits (@fastify/rate-limit, counted in Redis so every API process shares them):
+ * after authentication, keyed by the key id (a tenant token by its tenant and issuer), 429 with
+ * `Retry-After`. Open routes are not limited.
+ */
+async function installRateLimit(app: ApiServer, redis: Redis, perMinute: number): Promise<void> {
+  await app.register(fastifyRateLimit, {
+    global: true,
+    hook: 'preHandler',
+    redis,
+    nameSpace: 'meterline:rate-limit:',
+    max: perMinute,
+    timeWindow: 60_000,
+    allowList: (request) => request.routeOptions.config.scope === undefined,
+    keyGenerator: (request) => {
+      const p = request.principal;
+      return p === undefined ? `ip:${request.ip}` : p.kind === 'api-key' ? `key:${p.keyId}` : `token:${p.keyId}:${p.tenantId ?? ''}`;
+    },
+    errorResponseBuilder: (_request, context) => new HttpProblem(429, 'RATE_LIMITED', `more than ${context.max} requests a minute with this key; retry in ${context.after}`),
+  });
 }

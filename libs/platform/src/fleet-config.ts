@@ -86,6 +86,7 @@ export const fleetConfigSchema = z
     REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').default('redis://127.0.0.1:6379'),
     METERLINE_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
     METERLINE_HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(8787),
+    METERLINE_RATE_LIMIT: z.coerce.number().int().min(0).default(6_000),
     METERLINE_HEALTH_HOST: z.string().min(1).default('127.0.0.1'),
     METERLINE_HEALTH_PORT: z.coerce.number().int().min(0).max(65535).optional(),
     METERLINE_EVENT_MAX_PAST: duration('90d'),
@@ -147,7 +148,8 @@ export const fleetConfigSchema = z
       rawTtlMonths: env.METERLINE_RAW_TTL_MONTHS,
     },
     redis: { url: env.REDIS_URL },
-    http: { host: env.METERLINE_HTTP_HOST, port: env.METERLINE_HTTP_PORT },
+    /** Requests per minute per API key (0: no limit). */
+    http: { host: env.METERLINE_HTTP_HOST, port: env.METERLINE_HTTP_PORT, rateLimitPerMinute: env.METERLINE_RATE_LIMIT },
     /** A worker's /livez and /readyz listener; unset: the app's default port, 0: none. */
     health: { host: env.METERLINE_HEALTH_HOST, port: env.METERLINE_HEALTH_PORT },
     events: { maxPastMs: env.METERLINE_EVENT_MAX_PAST, maxFutureMs: env.METERLINE_EVENT_MAX_FUTURE },
