@@ -8,6 +8,7 @@ import { Health } from '@meterline/platform';
 import { QuotaChecker } from '@meterline/quotas';
 import { withScripts } from '@meterline/redis';
 import { pricedSampleModels, uniqueName, usageGenerator, waitFor } from '@meterline/testing';
+import { OpenApiCheck } from './support/openapi-check';
 import { rawPath, testLog, type RawPath } from './support/raw-path';
 
 // Every route of the API with keys of every kind, on real Kafka (keys, ingest), Redis (last use,
@@ -23,6 +24,7 @@ let redis: Redis;
 let book: KeyBook;
 let store: KeyStore;
 let api: ApiServer;
+let contract: OpenApiCheck;
 let meter: ReturnType<RawPath['newMeter']>;
 const acme = uniqueName('acme');
 const globex = uniqueName('globex');
@@ -31,7 +33,10 @@ let revokedId = '';
 
 const call = async (method: 'GET' | 'POST' | 'DELETE', url: string, token?: string, body?: unknown) => {
   const response = await api.inject({ method, url, headers: { ...(token === undefined ? {} : { authorization: `Bearer ${token}` }), ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { payload: typeof body === 'string' ? body : JSON.stringify(body) }) });
-  return { status: response.statusCode, type: String(response.headers['content-type'] ?? ''), body: response.body === '' ? undefined : (JSON.parse(response.body) as Record<string, unknown>), headers: response.headers };
+  const answer = { status: response.statusCode, type: String(response.headers['content-type'] ?? ''), body: response.body === '' ? undefined : (JSON.parse(response.body) as Record<string, unknown>), headers: response.headers };
+  // Every answer of these tests is checked against the served OpenAPI document.
+  contract?.check(method, url, answer.status, answer.body);
+  return answer;
 };
 const eventsFor = (tenant: string, n: number, seed: number) => {
   const next = usageGenerator({ seed, tenants: [tenant], idPrefix: `${tenant}-${seed}`, models: pricedSampleModels });
@@ -62,6 +67,7 @@ beforeAll(async () => {
     usage: path.table, quotas: new QuotaChecker(withScripts(new Redis(redisUrl))), reconcile: (t, f, to) => reconcileUsage(path.handle, t, f, to),
     meter, health: new Health(), keys: book, keyStore: store, tokenSecret: TOKEN_SECRET, log: testLog, clock: () => clock,
   });
+  contract = new OpenApiCheck((await api.inject({ method: 'GET', url: '/openapi.json' })).json());
   // Usage of both tenants through the API's ingest, then the sink into ClickHouse.
   await path.startSink(); // stopped by path.close()
   for (const [tenant, seed] of [[acme, 1], [globex, 2]] as const) {
@@ -72,6 +78,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  // The contract check ran on the answers above (a run that checked nothing would prove nothing).
+  expect(contract.checked).toBeGreaterThan(20);
   await api?.close();
   await book?.stop();
   await store?.close();

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { z } from 'zod';
 import { AccessError } from '@meterline/domain';
 import { MeterlineError, errorMessage, type Logger } from '@meterline/platform';
 
@@ -14,15 +15,18 @@ export class HttpProblem extends MeterlineError {
   }
 }
 
-interface ProblemBody {
-  type: string;
-  title: string;
-  status: number;
-  code: string;
-  detail: string;
-  instance: string;
-  errors?: { path: string; message: string }[];
-}
+/** RFC 9457 problem details, as every error leaves (declared on every route's error statuses). */
+export const problemSchema = z.object({
+  type: z.string(),
+  title: z.string(),
+  status: z.number().int(),
+  code: z.string().describe('stable, for programs: KEY_MISSING, SCOPE_MISSING, TENANT_FORBIDDEN, REQUEST_INVALID, RATE_LIMITED, ...'),
+  detail: z.string(),
+  instance: z.string().describe('the request id, also in the server log'),
+  errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+});
+
+type ProblemBody = z.infer<typeof problemSchema>;
 
 /**
  * Every error leaves as `application/problem+json` (RFC 9457) with a stable `code`; `instance`

@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
 import type { Redis } from 'ioredis';
@@ -9,7 +9,7 @@ import type { Health, Logger } from '@meterline/platform';
 import type { Meter } from '@meterline/producer';
 import type { QuotaChecker } from '@meterline/quotas';
 import { installAuth } from './auth';
-import { HttpProblem, problemHandler } from './problem';
+import { HttpProblem, problemHandler, problemSchema } from './problem';
 import { eventRoutes } from './routes/events';
 import { healthRoutes } from './routes/health';
 import { keyRoutes } from './routes/keys';
@@ -46,15 +46,27 @@ const bigintAsString = (_key: string, value: unknown): unknown => (typeof value 
 export async function buildApiServer(deps: ApiDeps): Promise<ApiServer> {
   const clock = deps.clock ?? Date.now;
   const logger: FastifyBaseLogger = deps.log.child({ component: 'http-api' });
-  const app = Fastify({ loggerInstance: logger, disableRequestLogging: true, bodyLimit: 5 * 1024 * 1024, requestIdHeader: 'x-request-id' }).withTypeProvider<ZodTypeProvider>();
+  const problems = problemHandler(deps.log);
+  const app = Fastify({
+    // Errors Fastify raises before routing (a malformed URL) leave as problem+json too.
+    frameworkErrors: (error, request, reply) => problems(error, request, reply),
+    loggerInstance: logger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: 5 * 1024 * 1024, requestIdHeader: 'x-request-id' }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(createSerializerCompiler({ replacer: bigintAsString }));
   app.setReplySerializer((payload) => JSON.stringify(payload, bigintAsString));
-  app.setErrorHandler(problemHandler(deps.log));
+  app.setErrorHandler(problems);
   app.setNotFoundHandler((request, reply) => reply.code(404).type('application/problem+json').send({ type: 'https://meterline.dev/problems/not-found', title: 'NOT_FOUND', status: 404, code: 'NOT_FOUND', detail: `no route for ${request.method} ${request.url.split('?')[0] ?? ''}`, instance: request.id }));
-  // The document's security follows the route's scope: what it says is what the hook enforces.
+  // The document's security follows the route's scope (what it says is what the hook enforces),
+  // and every route declares the problem answers it can give.
   app.addHook('onRoute', (route) => {
-    if (route.config?.scope !== undefined && route.schema !== undefined) route.schema = { ...route.schema, security: [{ bearerAuth: [] }], description: `Needs the scope \`${route.config.scope}\`.` };
+    if (route.schema === undefined || route.schema.hide === true) return;
+    const secured = route.config?.scope !== undefined;
+    const problems = Object.fromEntries([400, 404, 500, ...(secured ? [401, 403, 429] : [])].map((status) => [status, problemSchema]));
+    route.schema = {
+      ...route.schema,
+      response: { ...problems, ...(route.schema.response as object | undefined) },
+      ...(secured ? { security: [{ bearerAuth: [] }], description: `Needs the scope \`${String(route.config?.scope)}\`.` } : {}),
+    };
   });
   await app.register(fastifySwagger, {
     openapi: {

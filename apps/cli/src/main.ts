@@ -9,6 +9,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startClickHouseHttpServer } from '@meterline/local';
 import { runApp } from '@meterline/runtime';
+import { openApiDocument } from '@meterline/api';
 import { ADMIN_KEY_FILE, fleetApps, runFleet } from './fleet';
 import { keysCommand } from './keys-command';
 import { invoiceCommand } from './invoice-command';
@@ -72,6 +73,8 @@ Usage:
                               API keys (scopes: admin, usage:read, events:write, quotas:read,
                               quotas:write, invoices:read; --tenant binds a key to one tenant);
                               the token is printed once, only its hash is stored
+  meterline openapi [--out FILE]
+                              the API's OpenAPI 3.1 document (as served at /openapi.json)
   meterline help
 
 Configuration comes from the environment; see the README's configuration table.`;
@@ -200,6 +203,13 @@ async function main(argv: string[]): Promise<number> {
       return invoiceCommand(config, rest, log, UsageError);
     case 'keys':
       return keysCommand(config, rest, log, UsageError);
+    case 'openapi': {
+      const { values } = parseArgs({ args: rest, options: { out: { type: 'string' } } });
+      const text = `${JSON.stringify(await openApiDocument(), null, 2)}\n`;
+      if (values.out === undefined) process.stdout.write(text);
+      else writeFileSync(values.out, text);
+      return 0;
+    }
     case 'reconcile': {
       const { values } = parseArgs({ args: rest, options: { tenant: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, json: { type: 'boolean', default: false }, url: { type: 'string' } } });
       if (values.tenant === undefined || values.from === undefined || values.to === undefined) throw new UsageError('reconcile needs --tenant, --from and --to');

@@ -4,11 +4,13 @@ import { InvalidEventError } from '@meterline/contract';
 import type { Meter, UsageRecord } from '@meterline/producer';
 import { errorMessage } from '@meterline/platform';
 import { tenantOf } from '../auth';
+import { problemSchema } from '../problem';
 
 export const MAX_EVENTS_PER_REQUEST = 10_000;
 
 const record = z.looseObject({ tenant_id: z.string() }).describe('A usage event, the fields of record() (libs/producer): the shim validates each one');
 const rejection = z.object({ index: z.number(), code: z.string(), error: z.string(), violations: z.array(z.unknown()).optional() });
+const answer = z.object({ accepted: z.array(z.string()).describe('event ids'), rejected: z.array(rejection) });
 
 /**
  * JSON ingest through the producer shim: 202 all accepted, 207 some, 400 none. A tenant-bound
@@ -23,7 +25,7 @@ export const eventRoutes = (meter: Meter, clock: () => number): FastifyPluginCal
       tags: ['events'],
       summary: 'Record usage events (one object or an array)',
       body: z.union([record, z.array(record).max(MAX_EVENTS_PER_REQUEST)]),
-      response: { 202: z.object({ accepted: z.array(z.string()), rejected: z.array(rejection) }), 207: z.object({ accepted: z.array(z.string()), rejected: z.array(rejection) }), 400: z.object({ accepted: z.array(z.string()), rejected: z.array(rejection) }) },
+      response: { 202: answer, 207: answer, 400: z.union([answer, problemSchema]).describe('every event rejected (each with its reason), or a request that is not an event list') },
     },
   }, async (request, reply) => {
     const records = Array.isArray(request.body) ? request.body : [request.body];

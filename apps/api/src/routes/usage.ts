@@ -16,6 +16,10 @@ const totals = z.object({
   output_tokens: digits, reasoning_tokens: digits, total_tokens: digits, errors: digits, first_event_at: z.string(), last_event_at: z.string(),
 });
 const tenantId = z.string().min(1).max(256);
+const reconcileReport = z.object({
+  tenant_id: z.string(), from: z.string(), to: z.string(), groups: z.number(), raw_events: digits, rollup_requests: digits,
+  differences: z.array(z.object({ hour: z.string(), project_id: z.string(), provider: z.string(), model: z.string(), operation: z.string(), measure: z.string(), raw: z.string(), rollup: z.string() })),
+});
 const isoTime = z.iso.datetime({ offset: true });
 
 export const usageRoutes = ({ usage, reconcile, clock }: UsageRouteDeps): FastifyPluginCallbackZod => (app, _options, done) => {
@@ -36,7 +40,7 @@ export const usageRoutes = ({ usage, reconcile, clock }: UsageRouteDeps): Fastif
 
   app.get('/v1/reconcile', {
     config: { scope: 'usage:read' },
-    schema: { tags: ['usage'], summary: 'Raw events against hourly rollups, hour by hour, over [from, to)', querystring: z.strictObject({ tenant: tenantId, from: isoTime, to: isoTime }) },
+    schema: { tags: ['usage'], summary: 'Raw events against hourly rollups, hour by hour, over [from, to)', querystring: z.strictObject({ tenant: tenantId, from: isoTime, to: isoTime }), response: { 200: reconcileReport } },
   }, async (request) => {
     const from = Date.parse(request.query.from);
     const to = Date.parse(request.query.to);

@@ -1,0 +1,45 @@
+import { Ajv2020 } from 'ajv/dist/2020.js';
+
+interface Operation { responses?: Record<string, { content?: Record<string, { schema?: object }> }> }
+interface Document { paths: Record<string, Record<string, Operation>> }
+
+/**
+ * Checks API answers against the OpenAPI document the server serves: the route template that
+ * matches the path, the operation of the method, the schema of the status. An answer whose
+ * status the operation declares must match its schema; a declared JSON answer must exist for
+ * every 2xx with a body.
+ */
+export class OpenApiCheck {
+  readonly #ajv = new Ajv2020({ strict: false, allErrors: true });
+  readonly #routes: { template: string; pattern: RegExp; methods: Record<string, Operation> }[];
+  checked = 0;
+
+  constructor(document: Document) {
+    this.#routes = Object.entries(document.paths).map(([template, methods]) => ({
+      template,
+      pattern: new RegExp(`^${template.replace(/\{[^}]+\}/g, '[^/]+')}$`),
+      methods,
+    }));
+  }
+
+  /** Throws naming the route, status and schema errors when the answer does not match. */
+  check(method: string, url: string, status: number, body: unknown): void {
+    const path = url.split('?')[0] ?? url;
+    if (path === '/openapi.json') return; // the document itself
+    const route = this.#routes.find((r) => r.pattern.test(path));
+    if (route === undefined) {
+      if (status === 404) return;
+      throw new Error(`${method} ${path}: no route in the document answers it (got ${status})`);
+    }
+    const operation = route.methods[method.toLowerCase()];
+    if (operation === undefined) throw new Error(`${method} ${route.template}: no such operation in the document`);
+    const schema = operation.responses?.[String(status)]?.content?.['application/json']?.schema;
+    if (schema === undefined) {
+      if (status >= 200 && status < 300 && body !== undefined) throw new Error(`${method} ${route.template} ${status}: the document declares no JSON answer for it`);
+      return;
+    }
+    const validate = this.#ajv.compile(schema);
+    if (!validate(body)) throw new Error(`${method} ${route.template} ${status}: the answer does not match the document: ${this.#ajv.errorsText(validate.errors)}`);
+    this.checked++;
+  }
+}
