@@ -49,7 +49,9 @@ export async function buildApiServer(deps: ApiDeps): Promise<ApiServer> {
   const problems = problemHandler(deps.log);
   const app = Fastify({
     // Errors Fastify raises before routing (a malformed URL) leave as problem+json too.
-    frameworkErrors: (error, request, reply) => problems(error, request, reply),
+    frameworkErrors: (error, request, reply) => {
+      void problems(error, request, reply);
+    },
     loggerInstance: logger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: 5 * 1024 * 1024, requestIdHeader: 'x-request-id' }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(createSerializerCompiler({ replacer: bigintAsString }));
