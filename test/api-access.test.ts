@@ -64,7 +64,7 @@ beforeAll(async () => {
   await book.start();
   meter = path.newMeter();
   api = await buildApiServer({
-    usage: path.table, quotas: new QuotaChecker(withScripts(new Redis(redisUrl))), reconcile: (t, f, to) => reconcileUsage(path.handle, t, f, to),
+    usage: path.table, clickhouse: path.handle, quotas: new QuotaChecker(withScripts(new Redis(redisUrl))), reconcile: (t, f, to) => reconcileUsage(path.handle, t, f, to),
     meter, health: new Health(), keys: book, keyStore: store, tokenSecret: TOKEN_SECRET, log: testLog, clock: () => clock,
   });
   contract = new OpenApiCheck((await api.inject({ method: 'GET', url: '/openapi.json' })).json());
@@ -118,6 +118,23 @@ describe('API keys and scopes', () => {
     // An unbound reader sees every tenant.
     const all = (await call('GET', '/v1/usage', tokens.reader)).body!.tenants as TenantUsageTotals[];
     expect(all.map((t) => t.tenant_id)).toEqual(expect.arrayContaining([acme, globex]));
+  });
+
+  it('usage query: the injected tenant filter, another tenant refused, malformed queries named', async () => {
+    const window = { from: '2026-11-01T00:00:00Z', to: '2026-12-01T00:00:00Z' };
+    const own = await call('POST', '/v1/usage/query', tokens.acmeReader, { ...window, group_by: ['tenant'] });
+    expect(own.status).toBe(200);
+    expect((own.body!.data as { tenant: string }[]).every((r) => r.tenant === acme)).toBe(true);
+    expect((await call('POST', '/v1/usage/query', tokens.acmeReader, { ...window, filters: { tenant: { in: [globex] } } })).body?.code).toBe('TENANT_FORBIDDEN');
+    const cases = [
+      [{ ...window, time_zone: 'Asia/Kolkata' }, 'TIME_ZONE_NOT_HOURLY'], [{ ...window, time_zone: 'Mars/Base' }, 'TIME_ZONE_UNKNOWN'],
+      [{ ...window, from: '2026-11-01T00:30:00Z' }, 'RANGE_NOT_HOURLY'], [{ ...window, group_by: ['colour'] }, 'REQUEST_INVALID'],
+      [{ ...window, limit: 1e12 }, 'REQUEST_INVALID'], [{ ...window, surprise: true }, 'REQUEST_INVALID'], [{ ...window, cursor: 'nope' }, 'CURSOR_INVALID'],
+    ] as const;
+    for (const [body, code] of cases) {
+      const answer = await call('POST', '/v1/usage/query', tokens.reader, body);
+      expect({ body, status: answer.status, code: answer.body?.code }).toEqual({ body, status: 400, code });
+    }
   });
 
   it('scopes: a key without the route scope gets 403 naming the scope', async () => {
@@ -198,7 +215,7 @@ describe('API keys and scopes', () => {
 
   it('rate limits per key, shared through Redis: 429 with Retry-After past the limit, other keys unaffected, open routes never limited', async () => {
     const limited = await buildApiServer({
-      usage: path.table, quotas: new QuotaChecker(withScripts(new Redis(redisUrl))), reconcile: (t, f, to) => reconcileUsage(path.handle, t, f, to),
+      usage: path.table, clickhouse: path.handle, quotas: new QuotaChecker(withScripts(new Redis(redisUrl))), reconcile: (t, f, to) => reconcileUsage(path.handle, t, f, to),
       meter, health: new Health(), keys: book, keyStore: store, tokenSecret: TOKEN_SECRET, log: testLog, clock: () => clock,
       rateLimit: { redis, perMinute: 3 },
     });
@@ -229,6 +246,6 @@ describe('API keys and scopes', () => {
         expect({ route, method, secured: operation.security !== undefined }).toEqual({ route, method, secured: !open });
       }
     }
-    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/usage', '/v1/usage/{tenant}', '/v1/events', '/v1/keys', '/v1/keys/{id}', '/v1/tenant-tokens', '/v1/quotas/{tenant}/check', '/v1/reconcile']));
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/usage/query', '/v1/usage', '/v1/usage/{tenant}', '/v1/events', '/v1/keys', '/v1/keys/{id}', '/v1/tenant-tokens', '/v1/quotas/{tenant}/check', '/v1/reconcile']));
   });
 });

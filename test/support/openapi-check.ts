@@ -26,7 +26,8 @@ export class OpenApiCheck {
   check(method: string, url: string, status: number, body: unknown): void {
     const path = url.split('?')[0] ?? url;
     if (path === '/openapi.json') return; // the document itself
-    const route = this.#routes.find((r) => r.pattern.test(path));
+    // A literal path ("/v1/usage/query") wins over a template that also matches it ("/v1/usage/{tenant}").
+    const route = this.#routes.find((r) => r.template === path) ?? this.#routes.find((r) => r.pattern.test(path));
     if (route === undefined) {
       if (status === 404) return;
       throw new Error(`${method} ${path}: no route in the document answers it (got ${status})`);

@@ -29,6 +29,7 @@ export const apiApp: App = {
     const api = await startHttpApi(
       {
         usage: new UsageEventsTable(clickhouse),
+        clickhouse,
         quotas: new QuotaChecker(redis),
         reconcile: (tenant, from, to) => reconcileUsage(clickhouse, tenant, from, to),
         meter,

@@ -4,7 +4,7 @@ import fastifySwagger from '@fastify/swagger';
 import type { Redis } from 'ioredis';
 import { createSerializerCompiler, jsonSchemaTransform, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { KeyBook, KeyStore } from '@meterline/access';
-import type { ReconcileReport, UsageEventsTable } from '@meterline/clickhouse';
+import type { ClickHouseHandle, ReconcileReport, UsageEventsTable } from '@meterline/clickhouse';
 import type { Health, Logger } from '@meterline/platform';
 import type { Meter } from '@meterline/producer';
 import type { QuotaChecker } from '@meterline/quotas';
@@ -15,9 +15,12 @@ import { healthRoutes } from './routes/health';
 import { keyRoutes } from './routes/keys';
 import { quotaRoutes } from './routes/quotas';
 import { usageRoutes } from './routes/usage';
+import { usageQueryRoutes } from './routes/usage-query';
 
 export interface ApiDeps {
   usage: UsageEventsTable;
+  /** The rollups the usage query reads. */
+  clickhouse: ClickHouseHandle;
   quotas: QuotaChecker;
   reconcile: (tenantId: string, fromMs: number, toMs: number) => Promise<ReconcileReport>;
   /** Ingest writes through the producer shim. */
@@ -82,6 +85,7 @@ export async function buildApiServer(deps: ApiDeps): Promise<ApiServer> {
   if (deps.rateLimit !== undefined) await installRateLimit(app, deps.rateLimit.redis, deps.rateLimit.perMinute);
   await app.register(healthRoutes(deps.health));
   await app.register(usageRoutes({ usage: deps.usage, reconcile: deps.reconcile, clock }));
+  await app.register(usageQueryRoutes(() => deps.clickhouse, clock));
   await app.register(quotaRoutes(deps.quotas, clock));
   await app.register(eventRoutes(deps.meter, clock));
   await app.register(keyRoutes({ keys: deps.keys, store: deps.keyStore, tokenSecret: deps.tokenSecret, clock }));

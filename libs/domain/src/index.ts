@@ -5,3 +5,4 @@ export * from './windows';
 export * from './quotas';
 export * from './invoices';
 export * from './access';
+export * from './usage-query';

@@ -1,0 +1,123 @@
+import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { queryUsage, usageDimensions, usageGranularities, type ClickHouseHandle, type UsageQuery, type UsageQueryRow } from '@meterline/clickhouse';
+import { AccessError, formatScaled, zoneFitsHours } from '@meterline/domain';
+import { tenantOf } from '../auth';
+import { HttpProblem } from '../problem';
+
+const HOUR = 3_600_000;
+const MAX_RANGE_MS = 3 * 366 * 24 * HOUR;
+const digits = z.string().regex(/^-?\d+$/);
+const usd = z.string().regex(/^-?\d+(\.\d+)?$/).describe('exact decimal USD');
+const filter = z.strictObject({ in: z.array(z.string()).min(1).max(1_000).optional(), not_in: z.array(z.string()).min(1).max(1_000).optional() });
+
+const querySchema = z.strictObject({
+  from: z.iso.datetime({ offset: true }).describe('inclusive, a whole UTC hour'),
+  to: z.iso.datetime({ offset: true }).describe('exclusive, a whole UTC hour'),
+  granularity: z.enum(usageGranularities).default('day'),
+  time_zone: z.string().default('UTC').describe('IANA zone of day and month buckets (its offset must be whole hours)'),
+  group_by: z.array(z.enum(usageDimensions)).max(usageDimensions.length).default([]),
+  filters: z.partialRecord(z.enum(usageDimensions), filter).default({}),
+  limit: z.number().int().min(1).max(10_000).default(1_000),
+  cursor: z.string().max(4_096).optional().describe('next_cursor of the previous page'),
+});
+
+const row = z.object({
+  bucket_start: z.string().nullable(),
+  tenant: z.string().optional(), project: z.string().optional(), provider: z.string().optional(), model: z.string().optional(), operation: z.string().optional(),
+  requests: digits, input_tokens: digits, cache_read_tokens: digits, cache_write_tokens: digits, output_tokens: digits, reasoning_tokens: digits, errors: digits,
+  latency_ms_avg: z.number().nullable(), latency_ms_max: digits, ttft_ms_avg: z.number().nullable(), ttft_ms_max: digits,
+  cost_usd: usd, cost_pico: digits, charge_usd: usd, charge_pico: digits, margin_usd: usd, margin_pico: digits, cache_savings_usd: usd, cache_savings_pico: digits,
+  unpriced_cost_events: digits, unpriced_charge_events: digits,
+});
+const answer = z.object({
+  data: z.array(row),
+  meta: z.object({
+    from: z.string(), to: z.string(), granularity: z.enum(usageGranularities), time_zone: z.string(),
+    price_versions: z.object({ cost: z.array(z.string()), charge: z.array(z.string()) }).describe('every price version that priced the rows'),
+    next_cursor: z.string().nullable(),
+  }),
+});
+
+/**
+ * `POST /v1/usage/query`: usage and money over the exact hourly rollups, bucketed (hour, day or
+ * month in a time zone, or totals), grouped and filtered by rollup dimensions, a page at a time.
+ * Money leaves as exact decimal USD and integer pico-USD strings, never a float.
+ */
+export const usageQueryRoutes = (clickhouse: () => ClickHouseHandle, clock: () => number): FastifyPluginCallbackZod => (app, _options, done) => {
+  app.post('/v1/usage/query', {
+    config: { scope: 'usage:read' },
+    schema: { tags: ['usage'], summary: 'Usage and money over [from, to), bucketed, grouped and filtered', body: querySchema, response: { 200: answer } },
+  }, async (request) => {
+    const body = request.body;
+    const query: UsageQuery = { ...timeRange(body.from, body.to, body.granularity, body.time_zone), granularity: body.granularity, timeZone: body.time_zone, groupBy: body.group_by, filters: { ...body.filters }, limit: body.limit, after: decodeCursor(body.cursor) };
+    const bound = tenantOf(request, undefined, clock());
+    if (bound !== undefined) query.filters.tenant = confine(bound, body.filters.tenant);
+    const page = await queryUsage(clickhouse(), query);
+    return {
+      data: page.rows.map(toWire),
+      meta: {
+        from: new Date(query.fromMs).toISOString(), to: new Date(query.toMs).toISOString(), granularity: body.granularity, time_zone: body.time_zone,
+        price_versions: { cost: union(page.rows.map((r) => r.cost_price_versions)), charge: union(page.rows.map((r) => r.charge_price_versions)) },
+        next_cursor: page.next === undefined ? null : Buffer.from(JSON.stringify(page.next)).toString('base64url'),
+      },
+    };
+  });
+  done();
+};
+
+function timeRange(from: string, to: string, granularity: string, timeZone: string): { fromMs: number; toMs: number } {
+  const fromMs = Date.parse(from);
+  const toMs = Date.parse(to);
+  if (fromMs >= toMs) throw new HttpProblem(400, 'RANGE_INVALID', `from (${from}) must be before to (${to})`);
+  if (fromMs % HOUR !== 0 || toMs % HOUR !== 0) throw new HttpProblem(400, 'RANGE_NOT_HOURLY', 'the rollups are hourly: from and to must be whole UTC hours');
+  if (toMs - fromMs > MAX_RANGE_MS) throw new HttpProblem(400, 'RANGE_TOO_LONG', 'a query spans at most 3 years');
+  let fits: boolean;
+  try {
+    fits = zoneFitsHours(timeZone, fromMs, toMs);
+  } catch {
+    throw new HttpProblem(400, 'TIME_ZONE_UNKNOWN', `"${timeZone}" is not an IANA time zone (e.g. UTC, Europe/Paris)`);
+  }
+  if (!fits && (granularity === 'day' || granularity === 'month')) throw new HttpProblem(400, 'TIME_ZONE_NOT_HOURLY', `${timeZone} is offset from UTC by a fraction of an hour: its days cannot be built from the hourly rollups (use hour buckets)`);
+  return { fromMs, toMs };
+}
+
+/** A tenant-bound caller's filter: its own tenant only (naming another is refused). */
+function confine(bound: string, asked: { in?: string[] | undefined; not_in?: string[] | undefined } | undefined): { in: string[]; not_in?: string[] | undefined } {
+  const other = asked?.in?.find((t) => t !== bound);
+  if (other !== undefined) throw new AccessError('TENANT_FORBIDDEN', `this key is bound to another tenant than "${other}"`);
+  return { in: [bound], not_in: asked?.not_in };
+}
+
+function decodeCursor(cursor: string | undefined): string[] | undefined {
+  if (cursor === undefined) return undefined;
+  try {
+    const key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
+    if (Array.isArray(key) && key.every((k) => typeof k === 'string')) return key;
+  } catch {
+    // falls through to the refusal
+  }
+  throw new HttpProblem(400, 'CURSOR_INVALID', 'the cursor is not one this API gave (pass meta.next_cursor of the previous page)');
+}
+
+function toWire(r: UsageQueryRow): z.infer<typeof row> {
+  const s = r.sums;
+  const money = (pico: bigint) => ({ usd: formatScaled(pico, 12), pico: pico.toString() });
+  const cost = money(BigInt(s.cost_pico));
+  const charge = money(BigInt(s.charge_pico));
+  const margin = money(BigInt(s.charge_pico) - BigInt(s.cost_pico));
+  const savings = money(BigInt(s.cache_savings_pico));
+  const avg = (sum: string, count: string) => (count === '0' ? null : Math.round((Number(sum) / Number(count)) * 1000) / 1000);
+  return {
+    bucket_start: r.bucket_ms === null ? null : new Date(r.bucket_ms).toISOString(),
+    ...r.dimensions,
+    requests: s.requests, input_tokens: s.input_tokens, cache_read_tokens: s.cache_read_tokens, cache_write_tokens: s.cache_write_tokens, output_tokens: s.output_tokens, reasoning_tokens: s.reasoning_tokens, errors: s.errors,
+    latency_ms_avg: avg(s.latency_ms_sum, s.latency_count), latency_ms_max: s.latency_ms_max, ttft_ms_avg: avg(s.ttft_ms_sum, s.ttft_count), ttft_ms_max: s.ttft_ms_max,
+    cost_usd: cost.usd, cost_pico: cost.pico, charge_usd: charge.usd, charge_pico: charge.pico, margin_usd: margin.usd, margin_pico: margin.pico, cache_savings_usd: savings.usd, cache_savings_pico: savings.pico,
+    unpriced_cost_events: s.unpriced_cost_events, unpriced_charge_events: s.unpriced_charge_events,
+  };
+}
+
+function union(lists: readonly string[][]): string[] {
+  return [...new Set(lists.flat())].sort();
+}

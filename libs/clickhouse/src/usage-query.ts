@@ -1,0 +1,127 @@
+import { quoteIdentifier, type ClickHouseHandle } from './client';
+
+/** Dimensions of the hourly rollups a query may group and filter by. */
+export const usageDimensions = ['tenant', 'project', 'provider', 'model', 'operation'] as const;
+export type UsageDimension = (typeof usageDimensions)[number];
+export const usageGranularities = ['none', 'hour', 'day', 'month'] as const;
+export type UsageGranularity = (typeof usageGranularities)[number];
+
+const COLUMN: Record<UsageDimension, string> = { tenant: 'tenant_id', project: 'project_id', provider: 'provider', model: 'model', operation: 'operation' };
+const SUMS = ['requests', 'input_tokens', 'cache_read_tokens', 'cache_write_tokens', 'output_tokens', 'reasoning_tokens', 'errors', 'latency_ms_sum', 'latency_count', 'ttft_ms_sum', 'ttft_count', 'cost_pico', 'charge_pico', 'cache_savings_pico', 'unpriced_cost_events', 'unpriced_charge_events'] as const;
+const MAXES = ['latency_ms_max', 'ttft_ms_max'] as const;
+
+export interface DimensionFilter {
+  in?: readonly string[] | undefined;
+  not_in?: readonly string[] | undefined;
+}
+
+export interface UsageQuery {
+  /** Half-open [fromMs, toMs), both on whole UTC hours (the rollups are hourly). */
+  fromMs: number;
+  toMs: number;
+  granularity: UsageGranularity;
+  /** IANA zone of day and month buckets. */
+  timeZone: string;
+  groupBy: readonly UsageDimension[];
+  filters: Partial<Record<UsageDimension, DimensionFilter>>;
+  limit: number;
+  /** The key of the last row of the previous page (keyset pagination). */
+  after?: readonly string[] | undefined;
+}
+
+/** One answer row: the bucket start (epoch ms, absent for `none`), the grouped dimensions and every sum as a decimal string. */
+export interface UsageQueryRow {
+  bucket_ms: number | null;
+  dimensions: Partial<Record<UsageDimension, string>>;
+  sums: Record<(typeof SUMS)[number] | (typeof MAXES)[number], string>;
+  cost_price_versions: string[];
+  charge_price_versions: string[];
+}
+
+export interface UsageQueryPage {
+  rows: UsageQueryRow[];
+  /** The key to pass as `after` for the next page; absent on the last page. */
+  next?: string[] | undefined;
+}
+
+/**
+ * Usage over the exact hourly rollups (`usage_hourly`: the newest cumulative row per source
+ * partition, plus corrections), summed into buckets and groups in ClickHouse. Day and month
+ * buckets are taken in `timeZone` from whole hours, so zones whose offset is not a whole hour
+ * are refused by the caller. Rows come sorted by bucket then dimensions; a page ends after
+ * `limit` rows, and `after` continues after a given row key.
+ */
+export async function queryUsage(handle: ClickHouseHandle, query: UsageQuery): Promise<UsageQueryPage> {
+  const params: Record<string, unknown> = { from: query.fromMs / 1000, to: query.toMs / 1000, tz: query.timeZone };
+  const dims = query.groupBy.map((d) => `${COLUMN[d]} AS ${d}`);
+  const keyColumns = [...(query.granularity === 'none' ? [] : ['bucket']), ...query.groupBy];
+  const where = ['hour >= toDateTime({from:UInt32}, \'UTC\')', 'hour < toDateTime({to:UInt32}, \'UTC\')', ...filterClauses(query.filters, params)];
+  const having = query.after === undefined || keyColumns.length === 0 ? '' : `HAVING (${keyColumns.map((c) => (c === 'bucket' ? 'toUnixTimestamp(bucket)' : c)).join(', ')}) > (${afterValues(query.after, keyColumns, params)})`;
+  const sql = `
+    SELECT ${[bucketExpression(query.granularity), 'toUnixTimestamp(bucket) AS bucket_s', ...dims].join(', ')},
+           ${SUMS.map((m) => `toString(sum(${m})) AS ${m}`).join(', ')},
+           ${MAXES.map((m) => `toString(max(${m})) AS ${m}`).join(', ')},
+           arraySort(groupUniqArrayArray(cost_price_versions)) AS cost_price_versions,
+           arraySort(groupUniqArrayArray(charge_price_versions)) AS charge_price_versions
+    FROM ${quoteIdentifier(handle.database)}.usage_hourly
+    WHERE ${where.join(' AND ')}
+    GROUP BY ${keyColumns.length === 0 ? 'tuple()' : keyColumns.join(', ')}
+    ${having}
+    ORDER BY ${keyColumns.length === 0 ? 'tuple()' : keyColumns.join(', ')}
+    LIMIT ${query.limit + 1}`;
+  const result = await handle.client.query({ query: sql, query_params: params, format: 'JSONEachRow' });
+  const raw = await result.json<Record<string, string | string[] | number>>();
+  const rows = raw.slice(0, query.limit).map((r) => toRow(r, query));
+  const last = rows.at(-1);
+  const next = raw.length > query.limit && last !== undefined ? keyOf(last, query) : undefined;
+  return { rows, next };
+}
+
+function bucketExpression(granularity: UsageGranularity): string {
+  switch (granularity) {
+    case 'none':
+      return 'toDateTime(0, \'UTC\') AS bucket';
+    case 'hour':
+      return 'hour AS bucket';
+    case 'day':
+      return 'toStartOfDay(toTimeZone(hour, {tz:String})) AS bucket';
+    case 'month':
+      return 'toDateTime(toStartOfMonth(toTimeZone(hour, {tz:String})), {tz:String}) AS bucket';
+  }
+}
+
+function filterClauses(filters: UsageQuery['filters'], params: Record<string, unknown>): string[] {
+  return Object.entries(filters).flatMap(([dim, filter]) => {
+    const column = COLUMN[dim as UsageDimension];
+    const clauses: string[] = [];
+    if (filter?.in !== undefined) {
+      params[`in_${dim}`] = filter.in;
+      clauses.push(`${column} IN {in_${dim}:Array(String)}`);
+    }
+    if (filter?.not_in !== undefined) {
+      params[`not_in_${dim}`] = filter.not_in;
+      clauses.push(`${column} NOT IN {not_in_${dim}:Array(String)}`);
+    }
+    return clauses;
+  });
+}
+
+function afterValues(after: readonly string[], keyColumns: readonly string[], params: Record<string, unknown>): string {
+  return keyColumns
+    .map((column, i) => {
+      params[`after_${i}`] = after[i] ?? '';
+      return column === 'bucket' ? `toUInt32({after_${i}:String})` : `{after_${i}:String}`;
+    })
+    .join(', ');
+}
+
+function toRow(r: Record<string, string | string[] | number>, query: UsageQuery): UsageQueryRow {
+  const dimensions = Object.fromEntries(query.groupBy.map((d) => [d, String(r[d])]));
+  const sums = Object.fromEntries([...SUMS, ...MAXES].map((m) => [m, String(r[m])])) as UsageQueryRow['sums'];
+  const bucket = query.granularity === 'none' ? null : Number(r.bucket_s) * 1000;
+  return { bucket_ms: bucket, dimensions, sums, cost_price_versions: r.cost_price_versions as string[], charge_price_versions: r.charge_price_versions as string[] };
+}
+
+function keyOf(row: UsageQueryRow, query: UsageQuery): string[] {
+  return [...(row.bucket_ms === null ? [] : [String(row.bucket_ms / 1000)]), ...query.groupBy.map((d) => row.dimensions[d] ?? '')];
+}

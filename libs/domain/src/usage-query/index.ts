@@ -1,0 +1,1 @@
+export { zoneFitsHours } from './time-zone';
