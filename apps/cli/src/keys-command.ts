@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
-import { KeyBook, KeyStore } from '@meterline/access';
+import { KeyStore, keysLastUsed } from '@meterline/access';
 import { createKafka, accessTopics, ensureTopics } from '@meterline/kafka';
 import { parseDurationMs, type FleetConfig, type Logger } from '@meterline/platform';
 
@@ -27,7 +27,7 @@ export async function keysCommand(config: FleetConfig, args: string[], log: Logg
       else console.log(`created key ${record.id} (${record.scopes.join(', ')}${record.tenant_id === null ? '' : `, tenant ${record.tenant_id}`}). Its token, shown only now:\n${token}`);
       return 0;
     }
-    if (sub === 'list') return await listKeys(config, store, values.json, log);
+    if (sub === 'list') return await listKeys(config, store, values.json);
     if (sub === 'revoke') {
       if (values.id === undefined) throw new usageError('keys revoke needs --id');
       if (!(await store.revoke(values.id))) {
@@ -43,14 +43,14 @@ export async function keysCommand(config: FleetConfig, args: string[], log: Logg
   }
 }
 
-async function listKeys(config: FleetConfig, store: KeyStore, json: boolean, log: Logger): Promise<number> {
+async function listKeys(config: FleetConfig, store: KeyStore, json: boolean): Promise<number> {
   const records = await store.list();
   const redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
   redis.on('error', () => undefined);
   let lastUsed = new Map<string, number>();
   try {
     await redis.connect();
-    lastUsed = await new KeyBook(createKafka(config.kafka, log), redis, { topic: config.topics.apiKeys, pepper: config.access.pepper, tokenSecret: undefined }, log).lastUsed(records.map((r) => r.id));
+    lastUsed = await keysLastUsed(redis, records.map((r) => r.id));
   } catch {
     // Redis unreachable: the list still shows the keys, without their last use.
   } finally {

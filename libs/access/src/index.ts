@@ -1,3 +1,3 @@
 export { KeyStore, type CreateKeyInput } from './key-store';
-export { KeyBook, type KeyBookConfig } from './key-book';
+export { KeyBook, keysLastUsed, type KeyBookConfig } from './key-book';
 export { encodeKeyRecord, decodeKeyRecord, type ApiKeyRecord } from './key-record';

@@ -61,10 +61,8 @@ export class KeyBook {
   }
 
   /** Last use per key id (epoch ms), as recorded in Redis. */
-  async lastUsed(ids: readonly string[]): Promise<Map<string, number>> {
-    if (ids.length === 0) return new Map();
-    const values = await this.redis.hmget(redisKeys.apiKeysLastUsed(), ...ids);
-    return new Map(ids.flatMap((id, i) => (values[i] ? [[id, Number(values[i])] as const] : [])));
+  lastUsed(ids: readonly string[]): Promise<Map<string, number>> {
+    return keysLastUsed(this.redis, ids);
   }
 
   #resolveToken(token: string, now: number): Principal {
@@ -87,4 +85,11 @@ export class KeyBook {
     this.#touched.set(id, now);
     this.redis.hset(redisKeys.apiKeysLastUsed(), id, String(now)).catch((error: unknown) => this.log.debug({ err: errorMessage(error), key: id }, 'last use of a key not recorded'));
   }
+}
+
+/** Last use per key id (epoch ms), as the API processes recorded it in Redis. */
+export async function keysLastUsed(redis: Redis, ids: readonly string[]): Promise<Map<string, number>> {
+  if (ids.length === 0) return new Map();
+  const values = await redis.hmget(redisKeys.apiKeysLastUsed(), ...ids);
+  return new Map(ids.flatMap((id, i) => (values[i] ? [[id, Number(values[i])] as const] : [])));
 }

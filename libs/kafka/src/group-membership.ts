@@ -26,10 +26,6 @@ export class GroupMembership {
     });
   }
 
-  get joined(): boolean {
-    return this.#state === 'joined';
-  }
-
   /** Throws unless joined; the message says why (a readiness check). */
   assertJoined(): void {
     if (this.#state === 'joined') return;

@@ -37,10 +37,6 @@ export class Health {
     this.#checks.set(name, check);
   }
 
-  has(name: string): boolean {
-    return this.#checks.has(name);
-  }
-
   /**
    * Not ready until `run` resolves (its components register their checks as they start, so
    * without this a half-started process could pass with the few checks it has so far).
