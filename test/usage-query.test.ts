@@ -1,7 +1,14 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { UsageEvent } from '@meterline/domain';
-import { queryUsage, type UsageQuery, type UsageQueryRow } from '@meterline/clickhouse';
+import { formatScaled, type UsageEvent } from '@meterline/domain';
+import { KeyBook, KeyStore } from '@meterline/access';
+import { buildApiServer, type ApiServer } from '@meterline/api';
+import { UsageEventsTable, queryUsage, reconcileUsage, type UsageQuery, type UsageQueryRow } from '@meterline/clickhouse';
+import { accessTopics, ensureTopics } from '@meterline/kafka';
+import { Health } from '@meterline/platform';
+import { QuotaChecker } from '@meterline/quotas';
 import { uniqueName, waitFor } from '@meterline/testing';
+import { OpenApiCheck } from './support/openapi-check';
+import { testLog } from './support/raw-path';
 import { ReferencePrices } from './support/reference-prices';
 import { HOUR, generateStream, streamRig, type StreamRig } from './support/stream';
 
@@ -28,8 +35,39 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await api?.close();
+  await book?.stop();
+  await store?.close();
   await rig?.close();
 });
+
+let api: ApiServer;
+let book: KeyBook;
+let store: KeyStore;
+let contract: OpenApiCheck;
+const keys = { reader: '', acme: '' };
+
+/** The API on the same rollups, with a reader and a key bound to the first tenant. */
+async function startApi(): Promise<void> {
+  const topic = uniqueName('q-keys');
+  await ensureTopics(rig.kafka, accessTopics({ apiKeys: topic }), testLog);
+  store = new KeyStore(rig.kafka, topic, 'pepper', testLog);
+  keys.reader = (await store.create({ name: 'reader', scopes: 'usage:read' })).token;
+  keys.acme = (await store.create({ name: 'acme', scopes: 'usage:read', tenantId: tenants[0] })).token;
+  book = new KeyBook(rig.kafka, rig.redis, { topic, pepper: 'pepper', tokenSecret: undefined }, testLog);
+  await book.start();
+  api = await buildApiServer({
+    usage: new UsageEventsTable(rig.handle), clickhouse: rig.handle, quotas: new QuotaChecker(rig.redis), reconcile: (t, f, to) => reconcileUsage(rig.handle, t, f, to),
+    meter: rig.meter, health: new Health(), keys: book, keyStore: store, tokenSecret: undefined, log: testLog,
+  });
+  contract = new OpenApiCheck(api.swagger() as never);
+}
+
+async function get(url: string, token: string, accept = 'application/json'): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
+  const response = await api.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}`, accept } });
+  if (accept === 'application/json') contract.check('GET', url, response.statusCode, response.json());
+  return { status: response.statusCode, body: response.body, headers: response.headers };
+}
 
 function base(q: Partial<UsageQuery>): UsageQuery {
   return { fromMs: END - 48 * HOUR, toMs: END, granularity: 'none', timeZone: 'UTC', groupBy: [], filters: { tenant: { in: tenants } }, limit: 10_000, ...q };
@@ -86,5 +124,43 @@ describe('usage query over the hourly rollups', () => {
     } while (after !== undefined);
     expect(pages).toEqual(whole.rows);
     expect(whole.rows.length).toBeGreaterThan(100);
+  });
+});
+
+describe('the usage query over HTTP', () => {
+  beforeAll(startApi);
+  const window = `from=${new Date(END - 48 * HOUR).toISOString()}&to=${new Date(END).toISOString()}`;
+
+  it('POST and GET give the same answer; money as exact USD decimals of the reference pico amounts', async () => {
+    const body = { from: new Date(END - 48 * HOUR).toISOString(), to: new Date(END).toISOString(), granularity: 'none', group_by: ['tenant'], filters: { tenant: { in: tenants } } };
+    const posted = await api.inject({ method: 'POST', url: '/v1/usage/query', headers: { authorization: `Bearer ${keys.reader}`, 'content-type': 'application/json' }, payload: JSON.stringify(body) });
+    contract.check('POST', '/v1/usage/query', posted.statusCode, posted.json());
+    const viaGet = await get(`/v1/usage/query?${window}&granularity=none&group_by=tenant&tenant=${tenants.join(',')}`, keys.reader);
+    expect(JSON.parse(viaGet.body)).toEqual(posted.json());
+    const expected = reference(distinct, (e) => e.tenant_id);
+    for (const row of (posted.json() as { data: { tenant: string; cost_usd: string; charge_usd: string; margin_pico: string }[] }).data) {
+      const ref = expected.get(row.tenant)!;
+      expect({ tenant: row.tenant, cost: row.cost_usd, charge: row.charge_usd, margin: row.margin_pico }).toEqual({ tenant: row.tenant, cost: formatScaled(ref.cost_pico!, 12), charge: formatScaled(ref.charge_pico!, 12), margin: (ref.charge_pico! - ref.cost_pico!).toString() });
+    }
+  });
+
+  it('CSV with Accept: text/csv: a header and the same rows as JSON', async () => {
+    const url = `/v1/usage/query?${window}&granularity=day&group_by=tenant,model&tenant=${tenants.join(',')}`;
+    const json = JSON.parse((await get(url, keys.reader)).body) as { data: Record<string, string | number | null>[] };
+    const csv = await get(url, keys.reader, 'text/csv');
+    expect(String(csv.headers['content-type'])).toContain('text/csv');
+    const [header, ...lines] = csv.body.trimEnd().split('\r\n');
+    const columns = header!.split(',');
+    expect(columns.slice(0, 3)).toEqual(['bucket_start', 'tenant', 'model']);
+    expect(lines.map((line) => Object.fromEntries(line.split(',').map((v, i) => [columns[i], v])))).toEqual(json.data.map((r) => Object.fromEntries(columns.map((c) => [c, r[c] === null ? '' : String(r[c])]))));
+  });
+
+  it('dimension values: every model of the traffic; a tenant-bound key sees its tenant only', async () => {
+    const all = JSON.parse((await get(`/v1/usage/dimensions/model/values?${window}`, keys.reader)).body) as { values: string[] };
+    expect(all.values).toEqual(expect.arrayContaining([...new Set(distinct.map((e) => e.model))]));
+    const bound = JSON.parse((await get(`/v1/usage/dimensions/tenant/values?${window}`, keys.acme)).body) as { values: string[] };
+    expect(bound.values).toEqual([tenants[0]]);
+    const boundQuery = JSON.parse((await get(`/v1/usage/query?${window}&granularity=none&group_by=tenant`, keys.acme)).body) as { data: { tenant: string }[] };
+    expect(boundQuery.data.map((r) => r.tenant)).toEqual([tenants[0]]);
   });
 });

@@ -4,4 +4,4 @@ export { UsageEventsTable, type UsageEventRow, type TenantUsageTotals } from './
 export { UsageRollupsTable, type UsageRollupRow, type HourlyUsage } from './usage-rollups-table';
 export { reconcileUsage, type ReconcileReport, type ReconcileDifference } from './reconcile';
 export { InvoicesTable, type PeriodClose, type StoredInvoiceSummary, type TenantInvoiceHistory } from './invoices-table';
-export { queryUsage, usageDimensions, usageGranularities, type UsageQuery, type UsageQueryRow, type UsageQueryPage, type UsageDimension, type UsageGranularity, type DimensionFilter } from './usage-query';
+export { queryUsage, dimensionValues, usageDimensions, usageGranularities, type UsageQuery, type UsageQueryRow, type UsageQueryPage, type UsageDimension, type UsageGranularity, type DimensionFilter } from './usage-query';

@@ -125,3 +125,19 @@ function toRow(r: Record<string, string | string[] | number>, query: UsageQuery)
 function keyOf(row: UsageQueryRow, query: UsageQuery): string[] {
   return [...(row.bucket_ms === null ? [] : [String(row.bucket_ms / 1000)]), ...query.groupBy.map((d) => row.dimensions[d] ?? '')];
 }
+
+/**
+ * The values one dimension takes in the rollups over [fromMs, toMs) (for pickers and filters),
+ * optionally within some tenants; sorted, at most `limit`.
+ */
+export async function dimensionValues(handle: ClickHouseHandle, dimension: UsageDimension, range: { fromMs: number; toMs: number }, tenants: readonly string[] | undefined, limit: number): Promise<string[]> {
+  const tenantClause = tenants === undefined ? '' : 'AND tenant_id IN {tenants:Array(String)}';
+  const result = await handle.client.query({
+    query: `SELECT DISTINCT ${COLUMN[dimension]} AS value FROM ${quoteIdentifier(handle.database)}.usage_rollups_hourly
+            WHERE hour >= toDateTime({from:UInt32}, 'UTC') AND hour < toDateTime({to:UInt32}, 'UTC') ${tenantClause}
+            ORDER BY value LIMIT {limit:UInt32}`,
+    query_params: { from: range.fromMs / 1000, to: range.toMs / 1000, tenants: tenants ?? [], limit },
+    format: 'JSONEachRow',
+  });
+  return (await result.json<{ value: string }>()).map((r) => r.value);
+}

@@ -1,6 +1,7 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { queryUsage, usageDimensions, usageGranularities, type ClickHouseHandle, type UsageQuery, type UsageQueryRow } from '@meterline/clickhouse';
+import { dimensionValues, queryUsage, usageDimensions, usageGranularities, type ClickHouseHandle, type UsageQuery, type UsageQueryRow } from '@meterline/clickhouse';
 import { AccessError, formatScaled, zoneFitsHours } from '@meterline/domain';
 import { tenantOf } from '../auth';
 import { HttpProblem } from '../problem';
@@ -20,6 +21,16 @@ const querySchema = z.strictObject({
   filters: z.partialRecord(z.enum(usageDimensions), filter).default({}),
   limit: z.number().int().min(1).max(10_000).default(1_000),
   cursor: z.string().max(4_096).optional().describe('next_cursor of the previous page'),
+});
+
+const commaList = z.string().transform((text) => text.split(',').map((v) => v.trim()).filter((v) => v !== ''));
+/** The GET form: the same query in the URL (`group_by=tenant,model`, `model=a,b` keeps, `not_model=c` drops). */
+const getQuerySchema = z.strictObject({
+  from: querySchema.shape.from, to: querySchema.shape.to, granularity: querySchema.shape.granularity, time_zone: querySchema.shape.time_zone,
+  group_by: commaList.pipe(z.array(z.enum(usageDimensions))).optional(),
+  limit: z.coerce.number().int().min(1).max(10_000).default(1_000),
+  cursor: querySchema.shape.cursor,
+  ...Object.fromEntries(usageDimensions.flatMap((d) => [[d, commaList.optional()], [`not_${d}`, commaList.optional()]])),
 });
 
 const row = z.object({
@@ -45,23 +56,61 @@ const answer = z.object({
  * Money leaves as exact decimal USD and integer pico-USD strings, never a float.
  */
 export const usageQueryRoutes = (clickhouse: () => ClickHouseHandle, clock: () => number): FastifyPluginCallbackZod => (app, _options, done) => {
-  app.post('/v1/usage/query', {
-    config: { scope: 'usage:read' },
-    schema: { tags: ['usage'], summary: 'Usage and money over [from, to), bucketed, grouped and filtered', body: querySchema, response: { 200: answer } },
-  }, async (request) => {
-    const body = request.body;
+  const answerQuery = async (request: FastifyRequest, body: z.infer<typeof querySchema>, reply: FastifyReply): Promise<void> => {
     const query: UsageQuery = { ...timeRange(body.from, body.to, body.granularity, body.time_zone), granularity: body.granularity, timeZone: body.time_zone, groupBy: body.group_by, filters: { ...body.filters }, limit: body.limit, after: decodeCursor(body.cursor) };
     const bound = tenantOf(request, undefined, clock());
     if (bound !== undefined) query.filters.tenant = confine(bound, body.filters.tenant);
     const page = await queryUsage(clickhouse(), query);
-    return {
-      data: page.rows.map(toWire),
+    const data = page.rows.map(toWire);
+    const nextCursor = page.next === undefined ? null : Buffer.from(JSON.stringify(page.next)).toString('base64url');
+    if ((request.headers.accept ?? '').includes('text/csv')) {
+      if (nextCursor !== null) void reply.header('x-next-cursor', nextCursor);
+      await reply.type('text/csv; charset=utf-8').send(toCsv(data, body.group_by));
+      return;
+    }
+    await reply.send({
+      data,
       meta: {
         from: new Date(query.fromMs).toISOString(), to: new Date(query.toMs).toISOString(), granularity: body.granularity, time_zone: body.time_zone,
         price_versions: { cost: union(page.rows.map((r) => r.cost_price_versions)), charge: union(page.rows.map((r) => r.charge_price_versions)) },
-        next_cursor: page.next === undefined ? null : Buffer.from(JSON.stringify(page.next)).toString('base64url'),
+        next_cursor: nextCursor,
       },
-    };
+    });
+  };
+  const described = { 200: answer.describe('JSON, or CSV with `Accept: text/csv` (the next page cursor in `X-Next-Cursor`)') };
+
+  app.post('/v1/usage/query', {
+    config: { scope: 'usage:read' },
+    schema: { tags: ['usage'], summary: 'Usage and money over [from, to), bucketed, grouped and filtered', body: querySchema, response: described },
+  }, (request, reply) => answerQuery(request, request.body, reply));
+
+  app.get('/v1/usage/query', {
+    config: { scope: 'usage:read' },
+    schema: { tags: ['usage'], summary: 'The same query in the URL', querystring: getQuerySchema, response: described },
+  }, (request, reply) => {
+    const q = request.query as Record<string, unknown> & z.infer<typeof getQuerySchema>;
+    const filters = Object.fromEntries(usageDimensions.flatMap((d) => {
+      const keep = q[d] as string[] | undefined;
+      const drop = q[`not_${d}`] as string[] | undefined;
+      return keep === undefined && drop === undefined ? [] : [[d, { ...(keep === undefined ? {} : { in: keep }), ...(drop === undefined ? {} : { not_in: drop }) }]];
+    }));
+    return answerQuery(request, querySchema.parse({ from: q.from, to: q.to, granularity: q.granularity, time_zone: q.time_zone, group_by: q.group_by ?? [], filters, limit: q.limit, cursor: q.cursor }), reply);
+  });
+
+  app.get('/v1/usage/dimensions/:dimension/values', {
+    config: { scope: 'usage:read' },
+    schema: {
+      tags: ['usage'],
+      summary: 'The values a dimension takes over [from, to) (a tenant-bound key: in its tenant)',
+      params: z.object({ dimension: z.enum(usageDimensions) }),
+      querystring: z.strictObject({ from: querySchema.shape.from, to: querySchema.shape.to, limit: z.coerce.number().int().min(1).max(10_000).default(1_000) }),
+      response: { 200: z.object({ dimension: z.enum(usageDimensions), values: z.array(z.string()) }) },
+    },
+  }, async (request) => {
+    const range = timeRange(request.query.from, request.query.to, 'hour', 'UTC');
+    const bound = tenantOf(request, undefined, clock());
+    const values = await dimensionValues(clickhouse(), request.params.dimension, range, bound === undefined ? undefined : [bound], request.query.limit);
+    return { dimension: request.params.dimension, values };
   });
   done();
 };
@@ -120,4 +169,14 @@ function toWire(r: UsageQueryRow): z.infer<typeof row> {
 
 function union(lists: readonly string[][]): string[] {
   return [...new Set(lists.flat())].sort();
+}
+
+/** CSV of the rows, one header line, values as they are in JSON (RFC 4180 quoting). */
+function toCsv(rows: readonly z.infer<typeof row>[], groupBy: readonly string[]): string {
+  const columns = ['bucket_start', ...groupBy, ...Object.keys(row.shape).filter((c) => c !== 'bucket_start' && !(usageDimensions as readonly string[]).includes(c))];
+  const cell = (value: string | number | null | undefined): string => {
+    const text = value === null || value === undefined ? '' : String(value);
+    return /[",\n\r]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+  };
+  return [columns.join(','), ...rows.map((r) => columns.map((c) => cell((r as Record<string, string | number | null | undefined>)[c])).join(','))].join('\r\n') + '\r\n';
 }
