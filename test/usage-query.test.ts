@@ -138,7 +138,7 @@ describe('the usage query over HTTP', () => {
     const viaGet = await get(`/v1/usage/query?${window}&granularity=none&group_by=tenant&tenant=${tenants.join(',')}`, keys.reader);
     expect(JSON.parse(viaGet.body)).toEqual(posted.json());
     const expected = reference(distinct, (e) => e.tenant_id);
-    for (const row of (posted.json() as { data: { tenant: string; cost_usd: string; charge_usd: string; margin_pico: string }[] }).data) {
+    for (const row of posted.json<{ data: { tenant: string; cost_usd: string; charge_usd: string; margin_pico: string }[] }>().data) {
       const ref = expected.get(row.tenant)!;
       expect({ tenant: row.tenant, cost: row.cost_usd, charge: row.charge_usd, margin: row.margin_pico }).toEqual({ tenant: row.tenant, cost: formatScaled(ref.cost_pico!, 12), charge: formatScaled(ref.charge_pico!, 12), margin: (ref.charge_pico! - ref.cost_pico!).toString() });
     }
@@ -152,7 +152,7 @@ describe('the usage query over HTTP', () => {
     const [header, ...lines] = csv.body.trimEnd().split('\r\n');
     const columns = header!.split(',');
     expect(columns.slice(0, 3)).toEqual(['bucket_start', 'tenant', 'model']);
-    expect(lines.map((line) => Object.fromEntries(line.split(',').map((v, i) => [columns[i], v])))).toEqual(json.data.map((r) => Object.fromEntries(columns.map((c) => [c, r[c] === null ? '' : String(r[c])]))));
+    expect(lines.map((line) => Object.fromEntries(line.split(',').map((v, i): [string, string] => [columns[i]!, v])))).toEqual(json.data.map((r) => Object.fromEntries(columns.map((c): [string, string] => [c, r[c] === null || r[c] === undefined ? '' : String(r[c])]))));
   });
 
   it('dimension values: every model of the traffic; a tenant-bound key sees its tenant only', async () => {
