@@ -3,9 +3,9 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { KeyBook, KeyStore } from '@meterline/access';
 import { buildApiServer, type ApiServer } from '@meterline/api';
 import { reconcileUsage, type TenantUsageTotals } from '@meterline/clickhouse';
-import { accessTopics, ensureTopics } from '@meterline/kafka';
+import { accessTopics, ensureTopics, streamTopics } from '@meterline/kafka';
 import { Health } from '@meterline/platform';
-import { QuotaChecker } from '@meterline/quotas';
+import { QuotaBook, QuotaChecker, QuotaStore } from '@meterline/quotas';
 import { withScripts } from '@meterline/redis';
 import { pricedSampleModels, uniqueName, usageGenerator, waitFor } from '@meterline/testing';
 import { OpenApiCheck } from './support/openapi-check';
@@ -23,6 +23,8 @@ let path: RawPath;
 let redis: Redis;
 let book: KeyBook;
 let store: KeyStore;
+let quotaStore: QuotaStore;
+let quotaBook: QuotaBook;
 let api: ApiServer;
 let contract: OpenApiCheck;
 let meter: ReturnType<RawPath['newMeter']>;
@@ -31,7 +33,7 @@ const globex = uniqueName('globex');
 const tokens: Record<'admin' | 'acmeReader' | 'globexWriter' | 'reader' | 'revoked' | 'expiring', string> = { admin: '', acmeReader: '', globexWriter: '', reader: '', revoked: '', expiring: '' };
 let revokedId = '';
 
-const call = async (method: 'GET' | 'POST' | 'DELETE', url: string, token?: string, body?: unknown) => {
+const call = async (method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, token?: string, body?: unknown) => {
   const response = await api.inject({ method, url, headers: { ...(token === undefined ? {} : { authorization: `Bearer ${token}` }), ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { payload: typeof body === 'string' ? body : JSON.stringify(body) }) });
   const answer = { status: response.statusCode, type: String(response.headers['content-type'] ?? ''), body: response.body === '' ? undefined : (JSON.parse(response.body) as Record<string, unknown>), headers: response.headers };
   // Every answer of these tests is checked against the served OpenAPI document.
@@ -51,6 +53,12 @@ beforeAll(async () => {
   const keysTopic = uniqueName('api-keys');
   await ensureTopics(path.kafka, accessTopics({ apiKeys: keysTopic }), testLog);
   redis = new Redis(redisUrl);
+  // Quota definitions: a topic of this file's own, mirrored into Redis by a book as the rollup consumer's is.
+  const quotaTopic = uniqueName('quota-definitions');
+  await ensureTopics(path.kafka, streamTopics({ usageEvents: path.topic, usageEventsPartitions: 1, usageRollups: `${quotaTopic}-r`, quotaAlerts: `${quotaTopic}-a`, quotaDefinitions: quotaTopic, pricingAlerts: `${quotaTopic}-p` }), testLog);
+  quotaStore = new QuotaStore(path.kafka, quotaTopic, testLog);
+  quotaBook = new QuotaBook(path.kafka, quotaTopic, withScripts(new Redis(redisUrl)), testLog);
+  await quotaBook.start();
   store = new KeyStore(path.kafka, keysTopic, PEPPER, testLog, () => clock);
   tokens.admin = (await store.create({ name: 'admin', scopes: ['admin'] })).token;
   tokens.acmeReader = (await store.create({ name: 'acme dashboard', scopes: 'usage:read,quotas:read', tenantId: acme })).token;
@@ -64,7 +72,7 @@ beforeAll(async () => {
   await book.start();
   meter = path.newMeter();
   api = await buildApiServer({
-    usage: path.table, clickhouse: path.handle, quotas: new QuotaChecker(withScripts(new Redis(redisUrl))), reconcile: (t, f, to) => reconcileUsage(path.handle, t, f, to),
+    usage: path.table, clickhouse: path.handle, quotas: new QuotaChecker(withScripts(new Redis(redisUrl)), { definitionsTtlMs: 0 }), quotaStore, reconcile: (t, f, to) => reconcileUsage(path.handle, t, f, to),
     meter, health: new Health(), keys: book, keyStore: store, tokenSecret: TOKEN_SECRET, log: testLog, clock: () => clock,
   });
   contract = new OpenApiCheck((await api.inject({ method: 'GET', url: '/openapi.json' })).json());
@@ -81,6 +89,8 @@ afterAll(async () => {
   // The contract check ran on the answers above (a run that checked nothing would prove nothing).
   expect(contract.checked).toBeGreaterThan(20);
   await api?.close();
+  await quotaBook?.stop();
+  await quotaStore?.close();
   await book?.stop();
   await store?.close();
   redis?.disconnect();
@@ -135,6 +145,23 @@ describe('API keys and scopes', () => {
       const answer = await call('POST', '/v1/usage/query', tokens.reader, body);
       expect({ body, status: answer.status, code: answer.body?.code }).toEqual({ body, status: 400, code });
     }
+  });
+
+  it('quotas as resources: set, listed with use and projection, removed; bound keys confined, read keys cannot write', async () => {
+    const quota = { metric: 'total_tokens', period: 'month', limit: '100000000', enforcement: 'soft', thresholds: [50, 100] };
+    const put = await call('PUT', `/v1/quotas/${acme}/monthly`, tokens.admin, quota);
+    expect({ status: put.status, limit: put.body?.limit, tenant: put.body?.tenant_id }).toEqual({ status: 200, limit: '100000000', tenant: acme });
+    const listed = await waitFor(() => call('GET', '/v1/quotas', tokens.acmeReader), (a) => (a.body?.quotas as unknown[] | undefined)?.length === 1, { what: 'the quota mirrored', timeoutMs: 30_000 });
+    const [resource] = listed.body!.quotas as { quota_id: string; limit: string; used: string; remaining: string; burn_per_hour: string; resets_at_iso: string }[];
+    expect(resource).toMatchObject({ quota_id: 'monthly', limit: '100000000', used: '0', remaining: '100000000', burn_per_hour: '0' });
+    expect((await call('GET', `/v1/quotas?tenant=${globex}`, tokens.acmeReader)).body?.code).toBe('TENANT_FORBIDDEN');
+    expect((await call('GET', '/v1/quotas', tokens.reader)).status).toBe(403); // usage:read only
+    expect((await call('GET', '/v1/quotas', tokens.admin)).body?.code).toBe('TENANT_REQUIRED');
+    expect((await call('PUT', `/v1/quotas/${acme}/x`, tokens.acmeReader, quota)).body?.code).toBe('SCOPE_MISSING');
+    const invalid = await call('PUT', `/v1/quotas/${acme}/x`, tokens.admin, { ...quota, limit: '0' });
+    expect({ status: invalid.status, code: invalid.body?.code }).toEqual({ status: 400, code: 'QUOTA_DEFINITION_INVALID' });
+    expect((await call('DELETE', `/v1/quotas/${acme}/monthly`, tokens.admin)).status).toBe(204);
+    await waitFor(() => call('GET', `/v1/quotas?tenant=${acme}`, tokens.admin), (a) => (a.body?.quotas as unknown[] | undefined)?.length === 0, { what: 'the quota gone', timeoutMs: 30_000 });
   });
 
   it('scopes: a key without the route scope gets 403 naming the scope', async () => {
@@ -215,7 +242,7 @@ describe('API keys and scopes', () => {
 
   it('rate limits per key, shared through Redis: 429 with Retry-After past the limit, other keys unaffected, open routes never limited', async () => {
     const limited = await buildApiServer({
-      usage: path.table, clickhouse: path.handle, quotas: new QuotaChecker(withScripts(new Redis(redisUrl))), reconcile: (t, f, to) => reconcileUsage(path.handle, t, f, to),
+      usage: path.table, clickhouse: path.handle, quotas: new QuotaChecker(withScripts(new Redis(redisUrl)), { definitionsTtlMs: 0 }), quotaStore, reconcile: (t, f, to) => reconcileUsage(path.handle, t, f, to),
       meter, health: new Health(), keys: book, keyStore: store, tokenSecret: TOKEN_SECRET, log: testLog, clock: () => clock,
       rateLimit: { redis, perMinute: 3 },
     });
@@ -246,6 +273,6 @@ describe('API keys and scopes', () => {
         expect({ route, method, secured: operation.security !== undefined }).toEqual({ route, method, secured: !open });
       }
     }
-    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/usage/query', '/v1/usage', '/v1/usage/{tenant}', '/v1/events', '/v1/keys', '/v1/keys/{id}', '/v1/tenant-tokens', '/v1/quotas/{tenant}/check', '/v1/reconcile']));
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/quotas', '/v1/quotas/{tenant}/{quota_id}', '/v1/usage/query', '/v1/usage', '/v1/usage/{tenant}', '/v1/events', '/v1/keys', '/v1/keys/{id}', '/v1/tenant-tokens', '/v1/quotas/{tenant}/check', '/v1/reconcile']));
   });
 });

@@ -57,7 +57,7 @@ async function startApi(): Promise<void> {
   book = new KeyBook(rig.kafka, rig.redis, { topic, pepper: 'pepper', tokenSecret: undefined }, testLog);
   await book.start();
   api = await buildApiServer({
-    usage: new UsageEventsTable(rig.handle), clickhouse: rig.handle, quotas: new QuotaChecker(rig.redis), reconcile: (t, f, to) => reconcileUsage(rig.handle, t, f, to),
+    usage: new UsageEventsTable(rig.handle), clickhouse: rig.handle, quotas: new QuotaChecker(rig.redis), quotaStore: rig.quotaStore, reconcile: (t, f, to) => reconcileUsage(rig.handle, t, f, to),
     meter: rig.meter, health: new Health(), keys: book, keyStore: store, tokenSecret: undefined, log: testLog,
   });
   contract = new OpenApiCheck(api.swagger() as never);

@@ -26,8 +26,10 @@ export class OpenApiCheck {
   check(method: string, url: string, status: number, body: unknown): void {
     const path = url.split('?')[0] ?? url;
     if (path === '/openapi.json') return; // the document itself
-    // A literal path ("/v1/usage/query") wins over a template that also matches it ("/v1/usage/{tenant}").
-    const route = this.#routes.find((r) => r.template === path) ?? this.#routes.find((r) => r.pattern.test(path));
+    // The most literal template wins: "/v1/usage/query" over "/v1/usage/{tenant}",
+    // "/v1/quotas/{tenant}/check" over "/v1/quotas/{tenant}/{quota_id}".
+    const params = (template: string): number => template.split('{').length;
+    const route = this.#routes.filter((r) => r.pattern.test(path)).sort((a, b) => params(a.template) - params(b.template))[0];
     if (route === undefined) {
       if (status === 404) return;
       throw new Error(`${method} ${path}: no route in the document answers it (got ${status})`);

@@ -1,8 +1,8 @@
 import { KeyBook, KeyStore } from '@meterline/access';
 import { UsageEventsTable, reconcileUsage } from '@meterline/clickhouse';
-import { accessTopics, rawPathTopics } from '@meterline/kafka';
+import { accessTopics, rawPathTopics, streamTopics } from '@meterline/kafka';
 import { createMeter } from '@meterline/producer';
-import { QuotaChecker } from '@meterline/quotas';
+import { QuotaChecker, QuotaStore } from '@meterline/quotas';
 import type { App } from '@meterline/runtime';
 import { startHttpApi } from './http-api';
 
@@ -16,7 +16,7 @@ export const apiApp: App = {
   async start(context) {
     const { config, log, lifecycle, health } = context;
     const kafka = context.kafka();
-    await context.ensureTopics([...rawPathTopics(config.topics), ...accessTopics(config.topics)]);
+    await context.ensureTopics([...rawPathTopics(config.topics), ...streamTopics(config.topics), ...accessTopics(config.topics)]);
     const clickhouse = await context.clickhouse();
     const redis = context.redis();
     const keys = new KeyBook(kafka, redis, { topic: config.topics.apiKeys, pepper: config.access.pepper, tokenSecret: config.access.tokenSecret }, log);
@@ -24,6 +24,8 @@ export const apiApp: App = {
     lifecycle.onStop('key-book', () => keys.stop());
     const keyStore = new KeyStore(kafka, config.topics.apiKeys, config.access.pepper, log);
     lifecycle.onStop('key-store', () => keyStore.close());
+    const quotaStore = new QuotaStore(kafka, config.topics.quotaDefinitions, log);
+    lifecycle.onStop('quota-store', () => quotaStore.close());
     const meter = createMeter({ kafka, topic: config.topics.usageEvents, spoolDir: config.producer.spoolDir, apiKeyPepper: config.producer.apiKeyPepper, limits: config.events, log });
     lifecycle.onStop('meter', () => meter.close());
     const api = await startHttpApi(
@@ -31,6 +33,7 @@ export const apiApp: App = {
         usage: new UsageEventsTable(clickhouse),
         clickhouse,
         quotas: new QuotaChecker(redis),
+        quotaStore,
         reconcile: (tenant, from, to) => reconcileUsage(clickhouse, tenant, from, to),
         meter,
         health,

@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { AccessError } from '@meterline/domain';
+import { AccessError, QuotaDefinitionError } from '@meterline/domain';
 import { MeterlineError, errorMessage, type Logger } from '@meterline/platform';
 
 /** An error that is the caller's to fix (4xx) or a dependency's state (503), with a stable code. */
@@ -48,6 +48,7 @@ function toProblem(error: FastifyError, request: FastifyRequest): ProblemBody {
     return { ...base(400, 'REQUEST_INVALID', `the request does not match the route's schema: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`), errors };
   }
   if (error instanceof AccessError) return base(error.status, error.code, error.message);
+  if (error instanceof QuotaDefinitionError) return base(400, error.code, error.message);
   if (error instanceof HttpProblem) return base(error.status, error.code, error.message);
   // Fastify's own 4xx: unparseable JSON, a body too large, a bad URL, an unsupported media type.
   if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) return base(error.statusCode, error.code ?? 'BAD_REQUEST', error.message);

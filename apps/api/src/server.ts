@@ -7,7 +7,7 @@ import type { KeyBook, KeyStore } from '@meterline/access';
 import type { ClickHouseHandle, ReconcileReport, UsageEventsTable } from '@meterline/clickhouse';
 import type { Health, Logger } from '@meterline/platform';
 import type { Meter } from '@meterline/producer';
-import type { QuotaChecker } from '@meterline/quotas';
+import type { QuotaChecker, QuotaStore } from '@meterline/quotas';
 import { installAuth } from './auth';
 import { HttpProblem, problemHandler, problemSchema } from './problem';
 import { eventRoutes } from './routes/events';
@@ -22,6 +22,8 @@ export interface ApiDeps {
   /** The rollups the usage query reads. */
   clickhouse: ClickHouseHandle;
   quotas: QuotaChecker;
+  /** Writes quota definitions (the compacted topic the rollup consumers tail). */
+  quotaStore: QuotaStore;
   reconcile: (tenantId: string, fromMs: number, toMs: number) => Promise<ReconcileReport>;
   /** Ingest writes through the producer shim. */
   meter: Meter;
@@ -86,7 +88,7 @@ export async function buildApiServer(deps: ApiDeps): Promise<ApiServer> {
   await app.register(healthRoutes(deps.health));
   await app.register(usageRoutes({ usage: deps.usage, reconcile: deps.reconcile, clock }));
   await app.register(usageQueryRoutes(() => deps.clickhouse, clock));
-  await app.register(quotaRoutes(deps.quotas, clock));
+  await app.register(quotaRoutes(deps.quotas, deps.quotaStore, clock));
   await app.register(eventRoutes(deps.meter, clock));
   await app.register(keyRoutes({ keys: deps.keys, store: deps.keyStore, tokenSecret: deps.tokenSecret, clock }));
   app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());

@@ -32,9 +32,18 @@ export class QuotaChecker {
   }
 
   async checkQuota(tenantId: string, scope: QuotaScope = {}): Promise<QuotaCheck> {
+    return this.#check(tenantId, (d) => applies(d, scope));
+  }
+
+  /** Every quota of the tenant, whatever it narrows by (for listing, not for a call's verdict). */
+  statuses(tenantId: string): Promise<QuotaCheck> {
+    return this.#check(tenantId, () => true);
+  }
+
+  async #check(tenantId: string, include: (d: QuotaDefinition) => boolean): Promise<QuotaCheck> {
     const now = (this.options.clock ?? Date.now)();
     const all = this.#fresh(tenantId, now) ?? (await this.#load(tenantId, now));
-    const definitions = all.filter((d) => applies(d, scope));
+    const definitions = all.filter(include);
     if (definitions.length === 0) return { tenant_id: tenantId, allowed: true, quotas: [] };
     // Every counter in one command: one round trip and one socket write, which is most of the
     // client's cost per check (two bare HGETs cost it a third more CPU).

@@ -23,3 +23,4 @@ export {
   type QuotaStatus,
   type AllowDecision,
 } from './evaluate';
+export { projectQuota, type QuotaProjection } from './projection';
