@@ -15,6 +15,9 @@ export interface CheckResult {
 
 export interface Readiness {
   ready: boolean;
+  status: 'ready' | 'not ready';
+  /** The names of the failing checks (absent when ready). */
+  failing?: string[];
   checks: Record<string, CheckResult>;
 }
 
@@ -57,7 +60,8 @@ export class Health {
   async readiness(): Promise<Readiness> {
     const entries = await Promise.all([...this.#checks].map(async ([name, check]) => [name, await this.#run(check)] as const));
     const checks = Object.fromEntries(entries);
-    return { ready: entries.every(([, result]) => result.ok), checks };
+    const failing = entries.filter(([, result]) => !result.ok).map(([name]) => name);
+    return failing.length === 0 ? { ready: true, status: 'ready', checks } : { ready: false, status: 'not ready', failing, checks };
   }
 
   async #run(check: ReadinessCheck): Promise<CheckResult> {
@@ -90,10 +94,7 @@ export function serveHealthRoute(health: Health, req: IncomingMessage, res: Serv
     return true;
   }
   if (path === '/readyz') {
-    void health.readiness().then((result) => {
-      const failing = Object.entries(result.checks).filter(([, c]) => !c.ok).map(([name]) => name);
-      sendJson(res, result.ready ? 200 : 503, { status: result.ready ? 'ready' : 'not ready', ...(failing.length > 0 ? { failing } : {}), checks: result.checks });
-    });
+    void health.readiness().then(({ ready, ...body }) => sendJson(res, ready ? 200 : 503, body));
     return true;
   }
   return false;

@@ -9,9 +9,8 @@ const readiness = z.object({ status: z.enum(['ready', 'not ready']), failing: z.
 export const healthRoutes = (health: Health): FastifyPluginCallbackZod => (app, _options, done) => {
   app.get('/livez', { schema: { tags: ['health'], summary: 'The process answers', response: { 200: z.object({ status: z.literal('ok'), uptime_s: z.number() }) } } }, () => health.liveness());
   app.get('/readyz', { schema: { tags: ['health'], summary: 'Every dependency of this process answers (503 names the failing checks)', response: { 200: readiness, 503: readiness } } }, async (_request, reply) => {
-    const result = await health.readiness();
-    const failing = Object.entries(result.checks).filter(([, c]) => !c.ok).map(([name]) => name);
-    return reply.code(result.ready ? 200 : 503).header('cache-control', 'no-store').send({ status: result.ready ? 'ready' : 'not ready', ...(failing.length > 0 ? { failing } : {}), checks: result.checks });
+    const { ready, ...body } = await health.readiness();
+    return reply.code(ready ? 200 : 503).header('cache-control', 'no-store').send(body);
   });
   done();
 };

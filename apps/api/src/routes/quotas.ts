@@ -1,14 +1,14 @@
 import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { decimalDigits } from './wire';
 import { projectQuota, quotaEnforcements, quotaMetrics, quotaPeriodKinds, type QuotaStatus } from '@meterline/domain';
 import type { QuotaChecker, QuotaStore } from '@meterline/quotas';
 import { tenantOf } from '../auth';
 import { HttpProblem } from '../problem';
 
-const digits = z.string().regex(/^\d+$/);
 const quotaStatus = z.object({
   quota_id: z.string(), tenant_id: z.string(), metric: z.enum(quotaMetrics), enforcement: z.enum(quotaEnforcements),
-  limit: digits, used: digits, remaining: digits, percent_used: z.number(), exceeded: z.boolean(), allowed: z.boolean(),
+  limit: decimalDigits, used: decimalDigits, remaining: decimalDigits, percent_used: z.number(), exceeded: z.boolean(), allowed: z.boolean(),
   period: z.object({ start: z.number(), end: z.number(), label: z.string() }), resets_at: z.number().describe('epoch ms'),
 });
 const quotaCheck = z.object({ tenant_id: z.string(), allowed: z.boolean(), quotas: z.array(quotaStatus) });
@@ -19,14 +19,14 @@ function wireStatus(s: QuotaStatus): z.infer<typeof quotaStatus> {
 }
 
 const quotaResource = quotaStatus.extend({
-  burn_per_hour: digits.describe('average use per hour since the period started'),
+  burn_per_hour: decimalDigits.describe('average use per hour since the period started'),
   projected_exhaustion_at: z.string().nullable().describe('when the limit is reached at that rate; null: reached already, nothing used, or not before the reset'),
   resets_at_iso: z.string(),
 });
 const quotaBody = z.strictObject({
   metric: z.enum(quotaMetrics),
   period: z.enum(quotaPeriodKinds),
-  limit: digits.describe('in the metric\'s unit (tokens, requests or pico-USD)'),
+  limit: decimalDigits.describe('in the metric\'s unit (tokens, requests or pico-USD)'),
   thresholds: z.array(z.number().int().min(1).max(1_000)).max(20).optional(),
   enforcement: z.enum(quotaEnforcements).optional(),
   time_zone: z.string().optional(),
@@ -35,7 +35,7 @@ const quotaBody = z.strictObject({
 const scopeSchema = z.object({ project_id: z.string().optional(), api_key_hash: z.string().optional(), model: z.string().optional() });
 const definitionSchema = z.object({
   tenant_id: z.string(), quota_id: z.string(), scope: scopeSchema, metric: z.enum(quotaMetrics), period: z.enum(quotaPeriodKinds), time_zone: z.string(),
-  limit: digits, thresholds: z.array(z.number()), enforcement: z.enum(quotaEnforcements), updated_at: z.number().describe('epoch ms'),
+  limit: decimalDigits, thresholds: z.array(z.number()), enforcement: z.enum(quotaEnforcements), updated_at: z.number().describe('epoch ms'),
 });
 const params = z.object({ tenant: z.string().min(1).max(256), quota_id: z.string().min(1).max(256) });
 

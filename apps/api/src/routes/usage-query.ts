@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { signedDigits } from './wire';
 import { dimensionValues, queryUsage, usageDimensions, usageGranularities, type ClickHouseHandle, type UsageQuery, type UsageQueryRow } from '@meterline/clickhouse';
 import { AccessError, formatScaled, zoneFitsHours } from '@meterline/domain';
 import { tenantOf } from '../auth';
@@ -8,7 +9,6 @@ import { HttpProblem } from '../problem';
 
 const HOUR = 3_600_000;
 const MAX_RANGE_MS = 3 * 366 * 24 * HOUR;
-const digits = z.string().regex(/^-?\d+$/);
 const usd = z.string().regex(/^-?\d+(\.\d+)?$/).describe('exact decimal USD');
 const filter = z.strictObject({ in: z.array(z.string()).min(1).max(1_000).optional(), not_in: z.array(z.string()).min(1).max(1_000).optional() });
 
@@ -36,10 +36,10 @@ const getQuerySchema = z.strictObject({
 const row = z.object({
   bucket_start: z.string().nullable(),
   tenant: z.string().optional(), project: z.string().optional(), provider: z.string().optional(), model: z.string().optional(), operation: z.string().optional(),
-  requests: digits, input_tokens: digits, cache_read_tokens: digits, cache_write_tokens: digits, output_tokens: digits, reasoning_tokens: digits, errors: digits,
-  latency_ms_avg: z.number().nullable(), latency_ms_max: digits, ttft_ms_avg: z.number().nullable(), ttft_ms_max: digits,
-  cost_usd: usd, cost_pico: digits, charge_usd: usd, charge_pico: digits, margin_usd: usd, margin_pico: digits, cache_savings_usd: usd, cache_savings_pico: digits,
-  unpriced_cost_events: digits, unpriced_charge_events: digits,
+  requests: signedDigits, input_tokens: signedDigits, cache_read_tokens: signedDigits, cache_write_tokens: signedDigits, output_tokens: signedDigits, reasoning_tokens: signedDigits, errors: signedDigits,
+  latency_ms_avg: z.number().nullable(), latency_ms_max: signedDigits, ttft_ms_avg: z.number().nullable(), ttft_ms_max: signedDigits,
+  cost_usd: usd, cost_pico: signedDigits, charge_usd: usd, charge_pico: signedDigits, margin_usd: usd, margin_pico: signedDigits, cache_savings_usd: usd, cache_savings_pico: signedDigits,
+  unpriced_cost_events: signedDigits, unpriced_charge_events: signedDigits,
 });
 const answer = z.object({
   data: z.array(row),

@@ -1,5 +1,6 @@
 import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { decimalDigits } from './wire';
 import type { ReconcileReport, UsageEventsTable } from '@meterline/clickhouse';
 import { tenantOf } from '../auth';
 import { HttpProblem } from '../problem';
@@ -10,14 +11,13 @@ export interface UsageRouteDeps {
   clock: () => number;
 }
 
-const digits = z.string().regex(/^\d+$/);
 const totals = z.object({
-  tenant_id: z.string(), events: digits, input_tokens: digits, cache_read_tokens: digits, cache_write_tokens: digits,
-  output_tokens: digits, reasoning_tokens: digits, total_tokens: digits, errors: digits, first_event_at: z.string(), last_event_at: z.string(),
+  tenant_id: z.string(), events: decimalDigits, input_tokens: decimalDigits, cache_read_tokens: decimalDigits, cache_write_tokens: decimalDigits,
+  output_tokens: decimalDigits, reasoning_tokens: decimalDigits, total_tokens: decimalDigits, errors: decimalDigits, first_event_at: z.string(), last_event_at: z.string(),
 });
 const tenantId = z.string().min(1).max(256);
 const reconcileReport = z.object({
-  tenant_id: z.string(), from: z.string(), to: z.string(), groups: z.number(), raw_events: digits, rollup_requests: digits,
+  tenant_id: z.string(), from: z.string(), to: z.string(), groups: z.number(), raw_events: decimalDigits, rollup_requests: decimalDigits,
   differences: z.array(z.object({ hour: z.string(), project_id: z.string(), provider: z.string(), model: z.string(), operation: z.string(), measure: z.string(), raw: z.string(), rollup: z.string() })),
 });
 const isoTime = z.iso.datetime({ offset: true });
