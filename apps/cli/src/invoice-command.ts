@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Job, Queue, type JobType } from 'bullmq';
 import { InvoicesTable, migrate, openClickHouse, type ClickHouseHandle, type StoredInvoiceSummary } from '@meterline/clickhouse';
-import { currencyMinorUnit, formatMinor, isInvoicePeriod, periodBounds, renderInvoiceHtml, toInvoiceCsv, toInvoiceJson, type Invoice } from '@meterline/domain';
+import { currencyMinorUnit, formatMinor, invoiceDocuments, isInvoicePeriod, periodBounds, periodClosableAt, toInvoiceJson, type Invoice } from '@meterline/domain';
 import { invoiceJobId, invoiceSchedulerFromConfig, type CloseResult, type InvoiceFleet, type InvoiceJobData, type TenantInvoiceOutcome } from '@meterline/invoice-scheduler';
 import { createKafka, ensureTopics, invoiceTopics } from '@meterline/kafka';
 import { errorMessage, sleep, type FleetConfig, type Logger } from '@meterline/platform';
@@ -75,7 +75,7 @@ async function runInvoices(config: FleetConfig, period: string, tenant: string |
   const pinned = config.invoices.pinnedClockMs;
   const clock = pinned === undefined ? Date.now : () => pinned;
   const { endMs } = periodBounds(period);
-  const readyAt = endMs + config.rollups.allowedLatenessMs;
+  const readyAt = periodClosableAt(period, config.rollups.allowedLatenessMs);
   if (readyAt > clock()) {
     fail(
       `${period} cannot be invoiced yet: the month ends ${new Date(endMs).toISOString()} and late events are accepted for ${humanDuration(config.rollups.allowedLatenessMs)} ` +
@@ -351,8 +351,6 @@ async function failedInvoiceJobs(config: FleetConfig, period: string, tenant: st
 // ---------------------------------------------------------------------------------------------
 // invoice export
 
-const renderers: Record<'json' | 'csv' | 'html', (invoice: Invoice) => string> = { json: toInvoiceJson, csv: (i) => toInvoiceCsv(i), html: renderInvoiceHtml };
-
 async function exportInvoices(config: FleetConfig, period: string, tenant: string | undefined, format: 'json' | 'csv' | 'html', out: string | undefined, log: Logger): Promise<number> {
   const handle = openClickHouse(config.clickhouse);
   let invoices: Invoice[];
@@ -366,14 +364,14 @@ async function exportInvoices(config: FleetConfig, period: string, tenant: strin
     console.error(`no invoice stored for ${tenant === undefined ? '' : `tenant "${tenant}", `}${period} (meterline invoice run --period ${period}${tenant === undefined ? '' : ` --tenant ${tenant}`} creates it)`);
     return 1;
   }
-  const render = renderers[format];
+  const { render, extension } = invoiceDocuments[format];
   if (tenant !== undefined && out === undefined) {
     process.stdout.write(render(invoices[0] as Invoice));
     return 0;
   }
   const folder = join(resolve(out ?? config.invoices.dir), period);
   await mkdir(folder, { recursive: true });
-  for (const invoice of invoices) await writeFile(join(folder, `${invoice.invoice_id}.${format}`), render(invoice));
+  for (const invoice of invoices) await writeFile(join(folder, `${invoice.invoice_id}.${extension}`), render(invoice));
   console.error(`wrote ${invoices.length} ${format.toUpperCase()} invoice${invoices.length === 1 ? '' : 's'} of ${period} to ${folder}`);
   return 0;
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import {
   defaultBilling,
-  periodBounds,
+  periodClosableAt,
   prepareTenantInvoice,
   toInvoiceReady,
   type BillableEvent,
@@ -12,6 +12,7 @@ import {
 } from '@meterline/domain';
 import type { InvoiceAlertRecord, InvoiceReadyRecord } from '@meterline/contract';
 import type { InvoicesTable } from '@meterline/clickhouse';
+import type { CloseResult, TenantInvoiceOutcome } from '@meterline/invoice-queue';
 import { MeterlineError, UnrecoverableError, type Logger } from '@meterline/platform';
 import { Coalescer } from './coalescer';
 import { waitForPipeline, type CatchUpTarget, type PipelineProgress } from './pipeline-progress';
@@ -81,22 +82,6 @@ export class ReconciliationFailed extends UnrecoverableError {
   }
 }
 
-export interface CloseResult {
-  period: string;
-  cut: number[];
-  tenants: number;
-}
-
-export interface TenantInvoiceOutcome {
-  invoice_id: string;
-  tenant_id: string;
-  period: string;
-  total_minor: string;
-  currency: string;
-  /** created: computed now; existing: it was already stored (a re-run), delivered again. */
-  outcome: 'created' | 'existing';
-}
-
 interface TenantData {
   events: BillableEvent[];
   lateEvents: BillableEvent[];
@@ -127,7 +112,7 @@ export class InvoiceJobs {
 
   async closePeriod(period: string, onlyTenants?: readonly string[]): Promise<CloseResult> {
     const { store, progress, catchUp } = this.deps;
-    const readyAt = periodBounds(period).endMs + this.deps.allowedLatenessMs;
+    const readyAt = periodClosableAt(period, this.deps.allowedLatenessMs);
     if (this.deps.clock() < readyAt) throw new PeriodNotClosableYet(period, readyAt);
     let close = await store.getClose(period);
     if (close === undefined) {
@@ -140,7 +125,7 @@ export class InvoiceJobs {
     const tenants = onlyTenants ?? (await store.tenantsToInvoice(period, close.cut, previous));
     await this.deps.enqueueInvoices(period, tenants);
     this.#log.info({ period, tenants: tenants.length }, 'invoice jobs queued');
-    return { period, cut: close.cut, tenants: tenants.length };
+    return { period, cut: close.cut, tenants: tenants.length, tenant_ids: [...tenants] };
   }
 
   async invoiceTenant(tenantId: string, period: string): Promise<TenantInvoiceOutcome> {

@@ -1,25 +1,8 @@
-import { Queue, Worker, DelayedError, UnrecoverableError as BullUnrecoverableError, type ConnectionOptions, type Job } from 'bullmq';
+import { Worker, DelayedError, UnrecoverableError as BullUnrecoverableError, type ConnectionOptions, type Job, type Queue } from 'bullmq';
 import { periodOf, previousPeriod } from '@meterline/domain';
+import { CLOSE_PERIOD_JOB, INVOICE_JOB, MONTHLY_SCHEDULER_ID, InvoiceQueue, type ClosePeriodData, type CloseResult, type InvoiceJobData, type TenantInvoiceOutcome } from '@meterline/invoice-queue';
 import { errorMessage, isRetriable, type Logger } from '@meterline/platform';
-import { PeriodNotClosableYet, type CloseResult, type InvoiceJobs, type TenantInvoiceOutcome } from './invoice-jobs';
-
-/** The two kinds of job on the invoice queue. */
-export const CLOSE_PERIOD_JOB = 'close-period';
-export const INVOICE_JOB = 'invoice';
-/** The id of the monthly job scheduler (one per queue). */
-export const MONTHLY_SCHEDULER_ID = 'monthly-invoices';
-
-export interface ClosePeriodData {
-  /** `YYYY-MM`; absent on scheduled runs: the month before the clock's month. */
-  period?: string;
-  /** Only these tenants (a manual run for one tenant); absent: every tenant with usage. */
-  tenants?: string[];
-}
-
-export interface InvoiceJobData {
-  tenant: string;
-  period: string;
-}
+import { PeriodNotClosableYet, type InvoiceJobs } from './invoice-jobs';
 
 export interface InvoiceSchedulerOptions {
   queue: string;
@@ -32,11 +15,6 @@ export interface InvoiceSchedulerOptions {
   clock: () => number;
 }
 
-/** BullMQ job ids cannot contain ':'; the tenant id is URI-encoded (as in invoice ids). */
-export const invoiceJobId = (tenant: string, period: string): string => `invoice-${period}-${encodeURIComponent(tenant)}`;
-export const closeJobId = (period: string, tenants?: readonly string[]): string =>
-  tenants === undefined ? `close-${period}` : `close-${period}-${tenants.map(encodeURIComponent).join(',')}`;
-
 /**
  * The BullMQ side: a job scheduler (cron, time zone) that starts a period close each month, and
  * a worker running close and invoice jobs. Retries back off exponentially; a job whose worker
@@ -44,6 +22,8 @@ export const closeJobId = (period: string, tenants?: readonly string[]): string 
  * their reason (a reconciliation report) for `meterline invoice show`.
  */
 export class InvoiceScheduler {
+  /** The queue's jobs, ids and options (libs/invoice-queue: the API and the CLI queue runs there too). */
+  readonly invoices: InvoiceQueue;
   readonly queue: Queue;
   #worker: Worker | undefined;
   readonly #log: Logger;
@@ -55,15 +35,8 @@ export class InvoiceScheduler {
     log: Logger,
   ) {
     this.#log = log.child({ component: 'invoice-scheduler' });
-    this.queue = new Queue(options.queue, {
-      connection,
-      defaultJobOptions: {
-        attempts: options.attempts,
-        backoff: { type: 'exponential', delay: 2_000 },
-        removeOnComplete: { age: 90 * 86_400 },
-        removeOnFail: false,
-      },
-    });
+    this.invoices = new InvoiceQueue(connection, { name: options.queue, attempts: options.attempts });
+    this.queue = this.invoices.queue;
   }
 
   /** Upserts the monthly scheduler (idempotent: every instance may call it). */
@@ -77,16 +50,13 @@ export class InvoiceScheduler {
   }
 
   /** Queues a close of `period` now (the CLI's `invoice run`); the same period twice is one job. */
-  async runPeriod(period: string, tenants?: readonly string[]): Promise<Job> {
-    const data: ClosePeriodData = tenants === undefined ? { period } : { period, tenants: [...tenants] };
-    return this.queue.add(CLOSE_PERIOD_JOB, data, { jobId: closeJobId(period, tenants) });
+  runPeriod(period: string, tenants?: readonly string[]): Promise<Job> {
+    return this.invoices.runPeriod(period, tenants);
   }
 
   /** One job per tenant; an id already queued, running, done or failed is not added again. */
-  async enqueueInvoices(period: string, tenants: readonly string[]): Promise<void> {
-    for (let i = 0; i < tenants.length; i += 1_000) {
-      await this.queue.addBulk(tenants.slice(i, i + 1_000).map((tenant) => ({ name: INVOICE_JOB, data: { tenant, period } satisfies InvoiceJobData, opts: { jobId: invoiceJobId(tenant, period) } })));
-    }
+  enqueueInvoices(period: string, tenants: readonly string[]): Promise<void> {
+    return this.invoices.enqueueInvoices(period, tenants);
   }
 
   startWorker(): Worker {
@@ -132,6 +102,6 @@ export class InvoiceScheduler {
 
   async close(): Promise<void> {
     await this.#worker?.close();
-    await this.queue.close();
+    await this.invoices.close();
   }
 }

@@ -41,8 +41,9 @@ export {
   type InvoiceTotalField,
 } from './export';
 export { renderInvoiceHtml, escapeHtml } from './html';
+export { invoiceDocumentFormats, invoiceDocuments, renderInvoiceDocument, invoiceDocumentFormatOf, type InvoiceDocumentFormat, type InvoiceDocumentKind } from './documents';
 export { reconcileInvoiceInputs, pricedTotals, type UsageTotal, type ReconcileInput, type ReconcileMismatch, type ReconcileResult } from './reconcile';
-export { periodBounds, periodOf, previousPeriod, nextPeriod, type PeriodBounds } from './period';
+export { periodBounds, periodOf, previousPeriod, nextPeriod, periodClosableAt, type PeriodBounds } from './period';
 export { encodeInvoice, decodeInvoice } from './stored';
 export { parseTenantBilling, defaultBilling, BillingTermsError, TENANT_BILLING_FORMAT, type TenantBilling, type TenantBillingBook } from './billing-terms';
 export { prepareTenantInvoice, rawTotals, belowCut, NO_ORIGINAL_INVOICE, type BillableEvent, type TenantInvoiceInput, type TenantInvoiceResult } from './tenant-invoice';

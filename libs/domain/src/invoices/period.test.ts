@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { nextPeriod, periodBounds, periodOf, previousPeriod } from './period';
+import { nextPeriod, periodBounds, periodClosableAt, periodOf, previousPeriod } from './period';
 
 describe('billing periods (UTC months)', () => {
   it.each([
@@ -26,6 +26,14 @@ describe('billing periods (UTC months)', () => {
   ])('around %s: previous %s, next %s', (period, prev, next) => {
     expect(previousPeriod(period)).toBe(prev);
     expect(nextPeriod(period)).toBe(next);
+  });
+
+  it.each([
+    ['2026-01', 0, '2026-02-01T00:00:00.000Z'],
+    ['2026-01', 2 * 3_600_000, '2026-02-01T02:00:00.000Z'],
+    ['2026-12', 90 * 60_000, '2027-01-01T01:30:00.000Z'],
+  ])('%s with %d ms of allowed lateness may close from %s', (period, lateness, at) => {
+    expect(new Date(periodClosableAt(period, lateness)).toISOString()).toBe(at);
   });
 
   it.each(['2026-13', '2026-1', 'jan', ''])('rejects %j with the field and the expected form', (bad) => {

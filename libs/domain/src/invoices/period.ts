@@ -40,3 +40,12 @@ export function nextPeriod(period: string): string {
   const { year, month } = parts(period);
   return month === 12 ? format(year + 1, 1) : format(year, month + 1);
 }
+
+/**
+ * When `period` may be closed and invoiced: its end plus the allowed lateness (events that late
+ * are still counted in their month; a close before then would bill them as next month's
+ * adjustments).
+ */
+export function periodClosableAt(period: string, allowedLatenessMs: number): number {
+  return periodBounds(period).endMs + allowedLatenessMs;
+}
