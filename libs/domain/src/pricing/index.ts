@@ -62,3 +62,4 @@ export {
 } from './charge';
 export { importLiteLLM, type LiteLLMImportOptions, type LiteLLMImportResult, type LiteLLMSkip, type LiteLLMWarning } from './litellm';
 export { priceEvent, SERVICE_TIER_METADATA_KEY, type PriceBooks, type EventMoney } from './event-money';
+export { listPrices, priceBookKinds, type PriceBookKind, type PriceList, type PriceListQuery, type ListedPriceEntry, type ListedVersion, type ListedRates, type ListedThreshold, type ListedTenantTerms } from './price-list';
