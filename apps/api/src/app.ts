@@ -1,5 +1,6 @@
 import { KeyBook, KeyStore } from '@meterline/access';
 import { UsageEventsTable, reconcileUsage } from '@meterline/clickhouse';
+import { InvoiceQueue } from '@meterline/invoice-queue';
 import { accessTopics, rawPathTopics, streamTopics } from '@meterline/kafka';
 import { createMeter } from '@meterline/producer';
 import { QuotaChecker, QuotaStore } from '@meterline/quotas';
@@ -8,8 +9,9 @@ import { startHttpApi } from './http-api';
 
 /**
  * The HTTP API: usage totals, quota checks, reconciliation, JSON ingest through the producer
- * shim (`usage-events`), API keys and tenant read tokens. Every route but /livez and /readyz
- * needs a key; they are served on its own port.
+ * shim (`usage-events`), API keys and tenant read tokens, invoices (on-demand runs on the invoice
+ * queue) and price books. Every route but /livez and /readyz needs a key; they are served on its
+ * own port.
  */
 export const apiApp: App = {
   name: 'api',
@@ -28,6 +30,12 @@ export const apiApp: App = {
     lifecycle.onStop('quota-store', () => quotaStore.close());
     const meter = createMeter({ kafka, topic: config.topics.usageEvents, spoolDir: config.producer.spoolDir, apiKeyPepper: config.producer.apiKeyPepper, limits: config.events, log });
     lifecycle.onStop('meter', () => meter.close());
+    const prices = context.prices();
+    // On-demand invoice runs go on the fleet's invoice queue (same Redis, same name), worked by the
+    // invoice schedulers; a queue does not block, so it shares the process's Redis connection.
+    const invoiceQueue = new InvoiceQueue(redis, { name: config.invoices.queue, attempts: config.invoices.attempts });
+    lifecycle.onStop('invoice-queue', () => invoiceQueue.close());
+    const invoiceClock = config.invoices.pinnedClockMs === undefined ? Date.now : () => config.invoices.pinnedClockMs as number;
     const api = await startHttpApi(
       {
         usage: new UsageEventsTable(clickhouse),
@@ -41,6 +49,8 @@ export const apiApp: App = {
         keyStore,
         tokenSecret: config.access.tokenSecret,
         rateLimit: config.http.rateLimitPerMinute === 0 ? undefined : { redis, perMinute: config.http.rateLimitPerMinute },
+        prices: () => prices.books,
+        invoiceRuns: { queue: invoiceQueue, allowedLatenessMs: config.rollups.allowedLatenessMs, clock: invoiceClock },
         log,
       },
       config.http.host,

@@ -4,7 +4,8 @@ import fastifySwagger from '@fastify/swagger';
 import type { Redis } from 'ioredis';
 import { createSerializerCompiler, jsonSchemaTransform, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { KeyBook, KeyStore } from '@meterline/access';
-import type { ClickHouseHandle, ReconcileReport, UsageEventsTable } from '@meterline/clickhouse';
+import { InvoicesTable, type ClickHouseHandle, type ReconcileReport, type UsageEventsTable } from '@meterline/clickhouse';
+import type { PriceBooks } from '@meterline/domain';
 import type { Health, Logger } from '@meterline/platform';
 import type { Meter } from '@meterline/producer';
 import type { QuotaChecker, QuotaStore } from '@meterline/quotas';
@@ -12,7 +13,9 @@ import { installAuth } from './auth';
 import { HttpProblem, problemHandler, problemSchema } from './problem';
 import { eventRoutes } from './routes/events';
 import { healthRoutes } from './routes/health';
+import { invoiceRoutes, type InvoiceRunDeps } from './routes/invoices';
 import { keyRoutes } from './routes/keys';
+import { priceRoutes } from './routes/prices';
 import { quotaRoutes } from './routes/quotas';
 import { usageRoutes } from './routes/usage';
 import { usageQueryRoutes } from './routes/usage-query';
@@ -34,6 +37,10 @@ export interface ApiDeps {
   tokenSecret: string | undefined;
   /** Requests per minute per key (per IP without one), counted in Redis; undefined: no limit. */
   rateLimit?: { redis: Redis; perMinute: number } | undefined;
+  /** The price books in force (GET /v1/prices); undefined: that route answers 503. */
+  prices?: (() => PriceBooks) | undefined;
+  /** The fleet's invoice queue (POST /v1/invoices/runs); undefined: runs answer 503. Stored invoices are read from `clickhouse`. */
+  invoiceRuns?: InvoiceRunDeps | undefined;
   log: Logger;
   clock?: () => number;
 }
@@ -89,6 +96,8 @@ export async function buildApiServer(deps: ApiDeps): Promise<ApiServer> {
   await app.register(usageRoutes({ usage: deps.usage, reconcile: deps.reconcile, clock }));
   await app.register(usageQueryRoutes(() => deps.clickhouse, clock));
   await app.register(quotaRoutes(deps.quotas, deps.quotaStore, clock));
+  await app.register(invoiceRoutes({ invoices: () => new InvoicesTable(deps.clickhouse), runs: () => deps.invoiceRuns, clock }));
+  await app.register(priceRoutes(() => deps.prices, clock));
   await app.register(eventRoutes(deps.meter, clock));
   await app.register(keyRoutes({ keys: deps.keys, store: deps.keyStore, tokenSecret: deps.tokenSecret, clock }));
   app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());

@@ -23,6 +23,28 @@ export interface StoredInvoiceSummary {
   issued_at: number;
 }
 
+/** A stored revision as the API lists it: the summary and the amounts between usage and total. */
+export interface StoredInvoiceRow extends StoredInvoiceSummary {
+  subtotal_minor: bigint;
+  credits_applied_minor: bigint;
+}
+
+/** Where a page of invoices ends (the last row's key in the list's order). */
+export interface InvoiceCursor {
+  period: string;
+  tenant_id: string;
+  revision: number;
+}
+
+export interface InvoiceListQuery {
+  tenantId?: string | undefined;
+  period?: string | undefined;
+  status?: string | undefined;
+  limit: number;
+  /** The rows after this key. */
+  after?: InvoiceCursor | undefined;
+}
+
 /** Earlier final invoices of a tenant: what late usage names and how much credit is used. */
 export interface TenantInvoiceHistory {
   invoicedPeriods: Map<string, string>;
@@ -243,6 +265,57 @@ export class InvoicesTable {
       line_count: Number(r.line_count),
       issued_at: Number(r.issued_ms),
     }));
+  }
+
+  /**
+   * Stored invoice revisions, newest period first (then tenant, then the latest revision first),
+   * a page at a time: keyset pagination on (period, tenant_id, revision), so a page costs the
+   * same however deep it is and an invoice stored meanwhile cannot shift the pages.
+   */
+  async page(query: InvoiceListQuery): Promise<{ rows: StoredInvoiceRow[]; next: InvoiceCursor | undefined }> {
+    const where: string[] = [];
+    if (query.period !== undefined) where.push('period = {period:String}');
+    if (query.tenantId !== undefined) where.push('tenant_id = {tenant:String}');
+    if (query.status !== undefined) where.push('status = {status:String}');
+    if (query.after !== undefined) {
+      where.push('(period < {afterPeriod:String} OR (period = {afterPeriod:String} AND (tenant_id > {afterTenant:String} OR (tenant_id = {afterTenant:String} AND revision < {afterRevision:UInt32}))))');
+    }
+    const rows = await this.#rows<Record<string, string>>(
+      `SELECT invoice_id, tenant_id, period, revision, status, currency, toString(total_minor) AS total_minor, toString(subtotal_minor) AS subtotal_minor,
+              toString(credits_applied_minor) AS credits_applied_minor, line_count, toUnixTimestamp64Milli(issued_at) AS issued_ms
+       FROM ${this.#db}.invoices FINAL ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+       ORDER BY period DESC, tenant_id ASC, revision DESC
+       LIMIT {limit:UInt32}`,
+      {
+        period: query.period ?? '', tenant: query.tenantId ?? '', status: query.status ?? '', limit: query.limit + 1,
+        afterPeriod: query.after?.period ?? '', afterTenant: query.after?.tenant_id ?? '', afterRevision: query.after?.revision ?? 0,
+      },
+    );
+    const page = rows.slice(0, query.limit).map((r) => ({
+      invoice_id: r.invoice_id ?? '',
+      tenant_id: r.tenant_id ?? '',
+      period: r.period ?? '',
+      revision: Number(r.revision),
+      status: r.status ?? '',
+      currency: r.currency ?? '',
+      total_minor: BigInt(r.total_minor ?? '0'),
+      subtotal_minor: BigInt(r.subtotal_minor ?? '0'),
+      credits_applied_minor: BigInt(r.credits_applied_minor ?? '0'),
+      line_count: Number(r.line_count),
+      issued_at: Number(r.issued_ms),
+    }));
+    const last = page.at(-1);
+    return { rows: page, next: rows.length > query.limit && last !== undefined ? { period: last.period, tenant_id: last.tenant_id, revision: last.revision } : undefined };
+  }
+
+  /** One stored invoice revision, whole, by its id (tenant, period and revision read from the id). */
+  async get(id: { invoice_id: string; tenant_id: string; period: string; revision: number }): Promise<Invoice | undefined> {
+    const rows = await this.#rows<{ invoice: string }>(
+      `SELECT invoice FROM ${this.#db}.invoices FINAL
+       WHERE tenant_id = {tenant:String} AND period = {period:String} AND revision = {revision:UInt32} AND invoice_id = {id:String}`,
+      { tenant: id.tenant_id, period: id.period, revision: id.revision, id: id.invoice_id },
+    );
+    return rows[0] === undefined ? undefined : decodeInvoice(rows[0].invoice, `invoice ${id.invoice_id}`);
   }
 
   /** Rows written for a period before dedup, and distinct invoice ids: equal when no invoice was written twice. */
