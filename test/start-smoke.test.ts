@@ -81,7 +81,7 @@ it('npm start: traffic visible within 60 s, ready, no WARN or ERROR; Ctrl-C to t
     const ready = await fetch(`${api}/readyz`);
     const readyBody = (await ready.json()) as { status: string; checks: Record<string, { ok: boolean }> };
     expect(ready.status).toBe(200);
-    expect(Object.keys(readyBody.checks).sort()).toEqual(['clickhouse', 'kafka', 'redis', 'rollup-consumer', 'sink:usage-events', 'sink:usage-rollups']);
+    expect(Object.keys(readyBody.checks).sort()).toEqual(['clickhouse', 'kafka', 'redis', 'rollup-consumer', 'sink:alerts', 'sink:usage-events', 'sink:usage-rollups']);
 
     // Quotas through the CLI: a tiny hard daily quota for acme is soon used up by the traffic.
     const brokers = JSON.parse(readFileSync(join(dataDir, 'kafka-ports.json'), 'utf8')) as { port: number };

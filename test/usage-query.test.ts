@@ -1,8 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { formatScaled, type UsageEvent } from '@meterline/domain';
 import { KeyBook, KeyStore } from '@meterline/access';
-import { buildApiServer, type ApiServer } from '@meterline/api';
-import { UsageEventsTable, queryUsage, reconcileUsage, type UsageQuery, type UsageQueryRow } from '@meterline/clickhouse';
+import { buildApiServer, rollupCompleteness, type ApiServer } from '@meterline/api';
+import { UsageEventsTable, cleanDays, queryUsage, reconcileUsage, sealDays, type UsageQuery, type UsageQueryRow } from '@meterline/clickhouse';
 import { accessTopics, ensureTopics } from '@meterline/kafka';
 import { Health } from '@meterline/platform';
 import { QuotaChecker } from '@meterline/quotas';
@@ -18,13 +19,14 @@ const brokers = inject('kafkaBrokers');
 const tenants = [uniqueName('q-acme'), uniqueName('q-globex'), uniqueName('q-initech')];
 const END = Date.UTC(2026, 10, 20, 6); // 48 h of event time before it, across days in Paris and in UTC
 let rig: StreamRig;
+const rollupSinkGroup = uniqueName('q-rollup-sink');
 let distinct: UsageEvent[] = [];
 const prices = new ReferencePrices(new URL('../pricing', import.meta.url).pathname);
 
 beforeAll(async () => {
   rig = await streamRig(brokers, 3);
   await rig.startConsumer();
-  await rig.startRollupSink(uniqueName('q-rollup-sink'));
+  await rig.startRollupSink(rollupSinkGroup);
   const stream = generateStream({ events: 3_000, tenants, seed: 4242, endMs: END, lateShare: 0.05, duplicateShare: 0.03 });
   distinct = stream.distinct;
   for (const event of stream.arrivals) rig.meter.record(event);
@@ -59,6 +61,7 @@ async function startApi(): Promise<void> {
   api = await buildApiServer({
     usage: new UsageEventsTable(rig.handle), clickhouse: rig.handle, quotas: new QuotaChecker(rig.redis), quotaStore: rig.quotaStore, reconcile: (t, f, to) => reconcileUsage(rig.handle, t, f, to),
     meter: rig.meter, health: new Health(), keys: book, keyStore: store, tokenSecret: undefined, log: testLog,
+    completeness: rollupCompleteness(rig.kafka, { usageEvents: rig.topics.usageEvents, usageRollups: rig.topics.usageRollups, rollupGroup: rig.groupId, rollupSinkGroup }),
   });
   contract = new OpenApiCheck(api.swagger() as never);
 }
@@ -137,6 +140,19 @@ describe('the usage query over HTTP', () => {
     contract.check('POST', '/v1/usage/query', posted.statusCode, posted.json());
     const viaGet = await get(`/v1/usage/query?${window}&granularity=none&group_by=tenant&tenant=${tenants.join(',')}`, keys.reader);
     expect(JSON.parse(viaGet.body)).toEqual(posted.json());
+    // Everything was in before the answer was read: the pipeline says so.
+    expect(posted.json<{ meta: { completeness: unknown } }>().meta.completeness).toMatchObject({ pending_events: 0, pending_rollups: 0, complete: true });
+    for (const row of posted.json<{ data: { tenant: string; requests: string; requests_by_status_class: Record<string, string>; errors_by_class: Record<string, string>; errors: string }[] }>().data) {
+      const events = distinct.filter((e) => e.tenant_id === row.tenant);
+      const byStatus: Record<string, string> = {};
+      for (const e of events) {
+        const statusClass = e.status_code === null || e.status_code < 100 || e.status_code > 599 ? 'none' : `${Math.floor(e.status_code / 100)}xx`;
+        byStatus[statusClass] = String(BigInt(byStatus[statusClass] ?? '0') + 1n);
+      }
+      expect(row.requests_by_status_class).toEqual(byStatus);
+      expect(Object.values(row.errors_by_class).reduce((a, b) => a + BigInt(b), 0n)).toBe(BigInt(row.errors));
+      expect(row.errors).toBe(String(events.filter((e) => e.error_type !== null).length));
+    }
     const expected = reference(distinct, (e) => e.tenant_id);
     for (const row of posted.json<{ data: { tenant: string; cost_usd: string; charge_usd: string; margin_pico: string }[] }>().data) {
       const ref = expected.get(row.tenant)!;
@@ -162,5 +178,42 @@ describe('the usage query over HTTP', () => {
     expect(bound.values).toEqual([tenants[0]]);
     const boundQuery = JSON.parse((await get(`/v1/usage/query?${window}&granularity=none&group_by=tenant`, keys.acme)).body) as { data: { tenant: string }[] };
     expect(boundQuery.data.map((r) => r.tenant)).toEqual([tenants[0]]);
+  });
+});
+
+describe('daily rollups: sealed days answer, a late change falls back to the hourly rows until resealed', () => {
+  const DAY = 24 * HOUR;
+  const sealedDay = '2026-11-19'; // the whole UTC day inside the 48 h of traffic
+  const exactAtEveryGranularity = async (events: readonly UsageEvent[]): Promise<void> => {
+    const utcDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+    const byDay = await queryUsage(rig.handle, base({ granularity: 'day', groupBy: ['tenant', 'model'] }));
+    expect(actual(byDay.rows, (r) => `${utcDay(r.bucket_ms!)}|${r.dimensions.tenant}|${r.dimensions.model}`)).toEqual(reference(events, (e) => `${utcDay(e.occurred_at)}|${e.tenant_id}|${e.model}`));
+    const totals = await queryUsage(rig.handle, base({ groupBy: ['tenant', 'provider'] }));
+    expect(actual(totals.rows, (r) => `${r.dimensions.tenant}|${r.dimensions.provider}`)).toEqual(reference(events, (e) => `${e.tenant_id}|${e.provider}`));
+    const month = await queryUsage(rig.handle, base({ granularity: 'month', groupBy: ['model'] }));
+    expect(actual(month.rows, (r) => `${utcDay(r.bucket_ms!)}|${r.dimensions.model}`)).toEqual(reference(events, (e) => `2026-11-01|${e.model}`));
+  };
+
+  it('sealing writes the daily rows; the answers stay equal to the reference', async () => {
+    const { sealed } = await sealDays(rig.handle, { beforeMs: Date.UTC(2026, 10, 21), marginSeconds: 0 });
+    expect(sealed).toEqual(expect.arrayContaining(['2026-11-18', sealedDay, '2026-11-20']));
+    expect(await cleanDays(rig.handle, { from: sealedDay, to: '2026-11-20' }, tenants)).toEqual(new Set([sealedDay]));
+    const [daily] = await (await rig.handle.client.query({ query: `SELECT sum(requests) AS requests FROM ${rig.handle.database}.usage_rollups_daily WHERE day = '${sealedDay}' AND tenant_id IN {t:Array(String)}`, query_params: { t: tenants }, format: 'JSONEachRow' })).json<{ requests: string }>();
+    expect(daily?.requests).toBe(String(distinct.filter((e) => e.occurred_at >= Date.parse(sealedDay) && e.occurred_at < Date.parse(sealedDay) + DAY).length));
+    await exactAtEveryGranularity(distinct);
+  });
+
+  it('a late event on a sealed day is in the answer at once (the day reads hourly), and again after the reseal', async () => {
+    const late: UsageEvent = { ...distinct[0]!, event_id: randomUUID(), tenant_id: tenants[1]!, occurred_at: Date.parse(sealedDay) + 10 * HOUR + 7 };
+    rig.meter.record(late);
+    await rig.meter.flush();
+    const events = [...distinct, late];
+    await waitFor(async () => (await queryUsage(rig.handle, base({ granularity: 'none', groupBy: [] }))).rows[0]?.sums.requests, (requests) => requests === String(events.length), { what: 'the late event in the rollups', timeoutMs: 120_000 });
+    expect(await cleanDays(rig.handle, { from: sealedDay, to: '2026-11-20' }, tenants)).toEqual(new Set());
+    expect(await cleanDays(rig.handle, { from: sealedDay, to: '2026-11-20' }, [tenants[0]!])).toEqual(new Set([sealedDay])); // another tenant's change
+    await exactAtEveryGranularity(events);
+    expect((await sealDays(rig.handle, { beforeMs: Date.UTC(2026, 10, 21), marginSeconds: 0 })).sealed).toEqual([sealedDay]);
+    expect(await cleanDays(rig.handle, { from: sealedDay, to: '2026-11-20' }, tenants)).toEqual(new Set([sealedDay]));
+    await exactAtEveryGranularity(events);
   });
 });

@@ -5,6 +5,7 @@ import { accessTopics, rawPathTopics, streamTopics } from '@meterline/kafka';
 import { createMeter } from '@meterline/producer';
 import { QuotaChecker, QuotaStore } from '@meterline/quotas';
 import type { App } from '@meterline/runtime';
+import { rollupCompleteness } from './completeness';
 import { startHttpApi } from './http-api';
 
 /**
@@ -40,6 +41,7 @@ export const apiApp: App = {
       {
         usage: new UsageEventsTable(clickhouse),
         clickhouse,
+        completeness: rollupCompleteness(kafka, { usageEvents: config.topics.usageEvents, usageRollups: config.topics.usageRollups, rollupGroup: config.rollups.groupId, rollupSinkGroup: config.rollups.sinkGroupId }),
         quotas: new QuotaChecker(redis),
         quotaStore,
         reconcile: (tenant, from, to) => reconcileUsage(clickhouse, tenant, from, to),

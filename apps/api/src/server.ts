@@ -10,6 +10,7 @@ import type { Health, Logger } from '@meterline/platform';
 import type { Meter } from '@meterline/producer';
 import type { QuotaChecker, QuotaStore } from '@meterline/quotas';
 import { installAuth } from './auth';
+import type { RollupCompleteness } from './completeness';
 import { HttpProblem, problemHandler, problemSchema } from './problem';
 import { eventRoutes } from './routes/events';
 import { healthRoutes } from './routes/health';
@@ -41,6 +42,8 @@ export interface ApiDeps {
   prices?: (() => PriceBooks) | undefined;
   /** The fleet's invoice queue (POST /v1/invoices/runs); undefined: runs answer 503. Stored invoices are read from `clickhouse`. */
   invoiceRuns?: InvoiceRunDeps | undefined;
+  /** The rollup pipeline's lag, reported with usage answers; undefined: not reported. */
+  completeness?: (() => Promise<RollupCompleteness>) | undefined;
   log: Logger;
   clock?: () => number;
 }
@@ -94,7 +97,7 @@ export async function buildApiServer(deps: ApiDeps): Promise<ApiServer> {
   if (deps.rateLimit !== undefined) await installRateLimit(app, deps.rateLimit.redis, deps.rateLimit.perMinute);
   await app.register(healthRoutes(deps.health));
   await app.register(usageRoutes({ usage: deps.usage, reconcile: deps.reconcile, clock }));
-  await app.register(usageQueryRoutes(() => deps.clickhouse, clock));
+  await app.register(usageQueryRoutes({ clickhouse: () => deps.clickhouse, completeness: deps.completeness, log: deps.log, clock }));
   await app.register(quotaRoutes(deps.quotas, deps.quotaStore, clock));
   await app.register(invoiceRoutes({ invoices: () => new InvoicesTable(deps.clickhouse), runs: () => deps.invoiceRuns, clock }));
   await app.register(priceRoutes(() => deps.prices, clock));

@@ -1,12 +1,13 @@
-import { UsageEventsTable, UsageRollupsTable } from '@meterline/clickhouse';
-import { rawPathTopics, streamTopics } from '@meterline/kafka';
+import { AlertsTable, UsageEventsTable, UsageRollupsTable } from '@meterline/clickhouse';
+import { alertHistoryTopics, invoiceTopics, rawPathTopics, streamTopics } from '@meterline/kafka';
 import type { App } from '@meterline/runtime';
 import { ClickHouseSink } from './clickhouse-sink';
-import { usageEventsStream, usageRollupsStream } from './sink-stream';
+import { alertsStream, usageEventsStream, usageRollupsStream } from './sink-stream';
 
 /**
- * Both streams into ClickHouse: `usage-events` -> `usage_events` (raw, poison to the DLQ) and
- * `usage-rollups` -> `usage_rollups_hourly`. Scaled out by partitions (consumer groups).
+ * Three streams into ClickHouse, each its own consumer group: `usage-events` -> `usage_events`
+ * (raw, poison to the DLQ), `usage-rollups` -> `usage_rollups_hourly`, and the quota, pricing
+ * and invoice alert topics -> `alerts` (the alert history). Scaled out by partitions.
  */
 export const clickhouseSinkApp: App = {
   name: 'clickhouse-sink',
@@ -14,18 +15,19 @@ export const clickhouseSinkApp: App = {
   async start(context) {
     const { config, log, lifecycle, health } = context;
     const kafka = context.kafka();
-    await context.ensureTopics([...rawPathTopics(config.topics), ...streamTopics(config.topics)]);
+    const { topics } = config;
+    await context.ensureTopics([...rawPathTopics(topics), ...streamTopics(topics), ...invoiceTopics(topics), ...alertHistoryTopics(topics)]);
     const clickhouse = await context.clickhouse();
     const common = { flushRows: config.sink.flushRows, flushMs: config.sink.flushMs };
+    const run = async (names: { stop: string; check: string }, sink: Pick<ClickHouseSink, 'start' | 'stop' | 'assertReady'>): Promise<void> => {
+      await sink.start();
+      lifecycle.onStop(names.stop, () => sink.stop());
+      health.add(names.check, () => sink.assertReady());
+    };
 
-    const events = new ClickHouseSink(kafka, usageEventsStream(new UsageEventsTable(clickhouse), config.events), { ...common, groupId: config.sink.groupId, topic: config.topics.usageEvents, dlqTopic: config.topics.usageEventsDlq }, log);
-    await events.start();
-    lifecycle.onStop('clickhouse-sink', () => events.stop());
-    health.add('sink:usage-events', () => events.assertReady());
-
-    const rollups = new ClickHouseSink(kafka, usageRollupsStream(new UsageRollupsTable(clickhouse)), { ...common, groupId: config.rollups.sinkGroupId, topic: config.topics.usageRollups, dlqTopic: `${config.topics.usageRollups}.dlq` }, log);
-    await rollups.start();
-    lifecycle.onStop('clickhouse-sink-rollups', () => rollups.stop());
-    health.add('sink:usage-rollups', () => rollups.assertReady());
+    await run({ stop: 'clickhouse-sink', check: 'sink:usage-events' }, new ClickHouseSink(kafka, usageEventsStream(new UsageEventsTable(clickhouse), config.events), { ...common, groupId: config.sink.groupId, topic: topics.usageEvents, dlqTopic: topics.usageEventsDlq }, log));
+    await run({ stop: 'clickhouse-sink-rollups', check: 'sink:usage-rollups' }, new ClickHouseSink(kafka, usageRollupsStream(new UsageRollupsTable(clickhouse)), { ...common, groupId: config.rollups.sinkGroupId, topic: topics.usageRollups, dlqTopic: `${topics.usageRollups}.dlq` }, log));
+    const alertTopics = [topics.quotaAlerts, topics.pricingAlerts, topics.invoiceAlerts];
+    await run({ stop: 'clickhouse-sink-alerts', check: 'sink:alerts' }, new ClickHouseSink(kafka, alertsStream(new AlertsTable(clickhouse), topics), { ...common, groupId: config.sink.alertsGroupId, topic: alertTopics, dlqTopic: topics.alertsDlq }, log));
   },
 };

@@ -7,7 +7,8 @@ import type { SinkStream } from './sink-stream';
 
 export interface ClickHouseSinkConfig {
   groupId: string;
-  topic: string;
+  /** The topic (or topics: the alert history reads three) the group reads. */
+  topic: string | readonly string[];
   dlqTopic: string;
   flushRows: number;
   flushMs: number;
@@ -65,10 +66,11 @@ export class ClickHouseSink<Row = unknown> {
   #dlqProducer: Producer | undefined;
   /** Commits of written flushes, one after another. */
   #commits: Promise<void> = Promise.resolve();
-  /** Partitions of `config.topic` assigned to this member (from the last group join). */
-  #assigned = new Set<number>();
-  /** Highest offset committed per partition since the last join: commits never go backwards. */
-  #committed = new Map<number, bigint>();
+  readonly #topics: readonly string[];
+  /** `topic:partition` of the partitions assigned to this member (from the last group join). */
+  #assigned = new Set<string>();
+  /** Highest offset committed per `topic:partition` since the last join: commits never go backwards. */
+  #committed = new Map<string, bigint>();
   /** Batch handlers that have not returned yet. */
   #handlers = 0;
 
@@ -79,6 +81,7 @@ export class ClickHouseSink<Row = unknown> {
     log: Logger,
   ) {
     this.#log = log.child({ component: 'clickhouse-sink', stream: stream.name });
+    this.#topics = typeof config.topic === 'string' ? [config.topic] : config.topic;
     this.#buffer = new FlushBuffer((parts) => this.#write(parts), config.flushRows, config.flushMs);
   }
 
@@ -106,11 +109,11 @@ export class ClickHouseSink<Row = unknown> {
     this.#consumer = consumer;
     this.#membership = new GroupMembership(consumer, this.config.groupId);
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-      this.#assigned = new Set(payload.memberAssignment[this.config.topic] ?? []);
+      this.#assigned = new Set(this.#topics.flatMap((topic) => (payload.memberAssignment[topic] ?? []).map((partition) => partitionKey(topic, partition))));
       this.#committed.clear();
     });
     await consumer.connect();
-    await consumer.subscribe({ topics: [this.config.topic], fromBeginning: true });
+    await consumer.subscribe({ topics: [...this.#topics], fromBeginning: true });
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -118,7 +121,7 @@ export class ClickHouseSink<Row = unknown> {
       partitionsConsumedConcurrently: 64,
       eachBatch: (payload) => this.#onBatch(payload),
     });
-    this.#log.info({ topic: this.config.topic, group: this.config.groupId, flushRows: this.config.flushRows, flushMs: this.config.flushMs }, 'sink started');
+    this.#log.info({ topics: this.#topics, group: this.config.groupId, flushRows: this.config.flushRows, flushMs: this.config.flushMs }, 'sink started');
   }
 
   async #onBatch(payload: EachBatchPayload): Promise<void> {
@@ -162,17 +165,17 @@ export class ClickHouseSink<Row = unknown> {
     const next = new Map<string, { topic: string; partition: number; offset: bigint }>();
     for (const part of parts) {
       const offset = BigInt(part.lastOffset) + 1n;
-      const key = `${part.topic}:${part.partition}`;
+      const key = partitionKey(part.topic, part.partition);
       const seen = next.get(key);
       if (seen === undefined || seen.offset < offset) next.set(key, { topic: part.topic, partition: part.partition, offset });
     }
     this.#commits = this.#commits.then(async () => {
       // Partitions that moved to another member are theirs to commit (they read them again).
-      const offsets = [...next.values()].filter((o) => o.topic !== this.config.topic || (this.#assigned.has(o.partition) && (this.#committed.get(o.partition) ?? -1n) < o.offset));
+      const offsets = [...next.entries()].filter(([key, o]) => this.#assigned.has(key) && (this.#committed.get(key) ?? -1n) < o.offset);
       if (offsets.length === 0 || !this.#consumer) return;
       try {
-        await this.#consumer.commitOffsets(offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset.toString() })));
-        for (const o of offsets) if (o.topic === this.config.topic) this.#committed.set(o.partition, o.offset);
+        await this.#consumer.commitOffsets(offsets.map(([, o]) => ({ topic: o.topic, partition: o.partition, offset: o.offset.toString() })));
+        for (const [key, o] of offsets) this.#committed.set(key, o.offset);
       } catch (error) {
         // The rows are written; a later commit covers them, or a restart reads them again
         // (the dedup token and ReplacingMergeTree absorb the replay).
@@ -234,7 +237,7 @@ export class ClickHouseSink<Row = unknown> {
     try {
       const consumer = this.#consumer;
       if (consumer) {
-        consumer.pause([{ topic: this.config.topic }]);
+        consumer.pause(this.#topics.map((topic) => ({ topic })));
         // Batches already read (and any a fetch under way still hands over) are written and
         // committed while the consumer is still in the group.
         do {
@@ -255,6 +258,8 @@ export class ClickHouseSink<Row = unknown> {
     this.#log.info(this.#stats, 'sink stopped');
   }
 }
+
+const partitionKey = (topic: string, partition: number): string => `${topic}:${partition}`;
 
 /** Same Kafka offset ranges, same token: ClickHouse drops a retried identical insert. */
 export function dedupToken(parts: readonly { topic: string; partition: number; firstOffset: string; lastOffset: string }[]): string {

@@ -1,8 +1,8 @@
 import type { KafkaMessage } from 'kafkajs';
 import { defaultEventLimits, type EventLimits } from '@meterline/domain';
-import { DecodeError, usageEventCodec, usageRollupCodec } from '@meterline/contract';
+import { DecodeError, invoiceAlertCodec, pricingAlertCodec, quotaAlertCodec, usageEventCodec, usageRollupCodec } from '@meterline/contract';
 import type { DeadLetter } from '@meterline/kafka';
-import type { UsageEventRow, UsageEventsTable, UsageRollupRow, UsageRollupsTable } from '@meterline/clickhouse';
+import { InvalidAlertError, alertRow, type AlertRow, type AlertsTable, type StoredAlert, type UsageEventRow, type UsageEventsTable, type UsageRollupRow, type UsageRollupsTable } from '@meterline/clickhouse';
 import { decodeBatch } from './decode-batch';
 
 /** What the sink needs to know about one topic -> table stream. */
@@ -31,20 +31,57 @@ export function usageRollupsStream(table: UsageRollupsTable): SinkStream<UsageRo
   const codec = usageRollupCodec();
   return {
     name: 'usage-rollups',
+    decode: (topic, partition, messages) => decodeEach(topic, partition, messages, (value) => codec.decode(value)),
+    write: (rows, token) => table.insert(rows, token),
+  };
+}
+
+export interface AlertTopics {
+  quotaAlerts: string;
+  pricingAlerts: string;
+  invoiceAlerts: string;
+}
+
+/**
+ * quota-alerts, pricing-alerts and invoice-alerts -> alerts (one stream, one group). Each topic's
+ * own codec reads it; a record that is not its topic's alert, or that the table cannot hold, is
+ * a dead letter.
+ */
+export function alertsStream(table: AlertsTable, topics: AlertTopics): SinkStream<AlertRow> {
+  const [quota, pricing, invoice] = [quotaAlertCodec(), pricingAlertCodec(), invoiceAlertCodec()];
+  const readers = new Map<string, (value: Buffer, emittedAt: number) => StoredAlert>([
+    [topics.quotaAlerts, (value, at) => ({ kind: 'quota', record: quota.decode(value), emitted_at: at })],
+    [topics.pricingAlerts, (value, at) => ({ kind: 'pricing', record: pricing.decode(value), emitted_at: at })],
+    [topics.invoiceAlerts, (value, at) => ({ kind: 'invoice', record: invoice.decode(value), emitted_at: at })],
+  ]);
+  return {
+    name: 'alerts',
     decode: (topic, partition, messages) => {
-      const rows: UsageRollupRow[] = [];
-      const deadLetters: DeadLetter[] = [];
-      for (const message of messages) {
-        try {
-          if (message.value === null) throw new DecodeError('not_single_object_encoding', 'rollup message has no value');
-          rows.push(codec.decode(message.value));
-        } catch (error) {
-          const reason = error instanceof DecodeError ? error.reason : 'decode_failed';
-          deadLetters.push({ reason, detail: `${topic}[${partition}]@${message.offset}: ${error instanceof Error ? error.message : String(error)}`, topic, partition, message });
-        }
-      }
-      return { rows, deadLetters };
+      const read = readers.get(topic);
+      if (read === undefined) throw new Error(`alerts stream: ${topic} is not an alert topic`);
+      return decodeEach(topic, partition, messages, (value, message) => alertRow(read(value, Number(message.timestamp)), { topic, partition, offset: message.offset }));
     },
     write: (rows, token) => table.insert(rows, token),
   };
+}
+
+/** Reads each message on its own: one that cannot be read is a dead letter with the reason, never the batch. */
+function decodeEach<Row>(topic: string, partition: number, messages: readonly KafkaMessage[], read: (value: Buffer, message: KafkaMessage) => Row): { rows: Row[]; deadLetters: DeadLetter[] } {
+  const rows: Row[] = [];
+  const deadLetters: DeadLetter[] = [];
+  for (const message of messages) {
+    try {
+      if (message.value === null) throw new DecodeError('not_single_object_encoding', 'message has no value');
+      rows.push(read(message.value, message));
+    } catch (error) {
+      deadLetters.push({ reason: reasonOf(error), detail: `${topic}[${partition}]@${message.offset}: ${error instanceof Error ? error.message : String(error)}`, topic, partition, message });
+    }
+  }
+  return { rows, deadLetters };
+}
+
+function reasonOf(error: unknown): string {
+  if (error instanceof DecodeError) return error.reason;
+  if (error instanceof InvalidAlertError) return 'invalid_alert';
+  return 'decode_failed';
 }

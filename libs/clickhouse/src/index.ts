@@ -5,3 +5,4 @@ export { UsageRollupsTable, type UsageRollupRow, type HourlyUsage } from './usag
 export { reconcileUsage, type ReconcileReport, type ReconcileDifference } from './reconcile';
 export { InvoicesTable, type PeriodClose, type StoredInvoiceSummary, type StoredInvoiceRow, type InvoiceCursor, type InvoiceListQuery, type TenantInvoiceHistory } from './invoices-table';
 export { queryUsage, dimensionValues, usageDimensions, usageGranularities, type UsageQuery, type UsageQueryRow, type UsageQueryPage, type UsageDimension, type UsageGranularity, type DimensionFilter } from './usage-query';
+export { AlertsTable, InvalidAlertError, alertRow, alertKinds, type AlertKind, type AlertKey, type AlertListQuery, type AlertPage, type AlertRow, type AlertSource, type StoredAlert } from './alerts-table';

@@ -1,4 +1,6 @@
+import { wholeUtcDays, zoneIsUtc } from '@meterline/domain';
 import { quoteIdentifier, type ClickHouseHandle } from './client';
+import { cleanDays, rollupMeasures } from './daily-rollups';
 
 /** Dimensions of the hourly rollups a query may group and filter by. */
 export const usageDimensions = ['tenant', 'project', 'provider', 'model', 'operation'] as const;
@@ -34,6 +36,9 @@ export interface UsageQueryRow {
   bucket_ms: number | null;
   dimensions: Partial<Record<UsageDimension, string>>;
   sums: Record<(typeof SUMS)[number] | (typeof MAXES)[number], string>;
+  /** HTTP status class (2xx...) -> requests, error class -> errors. */
+  requests_by_status_class: Record<string, string>;
+  errors_by_class: Record<string, string>;
   cost_price_versions: string[];
   charge_price_versions: string[];
 }
@@ -45,36 +50,109 @@ export interface UsageQueryPage {
 }
 
 /**
- * Usage over the exact hourly rollups (`usage_hourly`: the newest cumulative row per source
- * partition, plus corrections), summed into buckets and groups in ClickHouse. Day and month
- * buckets are taken in `timeZone` from whole hours, so zones whose offset is not a whole hour
- * are refused by the caller. Rows come sorted by bucket then dimensions; a page ends after
- * `limit` rows, and `after` continues after a given row key.
+ * Usage over the exact rollups, summed into buckets and groups in ClickHouse. Whole UTC days
+ * that the daily table answers exactly (sealed, unchanged since: see daily-rollups.ts) are read
+ * from it when the buckets are made of whole UTC days (totals, or day and month buckets in a
+ * zone that is UTC over the range); every other hour is read from the hourly rollups (FINAL:
+ * the newest cumulative row per source partition, plus corrections). Day and month buckets are
+ * taken in `timeZone` from whole hours, so zones whose offset is not a whole hour are refused by
+ * the caller. Rows come sorted by bucket then dimensions; a page ends after `limit` rows, and
+ * `after` continues after a given row key.
  */
 export async function queryUsage(handle: ClickHouseHandle, query: UsageQuery): Promise<UsageQueryPage> {
   const params: Record<string, unknown> = { from: query.fromMs / 1000, to: query.toMs / 1000, tz: query.timeZone };
   const dims = query.groupBy.map((d) => `${COLUMN[d]} AS ${d}`);
   const keyColumns = [...(query.granularity === 'none' ? [] : ['bucket']), ...query.groupBy];
-  const where = ['hour >= toDateTime({from:UInt32}, \'UTC\')', 'hour < toDateTime({to:UInt32}, \'UTC\')', ...filterClauses(query.filters, params)];
   const having = query.after === undefined || keyColumns.length === 0 ? '' : `HAVING (${keyColumns.map((c) => (c === 'bucket' ? 'toUnixTimestamp(bucket)' : c)).join(', ')}) > (${afterValues(query.after, keyColumns, params)})`;
   const sql = `
     SELECT ${[bucketExpression(query.granularity), 'toUnixTimestamp(bucket) AS bucket_s', ...dims].join(', ')},
            ${SUMS.map((m) => `toString(sum(${m})) AS ${m}`).join(', ')},
            ${MAXES.map((m) => `toString(max(${m})) AS ${m}`).join(', ')},
+           ${rollupMeasures.sumMap.map((m) => `sumMap(${m}) AS ${m}`).join(', ')},
            arraySort(groupUniqArrayArray(cost_price_versions)) AS cost_price_versions,
            arraySort(groupUniqArrayArray(charge_price_versions)) AS charge_price_versions
-    FROM ${quoteIdentifier(handle.database)}.usage_hourly
-    WHERE ${where.join(' AND ')}
+    FROM (${await sourceRows(handle, query, params)})
     GROUP BY ${keyColumns.length === 0 ? 'tuple()' : keyColumns.join(', ')}
     ${having}
     ORDER BY ${keyColumns.length === 0 ? 'tuple()' : keyColumns.join(', ')}
     LIMIT ${query.limit + 1}`;
   const result = await handle.client.query({ query: sql, query_params: params, format: 'JSONEachRow' });
-  const raw = await result.json<Record<string, string | string[] | number>>();
+  const raw = await result.json<RawRow>();
   const rows = raw.slice(0, query.limit).map((r) => toRow(r, query));
   const last = rows.at(-1);
   const next = raw.length > query.limit && last !== undefined ? keyOf(last, query) : undefined;
   return { rows, next };
+}
+
+const ROW_COLUMNS = ['tenant_id', 'project_id', 'provider', 'model', 'operation', 'hour', ...rollupMeasures.sum, ...rollupMeasures.max, ...rollupMeasures.sumMap, ...rollupMeasures.union].join(', ');
+const DAY_MS = 86_400_000;
+
+/**
+ * The rollup rows of the range, one per (tenant, dimensions, hour or day): daily rows for the
+ * clean whole UTC days when the buckets allow, hourly rows for every other hour. Both are read
+ * by time ranges on their sort keys, so each reads only its own days.
+ */
+async function sourceRows(handle: ClickHouseHandle, query: UsageQuery, params: Record<string, unknown>): Promise<string> {
+  const db = quoteIdentifier(handle.database);
+  const filters = filterClauses(query.filters, params);
+  const days = dailyDays(query);
+  const clean = days === undefined ? [] : [...(await cleanDays(handle, { from: isoDay(days.fromMs), to: isoDay(days.toMs) }, query.filters.tenant?.in))].map(Date.parse);
+  const dailyRuns = runsOf(clean);
+  const hourlyRuns = complement({ fromMs: query.fromMs, toMs: query.toMs }, dailyRuns);
+  const branches: string[] = [];
+  if (hourlyRuns.length > 0) {
+    branches.push(`SELECT ${ROW_COLUMNS} FROM ${db}.usage_rollups_hourly FINAL WHERE ${[rangesClause('hour', 'toDateTime', hourlyRuns, params), ...filters].join(' AND ')}`);
+  }
+  if (dailyRuns.length > 0) {
+    branches.push(`SELECT ${ROW_COLUMNS.replace('hour', "toDateTime(day, 'UTC') AS hour")} FROM ${db}.usage_rollups_daily WHERE ${[rangesClause('day', 'toDate', dailyRuns, params), ...filters].join(' AND ')}`);
+  }
+  return branches.join(' UNION ALL ');
+}
+
+interface Run {
+  fromMs: number;
+  toMs: number;
+}
+
+/** Sorted day starts as maximal runs of consecutive days. */
+function runsOf(dayStarts: readonly number[]): Run[] {
+  const runs: Run[] = [];
+  for (const day of [...dayStarts].sort((a, b) => a - b)) {
+    const last = runs.at(-1);
+    if (last !== undefined && last.toMs === day) last.toMs = day + DAY_MS;
+    else runs.push({ fromMs: day, toMs: day + DAY_MS });
+  }
+  return runs;
+}
+
+/** `range` minus sorted, disjoint `holes` that lie inside it. */
+function complement(range: Run, holes: readonly Run[]): Run[] {
+  const out: Run[] = [];
+  let at = range.fromMs;
+  for (const hole of holes) {
+    if (hole.fromMs > at) out.push({ fromMs: at, toMs: hole.fromMs });
+    at = hole.toMs;
+  }
+  if (at < range.toMs) out.push({ fromMs: at, toMs: range.toMs });
+  return out;
+}
+
+/** `(column >= a AND column < b) OR ...`, the bounds as query parameters (seconds). */
+function rangesClause(column: string, convert: 'toDateTime' | 'toDate', runs: readonly Run[], params: Record<string, unknown>): string {
+  const at = (ms: number, name: string) => {
+    params[name] = ms / 1000;
+    return `${convert}(toDateTime({${name}:UInt32}, 'UTC'))`;
+  };
+  return `(${runs.map((run, i) => `(${column} >= ${at(run.fromMs, `${column}_from_${i}`)} AND ${column} < ${at(run.toMs, `${column}_to_${i}`)})`).join(' OR ')})`;
+}
+
+const isoDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+
+/** The whole UTC days the daily table may answer for: only when every bucket is made of whole UTC days. */
+function dailyDays(query: UsageQuery): Run | undefined {
+  if (query.granularity === 'hour') return undefined;
+  if (query.granularity !== 'none' && !zoneIsUtc(query.timeZone, query.fromMs, query.toMs)) return undefined;
+  return wholeUtcDays(query.fromMs, query.toMs);
 }
 
 function bucketExpression(granularity: UsageGranularity): string {
@@ -115,11 +193,22 @@ function afterValues(after: readonly string[], keyColumns: readonly string[], pa
     .join(', ');
 }
 
-function toRow(r: Record<string, string | string[] | number>, query: UsageQuery): UsageQueryRow {
-  const dimensions = Object.fromEntries(query.groupBy.map((d) => [d, String(r[d])]));
-  const sums = Object.fromEntries([...SUMS, ...MAXES].map((m) => [m, String(r[m])])) as UsageQueryRow['sums'];
+/** An answer row as ClickHouse writes it in JSON: scalars as strings, maps as objects, arrays. */
+type RawRow = Record<string, string | string[] | number | Record<string, string>>;
+
+function toRow(r: RawRow, query: UsageQuery): UsageQueryRow {
+  const scalar = (name: string): string => {
+    const value = r[name];
+    return typeof value === 'number' ? value.toString() : (value as string);
+  };
+  const dimensions = Object.fromEntries(query.groupBy.map((d) => [d, scalar(d)]));
+  const sums = Object.fromEntries([...SUMS, ...MAXES].map((m) => [m, scalar(m)])) as UsageQueryRow['sums'];
   const bucket = query.granularity === 'none' ? null : Number(r.bucket_s) * 1000;
-  return { bucket_ms: bucket, dimensions, sums, cost_price_versions: r.cost_price_versions as string[], charge_price_versions: r.charge_price_versions as string[] };
+  return {
+    bucket_ms: bucket, dimensions, sums,
+    requests_by_status_class: r.requests_by_status_class as Record<string, string>, errors_by_class: r.errors_by_class as Record<string, string>,
+    cost_price_versions: r.cost_price_versions as string[], charge_price_versions: r.charge_price_versions as string[],
+  };
 }
 
 function keyOf(row: UsageQueryRow, query: UsageQuery): string[] {

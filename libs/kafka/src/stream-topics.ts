@@ -28,6 +28,11 @@ export function invoiceTopics(topics: { invoices: string; invoiceAlerts: string 
   ];
 }
 
+/** The alert history's dead letters (records of any alert topic it cannot read, the reason in headers). */
+export function alertHistoryTopics(topics: { alertsDlq: string }): TopicSpec[] {
+  return [{ topic: topics.alertsDlq, numPartitions: 1 }];
+}
+
 /** The durable store of API keys (compacted: the latest record of each key id). */
 export function accessTopics(topics: { apiKeys: string }): TopicSpec[] {
   return [{ topic: topics.apiKeys, numPartitions: 1, configs: { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '0' } }];

@@ -73,6 +73,8 @@ export const fleetConfigSchema = z
     METERLINE_INVOICE_CLOCK: z.iso.datetime({ offset: true }).optional(),
     METERLINE_ROLLUP_GROUP: z.string().min(1).default('meterline-rollup-consumer'),
     METERLINE_ROLLUP_SINK_GROUP: z.string().min(1).default('meterline-clickhouse-sink-rollups'),
+    METERLINE_ALERTS_SINK_GROUP: z.string().min(1).default('meterline-clickhouse-sink-alerts'),
+    METERLINE_TOPIC_ALERTS_DLQ: z.string().min(1).default('alerts.dlq'),
     METERLINE_ALLOWED_LATENESS: duration('2h'),
     METERLINE_DEDUP_WINDOW: duration('24h'),
     METERLINE_SINK_FLUSH_ROWS: positiveInt(10_000),
@@ -114,6 +116,8 @@ export const fleetConfigSchema = z
       invoices: env.METERLINE_TOPIC_INVOICES,
       invoiceAlerts: env.METERLINE_TOPIC_INVOICE_ALERTS,
       apiKeys: env.METERLINE_TOPIC_API_KEYS,
+      /** Alert records the alert history cannot read (from any of the three alert topics). */
+      alertsDlq: env.METERLINE_TOPIC_ALERTS_DLQ,
     },
     invoices: {
       queue: env.METERLINE_INVOICE_QUEUE,
@@ -136,6 +140,8 @@ export const fleetConfigSchema = z
     },
     sink: {
       groupId: env.METERLINE_SINK_GROUP,
+      /** The group writing the three alert topics into the alert history. */
+      alertsGroupId: env.METERLINE_ALERTS_SINK_GROUP,
       flushRows: env.METERLINE_SINK_FLUSH_ROWS,
       flushMs: env.METERLINE_SINK_FLUSH_MS,
     },

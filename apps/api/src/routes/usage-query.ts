@@ -4,7 +4,9 @@ import { z } from 'zod';
 import { signedDigits } from './wire';
 import { dimensionValues, queryUsage, usageDimensions, usageGranularities, type ClickHouseHandle, type UsageQuery, type UsageQueryRow } from '@meterline/clickhouse';
 import { AccessError, formatScaled, zoneFitsHours } from '@meterline/domain';
+import type { Logger } from '@meterline/platform';
 import { tenantOf } from '../auth';
+import type { RollupCompleteness } from '../completeness';
 import { HttpProblem } from '../problem';
 
 const HOUR = 3_600_000;
@@ -40,6 +42,8 @@ const row = z.object({
   latency_ms_avg: z.number().nullable(), latency_ms_max: signedDigits, ttft_ms_avg: z.number().nullable(), ttft_ms_max: signedDigits,
   cost_usd: usd, cost_pico: signedDigits, charge_usd: usd, charge_pico: signedDigits, margin_usd: usd, margin_pico: signedDigits, cache_savings_usd: usd, cache_savings_pico: signedDigits,
   unpriced_cost_events: signedDigits, unpriced_charge_events: signedDigits,
+  requests_by_status_class: z.record(z.string(), signedDigits).describe('HTTP status class (2xx, 4xx, 5xx...) -> requests'),
+  errors_by_class: z.record(z.string(), signedDigits).describe('error class -> errors'),
 });
 const answer = z.object({
   data: z.array(row),
@@ -47,19 +51,41 @@ const answer = z.object({
     from: z.string(), to: z.string(), granularity: z.enum(usageGranularities), time_zone: z.string(),
     price_versions: z.object({ cost: z.array(z.string()), charge: z.array(z.string()) }).describe('every price version that priced the rows'),
     next_cursor: z.string().nullable(),
+    completeness: z.object({
+      as_of: z.string(), pending_events: z.number().int(), pending_rollups: z.number().int(),
+      complete: z.boolean().describe('every event accepted before as_of is in the answer'),
+    }).nullable().describe('the rollup pipeline when the answer was read; null when it could not be measured'),
   }),
 });
+
+export interface UsageQueryRouteDeps {
+  clickhouse: () => ClickHouseHandle;
+  completeness: (() => Promise<RollupCompleteness>) | undefined;
+  log: Logger;
+  clock: () => number;
+}
 
 /**
  * `POST /v1/usage/query`: usage and money over the exact hourly rollups, bucketed (hour, day or
  * month in a time zone, or totals), grouped and filtered by rollup dimensions, a page at a time.
  * Money leaves as exact decimal USD and integer pico-USD strings, never a float.
  */
-export const usageQueryRoutes = (clickhouse: () => ClickHouseHandle, clock: () => number): FastifyPluginCallbackZod => (app, _options, done) => {
+export const usageQueryRoutes = ({ clickhouse, completeness, log, clock }: UsageQueryRouteDeps): FastifyPluginCallbackZod => (app, _options, done) => {
+  // Measured before the read: what it says was in is in the answer.
+  const pipeline = async (): Promise<RollupCompleteness | null> => {
+    if (completeness === undefined) return null;
+    try {
+      return await completeness();
+    } catch (error) {
+      log.warn({ err: error }, 'could not measure the rollup pipeline for a usage answer');
+      return null;
+    }
+  };
   const answerQuery = async (request: FastifyRequest, body: z.infer<typeof querySchema>, reply: FastifyReply): Promise<void> => {
     const query: UsageQuery = { ...timeRange(body.from, body.to, body.granularity, body.time_zone), granularity: body.granularity, timeZone: body.time_zone, groupBy: body.group_by, filters: { ...body.filters }, limit: body.limit, after: decodeCursor(body.cursor) };
     const bound = tenantOf(request, undefined, clock());
     if (bound !== undefined) query.filters.tenant = confine(bound, body.filters.tenant);
+    const measured = await pipeline();
     const page = await queryUsage(clickhouse(), query);
     const data = page.rows.map(toWire);
     const nextCursor = page.next === undefined ? null : Buffer.from(JSON.stringify(page.next)).toString('base64url');
@@ -74,6 +100,7 @@ export const usageQueryRoutes = (clickhouse: () => ClickHouseHandle, clock: () =
         from: new Date(query.fromMs).toISOString(), to: new Date(query.toMs).toISOString(), granularity: body.granularity, time_zone: body.time_zone,
         price_versions: { cost: union(page.rows.map((r) => r.cost_price_versions)), charge: union(page.rows.map((r) => r.charge_price_versions)) },
         next_cursor: nextCursor,
+        completeness: measured,
       },
     });
   };
@@ -164,6 +191,7 @@ function toWire(r: UsageQueryRow): z.infer<typeof row> {
     latency_ms_avg: avg(s.latency_ms_sum, s.latency_count), latency_ms_max: s.latency_ms_max, ttft_ms_avg: avg(s.ttft_ms_sum, s.ttft_count), ttft_ms_max: s.ttft_ms_max,
     cost_usd: cost.usd, cost_pico: cost.pico, charge_usd: charge.usd, charge_pico: charge.pico, margin_usd: margin.usd, margin_pico: margin.pico, cache_savings_usd: savings.usd, cache_savings_pico: savings.pico,
     unpriced_cost_events: s.unpriced_cost_events, unpriced_charge_events: s.unpriced_charge_events,
+    requests_by_status_class: r.requests_by_status_class, errors_by_class: r.errors_by_class,
   };
 }
 
@@ -171,12 +199,15 @@ function union(lists: readonly string[][]): string[] {
   return [...new Set(lists.flat())].sort();
 }
 
+const MAP_COLUMNS: readonly string[] = ['requests_by_status_class', 'errors_by_class'];
+
 /** CSV of the rows, one header line, values as they are in JSON (RFC 4180 quoting). */
 function toCsv(rows: readonly z.infer<typeof row>[], groupBy: readonly string[]): string {
-  const columns = ['bucket_start', ...groupBy, ...Object.keys(row.shape).filter((c) => c !== 'bucket_start' && !(usageDimensions as readonly string[]).includes(c))];
+  // The per-class maps stay in JSON: a spreadsheet row holds scalars.
+  const columns = ['bucket_start', ...groupBy, ...Object.keys(row.shape).filter((c) => c !== 'bucket_start' && !(usageDimensions as readonly string[]).includes(c) && !MAP_COLUMNS.includes(c))];
   const cell = (value: string | number | null | undefined): string => {
     const text = value === null || value === undefined ? '' : String(value);
     return /[",\n\r]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
   };
-  return [columns.join(','), ...rows.map((r) => columns.map((c) => cell((r as Record<string, string | number | null | undefined>)[c])).join(','))].join('\r\n') + '\r\n';
+  return [columns.join(','), ...rows.map((r) => columns.map((c) => cell((r as unknown as Record<string, string | number | null | undefined>)[c])).join(','))].join('\r\n') + '\r\n';
 }

@@ -1,1 +1,2 @@
 export { zoneFitsHours } from './time-zone';
+export { wholeUtcDays, zoneIsUtc } from './day-span';
