@@ -2,12 +2,14 @@ import { AlertsTable, UsageEventsTable, UsageRollupsTable } from '@meterline/cli
 import { alertHistoryTopics, invoiceTopics, rawPathTopics, streamTopics } from '@meterline/kafka';
 import type { App } from '@meterline/runtime';
 import { ClickHouseSink } from './clickhouse-sink';
+import { DaySealer } from './day-sealer';
 import { alertsStream, usageEventsStream, usageRollupsStream } from './sink-stream';
 
 /**
  * Three streams into ClickHouse, each its own consumer group: `usage-events` -> `usage_events`
  * (raw, poison to the DLQ), `usage-rollups` -> `usage_rollups_hourly`, and the quota, pricing
- * and invoice alert topics -> `alerts` (the alert history). Scaled out by partitions.
+ * and invoice alert topics -> `alerts` (the alert history). Scaled out by partitions. It also
+ * seals finished days into the daily rollups (DaySealer), which long-range usage reads use.
  */
 export const clickhouseSinkApp: App = {
   name: 'clickhouse-sink',
@@ -27,6 +29,9 @@ export const clickhouseSinkApp: App = {
 
     await run({ stop: 'clickhouse-sink', check: 'sink:usage-events' }, new ClickHouseSink(kafka, usageEventsStream(new UsageEventsTable(clickhouse), config.events), { ...common, groupId: config.sink.groupId, topic: topics.usageEvents, dlqTopic: topics.usageEventsDlq }, log));
     await run({ stop: 'clickhouse-sink-rollups', check: 'sink:usage-rollups' }, new ClickHouseSink(kafka, usageRollupsStream(new UsageRollupsTable(clickhouse)), { ...common, groupId: config.rollups.sinkGroupId, topic: topics.usageRollups, dlqTopic: `${topics.usageRollups}.dlq` }, log));
+    const sealer = new DaySealer(clickhouse, { intervalMs: config.sink.daySealIntervalMs, allowedLatenessMs: config.rollups.allowedLatenessMs }, log);
+    sealer.start();
+    lifecycle.onStop('day-sealer', () => sealer.stop());
     const alertTopics = [topics.quotaAlerts, topics.pricingAlerts, topics.invoiceAlerts];
     await run({ stop: 'clickhouse-sink-alerts', check: 'sink:alerts' }, new ClickHouseSink(kafka, alertsStream(new AlertsTable(clickhouse), topics), { ...common, groupId: config.sink.alertsGroupId, topic: alertTopics, dlqTopic: topics.alertsDlq }, log));
   },

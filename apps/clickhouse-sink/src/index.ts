@@ -2,4 +2,5 @@ export { ClickHouseSink, dedupToken, type ClickHouseSinkConfig, type ClickHouseS
 export { usageEventsStream, usageRollupsStream, alertsStream, type SinkStream, type AlertTopics } from './sink-stream';
 export { FlushBuffer } from './flush-buffer';
 export { decodeBatch } from './decode-batch';
+export { DaySealer, type DaySealerOptions } from './day-sealer';
 export { clickhouseSinkApp } from './app';

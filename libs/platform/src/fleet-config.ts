@@ -79,6 +79,7 @@ export const fleetConfigSchema = z
     METERLINE_DEDUP_WINDOW: duration('24h'),
     METERLINE_SINK_FLUSH_ROWS: positiveInt(10_000),
     METERLINE_SINK_FLUSH_MS: duration('500ms'),
+    METERLINE_DAY_SEAL_INTERVAL: duration('1m'),
     CLICKHOUSE_URL: z.url().optional(),
     CLICKHOUSE_USER: z.string().optional(),
     CLICKHOUSE_PASSWORD: z.string().optional(),
@@ -144,6 +145,8 @@ export const fleetConfigSchema = z
       alertsGroupId: env.METERLINE_ALERTS_SINK_GROUP,
       flushRows: env.METERLINE_SINK_FLUSH_ROWS,
       flushMs: env.METERLINE_SINK_FLUSH_MS,
+      /** How often the sink seals finished days into the daily rollups (0: never). */
+      daySealIntervalMs: env.METERLINE_DAY_SEAL_INTERVAL,
     },
     clickhouse: {
       url: env.CLICKHOUSE_URL,
