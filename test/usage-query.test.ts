@@ -61,6 +61,7 @@ async function startApi(): Promise<void> {
   api = await buildApiServer({
     usage: new UsageEventsTable(rig.handle), clickhouse: rig.handle, quotas: new QuotaChecker(rig.redis), quotaStore: rig.quotaStore, reconcile: (t, f, to) => reconcileUsage(rig.handle, t, f, to),
     meter: rig.meter, health: new Health(), keys: book, keyStore: store, tokenSecret: undefined, log: testLog,
+    clock: () => END, // the current billing period is November, 19.25 days in
     completeness: rollupCompleteness(rig.kafka, { usageEvents: rig.topics.usageEvents, usageRollups: rig.topics.usageRollups, rollupGroup: rig.groupId, rollupSinkGroup }),
   });
   contract = new OpenApiCheck(api.swagger() as never);
@@ -169,6 +170,23 @@ describe('the usage query over HTTP', () => {
     const columns = header!.split(',');
     expect(columns.slice(0, 3)).toEqual(['bucket_start', 'tenant', 'model']);
     expect(lines.map((line) => Object.fromEntries(line.split(',').map((v, i): [string, string] => [columns[i]!, v])))).toEqual(json.data.map((r) => Object.fromEntries(columns.map((c): [string, string] => [c, r[c] === null || r[c] === undefined ? '' : String(r[c])]))));
+  });
+
+  it('billing periods: the current one with its projection to the period end, past ones; a tenant-bound key its own only', async () => {
+    const ref = reference(distinct, (e) => e.tenant_id).get(tenants[0]!)!;
+    const answer = JSON.parse((await get(`/v1/usage/periods?tenant=${tenants[0]}&count=2`, keys.reader)).body) as { tenant: string; periods: { period: string; status: string; usage: Record<string, string>; projected: Record<string, string> | null }[] };
+    expect(answer.periods.map((p) => [p.period, p.status])).toEqual([['2026-11', 'current'], ['2026-10', 'past']]);
+    const [current, past] = answer.periods;
+    expect([current!.usage.requests, current!.usage.charge_pico, current!.usage.cost_usd]).toEqual([ref.requests!.toString(), ref.charge_pico!.toString(), formatScaled(ref.cost_pico!, 12)]);
+    const month = BigInt(Date.UTC(2026, 11, 1) - Date.UTC(2026, 10, 1));
+    const elapsed = BigInt(END - Date.UTC(2026, 10, 1));
+    expect([current!.projected!.requests, current!.projected!.charge_pico]).toEqual([((ref.requests! * month) / elapsed).toString(), ((ref.charge_pico! * month) / elapsed).toString()]);
+    expect([past!.usage.requests, past!.usage.charge_pico, past!.projected]).toEqual(['0', '0', null]);
+    const own = JSON.parse((await get('/v1/usage/periods', keys.acme)).body) as { tenant: string };
+    expect(own.tenant).toBe(tenants[0]);
+    expect((await get(`/v1/usage/periods?tenant=${tenants[1]}`, keys.acme)).status).toBe(403);
+    const unnamed = await get('/v1/usage/periods', keys.reader);
+    expect([unnamed.status, (JSON.parse(unnamed.body) as { code: string }).code]).toEqual([400, 'TENANT_REQUIRED']);
   });
 
   it('dimension values: every model of the traffic; a tenant-bound key sees its tenant only', async () => {

@@ -1,5 +1,6 @@
 import { consumerGroupLag } from '@meterline/kafka';
 import type { Kafka } from 'kafkajs';
+import type { Logger } from '@meterline/platform';
 
 /** How complete the rollups were when an answer was read. */
 export interface RollupCompleteness {
@@ -43,5 +44,21 @@ export function rollupCompleteness(kafka: Kafka, names: PipelineNames, options: 
       });
     }
     return last.value;
+  };
+}
+
+/**
+ * The measurement as an answer reports it: null when there is none or it failed (an answer is
+ * not refused because Kafka's admin API did not answer; the failure is logged).
+ */
+export function reportedCompleteness(measure: (() => Promise<RollupCompleteness>) | undefined, log: Logger): () => Promise<RollupCompleteness | null> {
+  return async () => {
+    if (measure === undefined) return null;
+    try {
+      return await measure();
+    } catch (error) {
+      log.warn({ err: error }, 'could not measure the rollup pipeline for a usage answer');
+      return null;
+    }
   };
 }

@@ -10,7 +10,7 @@ import type { Health, Logger } from '@meterline/platform';
 import type { Meter } from '@meterline/producer';
 import type { QuotaChecker, QuotaStore } from '@meterline/quotas';
 import { installAuth } from './auth';
-import type { RollupCompleteness } from './completeness';
+import { reportedCompleteness, type RollupCompleteness } from './completeness';
 import { HttpProblem, problemHandler, problemSchema } from './problem';
 import { eventRoutes } from './routes/events';
 import { healthRoutes } from './routes/health';
@@ -19,6 +19,7 @@ import { keyRoutes } from './routes/keys';
 import { priceRoutes } from './routes/prices';
 import { quotaRoutes } from './routes/quotas';
 import { usageRoutes } from './routes/usage';
+import { usagePeriodRoutes } from './routes/usage-periods';
 import { usageQueryRoutes } from './routes/usage-query';
 
 export interface ApiDeps {
@@ -97,7 +98,9 @@ export async function buildApiServer(deps: ApiDeps): Promise<ApiServer> {
   if (deps.rateLimit !== undefined) await installRateLimit(app, deps.rateLimit.redis, deps.rateLimit.perMinute);
   await app.register(healthRoutes(deps.health));
   await app.register(usageRoutes({ usage: deps.usage, reconcile: deps.reconcile, clock }));
-  await app.register(usageQueryRoutes({ clickhouse: () => deps.clickhouse, completeness: deps.completeness, log: deps.log, clock }));
+  const completeness = reportedCompleteness(deps.completeness, deps.log);
+  await app.register(usageQueryRoutes({ clickhouse: () => deps.clickhouse, completeness, clock }));
+  await app.register(usagePeriodRoutes({ clickhouse: () => deps.clickhouse, completeness, clock }));
   await app.register(quotaRoutes(deps.quotas, deps.quotaStore, clock));
   await app.register(invoiceRoutes({ invoices: () => new InvoicesTable(deps.clickhouse), runs: () => deps.invoiceRuns, clock }));
   await app.register(priceRoutes(() => deps.prices, clock));

@@ -1,10 +1,9 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { signedDigits } from './wire';
+import { completenessSchema, signedDigits } from './wire';
 import { dimensionValues, queryUsage, usageDimensions, usageGranularities, type ClickHouseHandle, type UsageQuery, type UsageQueryRow } from '@meterline/clickhouse';
 import { AccessError, formatScaled, zoneFitsHours } from '@meterline/domain';
-import type { Logger } from '@meterline/platform';
 import { tenantOf } from '../auth';
 import type { RollupCompleteness } from '../completeness';
 import { HttpProblem } from '../problem';
@@ -51,17 +50,14 @@ const answer = z.object({
     from: z.string(), to: z.string(), granularity: z.enum(usageGranularities), time_zone: z.string(),
     price_versions: z.object({ cost: z.array(z.string()), charge: z.array(z.string()) }).describe('every price version that priced the rows'),
     next_cursor: z.string().nullable(),
-    completeness: z.object({
-      as_of: z.string(), pending_events: z.number().int(), pending_rollups: z.number().int(),
-      complete: z.boolean().describe('every event accepted before as_of is in the answer'),
-    }).nullable().describe('the rollup pipeline when the answer was read; null when it could not be measured'),
+    completeness: completenessSchema,
   }),
 });
 
 export interface UsageQueryRouteDeps {
   clickhouse: () => ClickHouseHandle;
-  completeness: (() => Promise<RollupCompleteness>) | undefined;
-  log: Logger;
+  /** Measured before the read: what it says was in is in the answer. */
+  completeness: () => Promise<RollupCompleteness | null>;
   clock: () => number;
 }
 
@@ -70,22 +66,12 @@ export interface UsageQueryRouteDeps {
  * month in a time zone, or totals), grouped and filtered by rollup dimensions, a page at a time.
  * Money leaves as exact decimal USD and integer pico-USD strings, never a float.
  */
-export const usageQueryRoutes = ({ clickhouse, completeness, log, clock }: UsageQueryRouteDeps): FastifyPluginCallbackZod => (app, _options, done) => {
-  // Measured before the read: what it says was in is in the answer.
-  const pipeline = async (): Promise<RollupCompleteness | null> => {
-    if (completeness === undefined) return null;
-    try {
-      return await completeness();
-    } catch (error) {
-      log.warn({ err: error }, 'could not measure the rollup pipeline for a usage answer');
-      return null;
-    }
-  };
+export const usageQueryRoutes = ({ clickhouse, completeness, clock }: UsageQueryRouteDeps): FastifyPluginCallbackZod => (app, _options, done) => {
   const answerQuery = async (request: FastifyRequest, body: z.infer<typeof querySchema>, reply: FastifyReply): Promise<void> => {
     const query: UsageQuery = { ...timeRange(body.from, body.to, body.granularity, body.time_zone), granularity: body.granularity, timeZone: body.time_zone, groupBy: body.group_by, filters: { ...body.filters }, limit: body.limit, after: decodeCursor(body.cursor) };
     const bound = tenantOf(request, undefined, clock());
     if (bound !== undefined) query.filters.tenant = confine(bound, body.filters.tenant);
-    const measured = await pipeline();
+    const measured = await completeness();
     const page = await queryUsage(clickhouse(), query);
     const data = page.rows.map(toWire);
     const nextCursor = page.next === undefined ? null : Buffer.from(JSON.stringify(page.next)).toString('base64url');

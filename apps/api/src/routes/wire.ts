@@ -4,3 +4,9 @@ import { z } from 'zod';
 export const decimalDigits = z.string().regex(/^\d+$/);
 /** The same, for amounts that may be negative (a margin). */
 export const signedDigits = z.string().regex(/^-?\d+$/);
+
+/** How complete the rollups were when an answer was read (apps/api/src/completeness.ts). */
+export const completenessSchema = z.object({
+  as_of: z.string(), pending_events: z.number().int(), pending_rollups: z.number().int(),
+  complete: z.boolean().describe('every event accepted before as_of is in the answer'),
+}).nullable().describe('the rollup pipeline when the answer was read; null when it could not be measured');

@@ -1,2 +1,3 @@
 export { zoneFitsHours } from './time-zone';
 export { wholeUtcDays, zoneIsUtc } from './day-span';
+export { projectToPeriodEnd } from './period-projection';
