@@ -12,6 +12,7 @@ import type { QuotaChecker, QuotaStore } from '@meterline/quotas';
 import { installAuth } from './auth';
 import { reportedCompleteness, type RollupCompleteness } from './completeness';
 import { HttpProblem, problemHandler, problemSchema } from './problem';
+import { alertRoutes } from './routes/alerts';
 import { eventRoutes } from './routes/events';
 import { healthRoutes } from './routes/health';
 import { invoiceRoutes, type InvoiceRunDeps } from './routes/invoices';
@@ -24,7 +25,7 @@ import { usageQueryRoutes } from './routes/usage-query';
 
 export interface ApiDeps {
   usage: UsageEventsTable;
-  /** The rollups the usage query reads. */
+  /** The rollups the usage query reads, and the alert history. */
   clickhouse: ClickHouseHandle;
   quotas: QuotaChecker;
   /** Writes quota definitions (the compacted topic the rollup consumers tail). */
@@ -102,6 +103,7 @@ export async function buildApiServer(deps: ApiDeps): Promise<ApiServer> {
   await app.register(usageQueryRoutes({ clickhouse: () => deps.clickhouse, completeness, clock }));
   await app.register(usagePeriodRoutes({ clickhouse: () => deps.clickhouse, completeness, clock }));
   await app.register(quotaRoutes(deps.quotas, deps.quotaStore, clock));
+  await app.register(alertRoutes(() => deps.clickhouse, clock));
   await app.register(invoiceRoutes({ invoices: () => new InvoicesTable(deps.clickhouse), runs: () => deps.invoiceRuns, clock }));
   await app.register(priceRoutes(() => deps.prices, clock));
   await app.register(eventRoutes(deps.meter, clock));
