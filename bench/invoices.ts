@@ -80,8 +80,8 @@ async function seedEvents(handle: ClickHouseHandle): Promise<void> {
   const { startMs, endMs } = periodBounds(PERIOD);
   const list = (i: number): string => `[${MODELS.map((m) => (typeof m[i] === 'string' ? `'${m[i]}'` : String(m[i]))).join(', ')}]`;
   await handle.client.command({
-    query: `INSERT INTO ${db}.usage_events (event_id, occurred_at, tenant_id, project_id, provider, model, operation, input_tokens, cache_read_tokens, cache_write_tokens,
-                                             output_tokens, reasoning_tokens, latency_ms, status_code, source_partition, source_offset)
+    query: `INSERT INTO ${db}.usage_events (event_id_input, occurred_at, tenant_id, project_id, provider, model, operation, input_tokens, cache_read_tokens, cache_write_tokens,
+                                             output_tokens, reasoning_tokens, latency_ms, status_code, source_partition, source_offset_input)
             SELECT event_id, occurred_at, tenant_id, project_id, provider, model, operation, prompt - cache_read - cache_write, cache_read, cache_write, output, reasoning,
                    latency_ms, 200, source_partition, source_offset
             FROM (

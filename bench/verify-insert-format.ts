@@ -36,8 +36,16 @@ const rows: UsageEventRow[] = Array.from({ length: 3_000 }, (_, i) => {
 // Batches where optional columns are all NULL / all empty, to exercise the left-out columns.
 const sparse: UsageEventRow[] = rows.slice(0, 500).map((r) => ({ ...r, event_id: `sparse-${r.event_id}`, project_id: null, api_key_hash: null, client_id: null, user_id: null, trace_id: null, endpoint_id: null, metadata: {} }));
 
+// Every field as readers read it (the ALIAS columns give back the text forms).
+const READ = `event_id, occurred_at, tenant_id, project_id, api_key_hash, client_id, user_id, trace_id, endpoint_id, provider, model, operation,
+  input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens, latency_ms, ttft_ms, status_code, error_type, metadata,
+  source_partition, source_offset, cost_pico, charge_pico, cost_price_version, charge_price_version`;
+/** The previous client.insert path: one JSON object per row, the text forms into the table's *_input columns. */
+const INPUT: Record<string, string> = { event_id: 'event_id_input', api_key_hash: 'api_key_hash_input', source_offset: 'source_offset_input' };
+const asInsert = (r: UsageEventRow): Record<string, unknown> => Object.fromEntries(Object.entries(r).map(([k, v]) => [INPUT[k] ?? k, v]));
+
 async function dump(database: string): Promise<string> {
-  const result = await base.client.query({ query: `SELECT * EXCEPT ingested_at FROM ${database}.usage_events ORDER BY event_id, source_offset`, format: 'JSONEachRow' });
+  const result = await base.client.query({ query: `SELECT ${READ} FROM ${database}.usage_events ORDER BY event_id, source_offset`, format: 'JSONEachRow' });
   return result.text();
 }
 const old = { ...base, database: 'verify_old' };
@@ -45,7 +53,7 @@ const raw = { ...base, database: 'verify_raw' };
 const http = { ...base, database: 'verify_http', rawInsert: undefined };
 for (const handle of [old, raw, http]) await migrate(handle, log);
 for (const [i, batch] of [rows.slice(0, 1_500), rows.slice(1_500), sparse].entries()) {
-  await base.client.insert({ table: `${old.database}.usage_events`, values: batch, format: 'JSONEachRow', clickhouse_settings: { insert_deduplication_token: `t${i}`, async_insert: 0 } });
+  await base.client.insert({ table: `${old.database}.usage_events`, values: batch.map(asInsert), columns: Object.keys(asInsert(batch[0]!)) as [string, ...string[]], format: 'JSONEachRow', clickhouse_settings: { insert_deduplication_token: `t${i}`, async_insert: 0 } });
   await new UsageEventsTable(raw).insert(batch, `t${i}`);
   await new UsageEventsTable(http).insert(batch, `t${i}`);
   // A retried insert with the same token is dropped.

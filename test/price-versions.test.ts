@@ -79,7 +79,7 @@ describe('price versions in the rollups', () => {
     const h0 = h1 - 5 * HOUR; // closed once events of now arrive: its late events are corrections
     const rig = await streamRig(brokers, 3, { pricingDir: pricingWithVersions(h0, h1) });
     const rawGroup = uniqueName('raw-sink');
-    const rawSink = new ClickHouseSink(rig.kafka, usageEventsStream(new UsageEventsTable(rig.handle)), { groupId: rawGroup, topic: rig.topics.usageEvents, dlqTopic: `${rig.topics.usageEvents}.dlq`, flushRows: 5_000, flushMs: 200, sessionTimeoutMs: 10_000 }, testLog);
+    const rawSink = new ClickHouseSink(rig.kafka, usageEventsStream(new UsageEventsTable(rig.handle), {}, rig.prices), { groupId: rawGroup, topic: rig.topics.usageEvents, dlqTopic: `${rig.topics.usageEvents}.dlq`, flushRows: 5_000, flushMs: 200, sessionTimeoutMs: 10_000 }, testLog);
     try {
       await rawSink.start();
       const consumer = await rig.startConsumer(rawGroup);

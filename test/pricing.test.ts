@@ -109,7 +109,7 @@ describe('pricing in the stream', () => {
   it('an unpriced model is counted, listed and alerted once; after its price is added, re-rating prices it and the diff report shows it', async () => {
     const rig = await streamRig(brokers, 3);
     const sinkGroup = uniqueName('raw-sink');
-    const rawSink = new ClickHouseSink(rig.kafka, usageEventsStream(new UsageEventsTable(rig.handle)), { groupId: sinkGroup, topic: rig.topics.usageEvents, dlqTopic: `${rig.topics.usageEvents}.dlq`, flushRows: 5_000, flushMs: 200, sessionTimeoutMs: 10_000 }, testLog);
+    const rawSink = new ClickHouseSink(rig.kafka, usageEventsStream(new UsageEventsTable(rig.handle), {}, rig.prices), { groupId: sinkGroup, topic: rig.topics.usageEvents, dlqTopic: `${rig.topics.usageEvents}.dlq`, flushRows: 5_000, flushMs: 200, sessionTimeoutMs: 10_000 }, testLog);
     try {
       await rawSink.start();
       const consumer = await rig.startConsumer(sinkGroup);

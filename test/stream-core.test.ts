@@ -215,7 +215,7 @@ describe('stream core: hourly rollups and quota counters, exactly once', () => {
 it('Redis restarted without persistence, then flushed, mid-run: the state is rebuilt and exact at the end', async () => {
   const rig = await streamRig(brokers);
   const rawGroup = `${rig.groupId}-raw`;
-  const rawSink = new ClickHouseSink(rig.kafka, usageEventsStream(new UsageEventsTable(rig.handle)), { groupId: rawGroup, topic: rig.topics.usageEvents, dlqTopic: `${rig.topics.usageEvents}.dlq`, flushRows: 5_000, flushMs: 200, sessionTimeoutMs: 10_000 }, testLog);
+  const rawSink = new ClickHouseSink(rig.kafka, usageEventsStream(new UsageEventsTable(rig.handle), {}, rig.prices), { groupId: rawGroup, topic: rig.topics.usageEvents, dlqTopic: `${rig.topics.usageEvents}.dlq`, flushRows: 5_000, flushMs: 200, sessionTimeoutMs: 10_000 }, testLog);
   try {
     await ensureTopics(rig.kafka, [{ topic: `${rig.topics.usageEvents}.dlq`, numPartitions: 1 }], testLog);
     await rawSink.start();

@@ -160,7 +160,7 @@ export async function pipeline(brokers: string[], partitions = 3, handle?: Click
   const rig = await streamRig(brokers, partitions, handle === undefined ? {} : { handle });
   const rawSinkGroup = uniqueName('raw-sink');
   const rollupSinkGroup = uniqueName('rollup-sink');
-  const rawSink = new ClickHouseSink(rig.kafka, usageEventsStream(new UsageEventsTable(rig.handle)), { groupId: rawSinkGroup, topic: rig.topics.usageEvents, dlqTopic: `${rig.topics.usageEvents}.dlq`, flushRows: 5_000, flushMs: 200, sessionTimeoutMs: 10_000 }, testLog);
+  const rawSink = new ClickHouseSink(rig.kafka, usageEventsStream(new UsageEventsTable(rig.handle), {}, rig.prices), { groupId: rawSinkGroup, topic: rig.topics.usageEvents, dlqTopic: `${rig.topics.usageEvents}.dlq`, flushRows: 5_000, flushMs: 200, sessionTimeoutMs: 10_000 }, testLog);
   await rawSink.start();
   const stopRaw = rig.close.bind(rig);
   rig.close = async () => {

@@ -14,6 +14,7 @@ import { reportedCompleteness, type RollupCompleteness } from './completeness';
 import { HttpProblem, problemHandler, problemSchema } from './problem';
 import { alertRoutes } from './routes/alerts';
 import { eventRoutes } from './routes/events';
+import { eventReadRoutes } from './routes/events-read';
 import { healthRoutes } from './routes/health';
 import { invoiceRoutes, type InvoiceRunDeps } from './routes/invoices';
 import { keyRoutes } from './routes/keys';
@@ -107,6 +108,7 @@ export async function buildApiServer(deps: ApiDeps): Promise<ApiServer> {
   await app.register(invoiceRoutes({ invoices: () => new InvoicesTable(deps.clickhouse), runs: () => deps.invoiceRuns, clock }));
   await app.register(priceRoutes(() => deps.prices, clock));
   await app.register(eventRoutes(deps.meter, clock));
+  await app.register(eventReadRoutes(() => deps.clickhouse, clock));
   await app.register(keyRoutes({ keys: deps.keys, store: deps.keyStore, tokenSecret: deps.tokenSecret, clock }));
   app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
   await app.ready();

@@ -27,7 +27,7 @@ export const clickhouseSinkApp: App = {
       health.add(names.check, () => sink.assertReady());
     };
 
-    await run({ stop: 'clickhouse-sink', check: 'sink:usage-events' }, new ClickHouseSink(kafka, usageEventsStream(new UsageEventsTable(clickhouse), config.events), { ...common, groupId: config.sink.groupId, topic: topics.usageEvents, dlqTopic: topics.usageEventsDlq }, log));
+    await run({ stop: 'clickhouse-sink', check: 'sink:usage-events' }, new ClickHouseSink(kafka, usageEventsStream(new UsageEventsTable(clickhouse), config.events, context.prices()), { ...common, groupId: config.sink.groupId, topic: topics.usageEvents, dlqTopic: topics.usageEventsDlq }, log));
     await run({ stop: 'clickhouse-sink-rollups', check: 'sink:usage-rollups' }, new ClickHouseSink(kafka, usageRollupsStream(new UsageRollupsTable(clickhouse)), { ...common, groupId: config.rollups.sinkGroupId, topic: topics.usageRollups, dlqTopic: `${topics.usageRollups}.dlq` }, log));
     const sealer = new DaySealer(clickhouse, { intervalMs: config.sink.daySealIntervalMs, allowedLatenessMs: config.rollups.allowedLatenessMs }, log);
     sealer.start();

@@ -1,8 +1,13 @@
 import type { KafkaMessage } from 'kafkajs';
-import { describeViolations, validateUsageEvent, type EventLimits, type UsageEvent } from '@meterline/domain';
+import { describeViolations, validateUsageEvent, type EventLimits, type EventMoney, type UsageEvent } from '@meterline/domain';
 import { DecodeError, type AvroCodec } from '@meterline/contract';
 import type { DeadLetter } from '@meterline/kafka';
 import type { UsageEventRow } from '@meterline/clickhouse';
+
+/** Prices an event as the rollup consumer does (the fleet's PriceBookStore). */
+export interface EventPricer {
+  price(event: UsageEvent): EventMoney;
+}
 
 export interface DecodedBatch {
   rows: UsageEventRow[];
@@ -13,9 +18,10 @@ export interface DecodedBatch {
  * Splits a Kafka batch into rows for ClickHouse and dead letters. A message that cannot be
  * decoded or breaks the contract is a dead letter with the reason; it never stops the rest.
  * Time bounds are checked against the message's own timestamp (when it was recorded), so a
- * replay of an old topic or spool stays valid.
+ * replay of an old topic or spool stays valid. With a pricer each row carries its cost and
+ * charge (without one, rows are stored unpriced).
  */
-export function decodeBatch(topic: string, partition: number, messages: readonly KafkaMessage[], codec: AvroCodec<UsageEvent>, limits: EventLimits): DecodedBatch {
+export function decodeBatch(topic: string, partition: number, messages: readonly KafkaMessage[], codec: AvroCodec<UsageEvent>, limits: EventLimits, pricer?: EventPricer): DecodedBatch {
   const rows: UsageEventRow[] = [];
   const deadLetters: DeadLetter[] = [];
   // `where` is only built for dead letters (the rare case).
@@ -43,6 +49,13 @@ export function decodeBatch(topic: string, partition: number, messages: readonly
     const row = event as UsageEventRow;
     row.source_partition = partition;
     row.source_offset = message.offset;
+    if (pricer !== undefined) {
+      const money = pricer.price(event);
+      row.cost_pico = money.costPico;
+      row.charge_pico = money.chargePico;
+      row.cost_price_version = money.costVersion;
+      row.charge_price_version = money.chargeVersion;
+    }
     rows.push(row);
   }
   return { rows, deadLetters };

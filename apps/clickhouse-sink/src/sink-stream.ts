@@ -3,7 +3,7 @@ import { defaultEventLimits, type EventLimits } from '@meterline/domain';
 import { DecodeError, invoiceAlertCodec, pricingAlertCodec, quotaAlertCodec, usageEventCodec, usageRollupCodec } from '@meterline/contract';
 import type { DeadLetter } from '@meterline/kafka';
 import { InvalidAlertError, alertRow, type AlertRow, type AlertsTable, type StoredAlert, type UsageEventRow, type UsageEventsTable, type UsageRollupRow, type UsageRollupsTable } from '@meterline/clickhouse';
-import { decodeBatch } from './decode-batch';
+import { decodeBatch, type EventPricer } from './decode-batch';
 
 /** What the sink needs to know about one topic -> table stream. */
 export interface SinkStream<Row> {
@@ -15,13 +15,16 @@ export interface SinkStream<Row> {
   write(rows: readonly Row[], dedupToken: string): Promise<void>;
 }
 
-/** usage-events -> usage_events. */
-export function usageEventsStream(table: UsageEventsTable, limits: Partial<EventLimits> = {}): SinkStream<UsageEventRow> {
+/**
+ * usage-events -> usage_events, each row priced by `pricer` (the fleet's PriceBookStore, the
+ * same books and priceEvent as the rollup consumer), so the raw row answers what a call cost.
+ */
+export function usageEventsStream(table: UsageEventsTable, limits: Partial<EventLimits> = {}, pricer?: EventPricer): SinkStream<UsageEventRow> {
   const codec = usageEventCodec();
   const effective = { ...defaultEventLimits, ...limits };
   return {
     name: 'usage-events',
-    decode: (topic, partition, messages) => decodeBatch(topic, partition, messages, codec, effective),
+    decode: (topic, partition, messages) => decodeBatch(topic, partition, messages, codec, effective, pricer),
     write: (rows, token) => table.insert(rows, token),
   };
 }

@@ -98,11 +98,13 @@ async function rebuildLocked(deps: RebuildDeps): Promise<{ events: number; count
     return { events: 0, counters: 0, rollups: 0 };
   }
   const db = quoteIdentifier(deps.clickhouse.database);
+  // ingested_at is stored to the minute: the end of its minute is the latest it can have been,
+  // so the dedup window below keeps every event it should (and at most a minute more).
   const cutCondition = cutList.map(([p, o]) => `(source_partition = ${p} AND source_offset < ${o})`).join(' OR ');
   const result = await deps.clickhouse.client.query({
     query: `SELECT event_id, toUnixTimestamp64Milli(occurred_at) AS occurred_at, tenant_id, project_id, api_key_hash, provider, model, operation,
                    input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens, latency_ms, ttft_ms, status_code, error_type, metadata,
-                   source_partition, source_offset, toUnixTimestamp64Milli(ingested_at) AS ingested_at
+                   source_partition, source_offset, (toUnixTimestamp(ingested_at) + 60) * 1000 AS ingested_at
             FROM ${db}.usage_events FINAL WHERE ${cutCondition} ORDER BY source_partition, source_offset`,
     format: 'JSONEachRow',
   });

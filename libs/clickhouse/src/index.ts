@@ -1,6 +1,8 @@
 export { openClickHouse, ensureDatabase, quoteIdentifier, type ClickHouseConfig, type ClickHouseHandle, type ClickHouseClient } from './client';
 export { migrate, loadMigrations, splitStatements, defaultMigrationsDir, type Migration, type MigrateResult } from './migrations';
-export { UsageEventsTable, type UsageEventRow, type TenantUsageTotals } from './usage-events-table';
+export { UsageEventsTable, type UsageEventRow, type RawEventMoney, type TenantUsageTotals } from './usage-events-table';
+export { storedEventUuid } from './event-id';
+export { rawEventsPage, rawEventFilters, type RawEventsQuery, type RawEventsCursor, type RawEventRow, type RawEventFilter } from './usage-events-page';
 export { UsageRollupsTable, type UsageRollupRow, type HourlyUsage } from './usage-rollups-table';
 export { reconcileUsage, type ReconcileReport, type ReconcileDifference } from './reconcile';
 export { InvoicesTable, type PeriodClose, type StoredInvoiceSummary, type StoredInvoiceRow, type InvoiceCursor, type InvoiceListQuery, type TenantInvoiceHistory } from './invoices-table';

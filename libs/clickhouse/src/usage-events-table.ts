@@ -2,8 +2,22 @@ import type { UsageEvent } from '@meterline/domain';
 import { InfrastructureError } from '@meterline/platform';
 import { insertFormatted, quoteIdentifier, type ClickHouseHandle } from './client';
 
-/** A raw row: the event plus where it came from in Kafka (for audits and reconciliation). */
-export type UsageEventRow = UsageEvent & { source_partition: number; source_offset: string };
+/**
+ * What the raw sink priced an event at (the rollup consumer's priceEvent with the books in
+ * force): integer pico-USD and the price version of each side, null for an unpriced side.
+ */
+export interface RawEventMoney {
+  cost_pico: bigint;
+  charge_pico: bigint;
+  cost_price_version: string | null;
+  charge_price_version: string | null;
+}
+
+/**
+ * A raw row: the event, where it came from in Kafka (for audits and reconciliation) and, when
+ * the writer priced it, its money (a row without money is stored unpriced: 0 and no versions).
+ */
+export type UsageEventRow = UsageEvent & { source_partition: number; source_offset: string } & Partial<RawEventMoney>;
 
 export interface TenantUsageTotals {
   tenant_id: string;
@@ -22,6 +36,12 @@ export interface TenantUsageTotals {
 /** Nullable columns: left out of an insert when every row of it has NULL (the column default). */
 const NULLABLE_STRINGS = ['project_id', 'api_key_hash', 'client_id', 'user_id', 'trace_id', 'endpoint_id'] as const;
 type NullableString = (typeof NULLABLE_STRINGS)[number];
+/**
+ * Where a field is inserted: the contract's text forms go to the table's EPHEMERAL *_input
+ * columns, whose DEFAULT expressions (migration 0007) store them compactly.
+ */
+const INSERTED_AS: Partial<Record<string, string>> = { event_id: 'event_id_input', api_key_hash: 'api_key_hash_input', source_offset: 'source_offset_input' };
+const insertedAs = (field: string): string => INSERTED_AS[field] ?? field;
 
 /** Columns of an insert, in order; the optional ones only when some row has a value. */
 function insertColumns(rows: readonly UsageEventRow[]): { columns: string[]; nullable: NullableString[]; metadata: boolean } {
@@ -36,7 +56,8 @@ function insertColumns(rows: readonly UsageEventRow[]): { columns: string[]; nul
     'event_id', 'occurred_at', 'tenant_id', ...nullable, 'provider', 'model', 'operation',
     'input_tokens', 'cache_read_tokens', 'cache_write_tokens', 'output_tokens', 'reasoning_tokens',
     'latency_ms', 'ttft_ms', 'status_code', 'error_type', ...(metadata ? ['metadata'] : []), 'source_partition', 'source_offset',
-  ];
+    'cost_pico_input', 'charge_pico_input', 'cost_price_version', 'charge_price_version_input',
+  ].map(insertedAs);
   return { columns, nullable, metadata };
 }
 
@@ -74,6 +95,11 @@ export function usageEventsInsertBody(rows: readonly UsageEventRow[]): { columns
     if (metadata) values[i++] = r.metadata;
     values[i++] = r.source_partition;
     values[i++] = r.source_offset;
+    // 64/128-bit amounts as JSON strings (exact); '' marks an unpriced side's version.
+    values[i++] = r.cost_pico === undefined ? '0' : r.cost_pico.toString();
+    values[i++] = r.charge_pico === undefined ? '0' : r.charge_pico.toString();
+    values[i++] = r.cost_price_version ?? '';
+    values[i++] = r.charge_price_version ?? '';
     const line = JSON.stringify(values);
     if (pos + 3 * line.length + 1 > body.length) {
       const grown = Buffer.allocUnsafe(Math.max(2 * body.length, pos + 3 * line.length + 1));
@@ -86,7 +112,11 @@ export function usageEventsInsertBody(rows: readonly UsageEventRow[]): { columns
   return { columns, body: body.subarray(0, pos) };
 }
 
-/** The raw events table (`usage_events`): idempotent inserts and exact (FINAL) reads. */
+/**
+ * The raw events table (`usage_events`): idempotent inserts and exact (FINAL) reads. Readers
+ * read the ALIAS columns event_id, api_key_hash, source_offset, cost_pico, charge_pico and
+ * charge_price_version, which give back the contract's forms of the compact stored columns.
+ */
 export class UsageEventsTable {
   readonly #table: string;
   /** Unquoted `db.usage_events` (the database is a plain identifier), as chdb's raw insert wants it. */
