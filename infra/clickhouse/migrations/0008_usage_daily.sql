@@ -1,15 +1,17 @@
 -- Daily rollups for long-range reads (libs/clickhouse/src/daily-rollups.ts). (${database} is replaced by `migrate`.)
 --
 -- usage_rollups_daily: per (tenant, UTC day, dimensions), the exact sums of that day's hourly
---   rollups (FINAL), written by the day sealer. One partition per day: a seal computes the whole
---   day apart and swaps it in (REPLACE PARTITION, atomic), so the table never holds two versions
---   of a row and reads need no FINAL.
--- usage_day_seals: when each day was sealed. `sealed_at` is the seal's start minus a margin, so
---   every hourly insert stamped before it had committed when the seal read the day.
+--   rollups (FINAL), written by the day sealer. A seal builds the whole month apart (the days it
+--   seals recomputed, the others copied) and swaps it in (REPLACE PARTITION, atomic): the table
+--   never holds two versions of a row and reads need no FINAL. Each sealed day has one seal row
+--   (tenant_id '', no dimensions, zero measures) whose `sealed_at` is when that day's rows were
+--   computed, minus a margin (every hourly insert stamped before it had committed when the seal
+--   read the day). The seal row travels with its day's rows, so a slower concurrent seal that
+--   swaps in older rows also brings back their older seal. Readers skip tenant_id ''.
 -- usage_day_changes: when each (tenant, day) last received an hourly rollup row (any kind: a newer
 --   cumulative value, a late-event correction, a re-rating row), stamped by a materialized view on
---   insert. A (tenant, day) is read from the daily table only when it has a seal and no change came
---   after it; otherwise from the hourly rows. So a daily read is exact at every moment, and a late
+--   insert. A (tenant, day) is read from the daily table only when no change came after its day's
+--   seal; otherwise from the hourly rows. So a daily read is exact at every moment, and a late
 --   change costs speed until the next seal, never exactness.
 CREATE TABLE IF NOT EXISTS ${database}.usage_rollups_daily
 (
@@ -19,6 +21,7 @@ CREATE TABLE IF NOT EXISTS ${database}.usage_rollups_daily
     provider                 LowCardinality(String),
     model                    LowCardinality(String),
     operation                LowCardinality(String),
+    sealed_at                DateTime64(6, 'UTC') CODEC(ZSTD(1)),
     requests                 UInt64,
     input_tokens             UInt64,
     cache_read_tokens        UInt64,
@@ -45,16 +48,10 @@ CREATE TABLE IF NOT EXISTS ${database}.usage_rollups_daily
     charge_price_versions    Array(LowCardinality(String))
 )
 ENGINE = MergeTree
-PARTITION BY day
-ORDER BY (tenant_id, day, project_id, provider, model, operation);
-
-CREATE TABLE IF NOT EXISTS ${database}.usage_day_seals
-(
-    day       Date,
-    sealed_at DateTime64(6, 'UTC')
-)
-ENGINE = ReplacingMergeTree(sealed_at)
-ORDER BY day;
+PARTITION BY toYYYYMM(day)
+ORDER BY (tenant_id, day, project_id, provider, model, operation)
+-- Small granules: a tenant's month is a few hundred rows, read across some 25 columns.
+SETTINGS index_granularity = 1024;
 
 CREATE TABLE IF NOT EXISTS ${database}.usage_day_changes
 (

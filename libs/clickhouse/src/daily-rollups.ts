@@ -47,48 +47,62 @@ export interface SealOptions {
 }
 
 /**
- * Seals the days before `beforeMs` that changed since their last seal (or were never sealed):
- * the day's daily rows are computed from the exact hourly rollups into a table of this seal's
- * own, swapped in whole (REPLACE PARTITION), then the seal is recorded, stamped before the read.
- * Idempotent; several processes may seal at once (each writes the exact sums of what it read).
+ * Seals the days before `beforeMs` that changed since their last seal (or were never sealed).
+ * Per month: the month's daily rows are rebuilt in a table of this seal's own (due days
+ * recomputed from the exact hourly rollups with a fresh seal row each, other days copied with
+ * their seal rows) and swapped in whole. Idempotent; several processes may seal at once (the
+ * last swap wins, and what it brings is consistent with the seal rows it brings).
  */
 export async function sealDays(handle: ClickHouseHandle, options: SealOptions): Promise<SealResult> {
-  const sealed: string[] = [];
-  for (const day of await daysToSeal(handle, options.beforeMs, options.maxDays ?? 400)) {
-    await sealDay(handle, day, options.marginSeconds ?? SEAL_MARGIN_SECONDS);
-    sealed.push(day);
-  }
-  return { sealed };
+  const due = await daysToSeal(handle, options.beforeMs, options.maxDays ?? 400);
+  const byMonth = new Map<string, string[]>();
+  for (const day of due) byMonth.set(day.slice(0, 7), [...(byMonth.get(day.slice(0, 7)) ?? []), day]);
+  for (const days of byMonth.values()) await sealMonth(handle, days, options.marginSeconds ?? SEAL_MARGIN_SECONDS);
+  return { sealed: due };
 }
 
-async function sealDay(handle: ClickHouseHandle, day: string, marginSeconds: number): Promise<void> {
+async function sealMonth(handle: ClickHouseHandle, days: readonly string[], marginSeconds: number): Promise<void> {
   const db = quoteIdentifier(handle.database);
   const staging = `${db}.${quoteIdentifier(`usage_rollups_daily_seal_${randomBytes(6).toString('hex')}`)}`;
   const [stamp] = await (await handle.client.query({ query: `SELECT toString(now64(6, 'UTC') - toIntervalSecond(${Math.trunc(marginSeconds)})) AS sealed_at`, format: 'JSONEachRow' })).json<{ sealed_at: string }>();
+  const params = { days, month: Number(days[0]!.slice(0, 7).replace('-', '')), sealed_at: stamp?.sealed_at ?? '' };
   await handle.client.command({ query: `CREATE TABLE ${staging} AS ${db}.usage_rollups_daily` });
   try {
     await handle.client.command({
-      query: `INSERT INTO ${staging} (tenant_id, day, project_id, provider, model, operation, ${measureNames()})
-              SELECT tenant_id, toDate(hour) AS day, project_id, provider, model, operation, ${measureAggregates('hourly')}
-              FROM ${db}.usage_rollups_hourly FINAL
-              WHERE hour >= toDateTime({day:String}, 'UTC') AND hour < toDateTime({day:String}, 'UTC') + INTERVAL 1 DAY
-              GROUP BY tenant_id, day, project_id, provider, model, operation`,
-      query_params: { day },
+      query: `INSERT INTO ${staging} SELECT * FROM ${db}.usage_rollups_daily WHERE toYYYYMM(day) = {month:UInt32} AND day NOT IN {days:Array(Date)}`,
+      query_params: params,
     });
-    await handle.client.command({ query: `ALTER TABLE ${db}.usage_rollups_daily REPLACE PARTITION tuple(toDate({day:String})) FROM ${staging}`, query_params: { day } });
+    await handle.client.command({
+      query: `INSERT INTO ${staging} (tenant_id, day, project_id, provider, model, operation, sealed_at, ${measureNames()})
+              SELECT tenant_id, toDate(hour) AS day, project_id, provider, model, operation, toDateTime64({sealed_at:String}, 6, 'UTC'), ${measureAggregates('hourly')}
+              FROM ${db}.usage_rollups_hourly FINAL
+              WHERE toYYYYMM(hour) = {month:UInt32} AND toDate(hour) IN {days:Array(Date)}
+              GROUP BY tenant_id, day, project_id, provider, model, operation`,
+      query_params: params,
+    });
+    await handle.client.command({
+      query: `INSERT INTO ${staging} (tenant_id, day, sealed_at) SELECT '', arrayJoin({days:Array(Date)}), toDateTime64({sealed_at:String}, 6, 'UTC')`,
+      query_params: params,
+    });
+    await handle.client.command({ query: `ALTER TABLE ${db}.usage_rollups_daily REPLACE PARTITION {month:UInt32} FROM ${staging}`, query_params: params });
   } finally {
     await handle.client.command({ query: `DROP TABLE IF EXISTS ${staging}` });
   }
-  await handle.client.insert({ table: `${db}.usage_day_seals`, values: [{ day, sealed_at: stamp?.sealed_at }], format: 'JSONEachRow' });
 }
 
-/** Days (YYYY-MM-DD, oldest first) before `beforeMs` with a rollup change after their last seal. */
+/** The seal rows of the daily table: when each day in range was computed. */
+function sealsOf(database: string, range: string): string {
+  return `SELECT day, max(sealed_at) AS sealed_at FROM ${quoteIdentifier(database)}.usage_rollups_daily WHERE tenant_id = '' AND ${range} GROUP BY day`;
+}
+
+/** Days (YYYY-MM-DD, oldest first) before `beforeMs` with a rollup change after their seal. */
 async function daysToSeal(handle: ClickHouseHandle, beforeMs: number, maxDays: number): Promise<string[]> {
   const db = quoteIdentifier(handle.database);
+  const range = 'day < toDate(toDateTime({before:UInt32}, \'UTC\'))';
   const rows = await (await handle.client.query({
     query: `SELECT toString(c.day) AS day
-            FROM (SELECT day, max(changed_at) AS changed_at FROM ${db}.usage_day_changes WHERE day < toDate(toDateTime({before:UInt32}, 'UTC')) GROUP BY day) AS c
-            LEFT JOIN (SELECT day, max(sealed_at) AS sealed_at FROM ${db}.usage_day_seals GROUP BY day) AS s ON c.day = s.day
+            FROM (SELECT day, max(changed_at) AS changed_at FROM ${db}.usage_day_changes WHERE ${range} GROUP BY day) AS c
+            LEFT JOIN (${sealsOf(handle.database, range)}) AS s ON c.day = s.day
             WHERE c.changed_at > s.sealed_at
             ORDER BY c.day
             LIMIT {max:UInt32}`,
@@ -105,13 +119,12 @@ async function daysToSeal(handle: ClickHouseHandle, beforeMs: number, maxDays: n
  */
 export async function cleanDays(handle: ClickHouseHandle, days: { from: string; to: string }, tenants: readonly string[] | undefined): Promise<Set<string>> {
   const db = quoteIdentifier(handle.database);
+  const range = 'day >= toDate({from:String}) AND day < toDate({to:String})';
   const tenantClause = tenants === undefined ? '' : 'AND tenant_id IN {tenants:Array(String)}';
-  const range = `day >= toDate({from:String}) AND day < toDate({to:String}) ${tenantClause}`;
   const dirty = await (await handle.client.query({
-    query: `SELECT DISTINCT toString(c.day) AS day
-            FROM (SELECT tenant_id, day, max(changed_at) AS changed_at FROM ${db}.usage_day_changes WHERE ${range} GROUP BY tenant_id, day) AS c
-            LEFT JOIN (SELECT day, max(sealed_at) AS sealed_at FROM ${db}.usage_day_seals WHERE day >= toDate({from:String}) AND day < toDate({to:String}) GROUP BY day) AS s
-            ON c.day = s.day
+    query: `SELECT toString(c.day) AS day
+            FROM (SELECT day, max(changed_at) AS changed_at FROM ${db}.usage_day_changes WHERE ${range} ${tenantClause} GROUP BY day) AS c
+            LEFT JOIN (${sealsOf(handle.database, range)}) AS s ON c.day = s.day
             WHERE c.changed_at > s.sealed_at`,
     query_params: { from: days.from, to: days.to, tenants: tenants ?? [] },
     format: 'JSONEachRow',

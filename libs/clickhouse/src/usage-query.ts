@@ -104,7 +104,7 @@ async function sourceRows(handle: ClickHouseHandle, query: UsageQuery, params: R
     branches.push(`SELECT ${ROW_COLUMNS} FROM ${db}.usage_rollups_hourly FINAL WHERE ${[rangesClause('hour', 'toDateTime', hourlyRuns, params), ...filters].join(' AND ')}`);
   }
   if (dailyRuns.length > 0) {
-    branches.push(`SELECT ${ROW_COLUMNS.replace('hour', "toDateTime(day, 'UTC') AS hour")} FROM ${db}.usage_rollups_daily WHERE ${[rangesClause('day', 'toDate', dailyRuns, params), ...filters].join(' AND ')}`);
+    branches.push(`SELECT ${ROW_COLUMNS.replace('hour', "toDateTime(day, 'UTC') AS hour")} FROM ${db}.usage_rollups_daily WHERE ${[rangesClause('day', 'toDate', dailyRuns, params), "tenant_id != ''", ...filters].join(' AND ')}`);
   }
   return branches.join(' UNION ALL ');
 }
