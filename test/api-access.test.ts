@@ -114,7 +114,7 @@ describe('API keys and scopes', () => {
     expect((own.body!.tenants as TenantUsageTotals[]).map((t) => t.tenant_id)).toEqual([acme]);
     const attempts = [
       ['GET', `/v1/usage?tenant=${globex}`], ['GET', `/v1/usage/${globex}`], ['GET', `/v1/quotas/${globex}/check`],
-      ['GET', `/v1/reconcile?tenant=${globex}&from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z`],
+      ['GET', `/v1/reconcile?tenant=${globex}&from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z`], ['GET', `/v1/events?tenant=${globex}`],
     ] as const;
     for (const [method, url] of attempts) {
       const answer = await call(method, url, tokens.acmeReader);
@@ -123,6 +123,8 @@ describe('API keys and scopes', () => {
     }
     expect((await call('GET', `/v1/usage/${acme}`, tokens.acmeReader)).body?.tenant_id).toBe(acme);
     expect((await call('GET', `/v1/quotas/${acme}/check`, tokens.acmeReader)).status).toBe(200);
+    const events = (await call('GET', '/v1/events?limit=1000', tokens.acmeReader)).body!.data as { tenant_id: string }[];
+    expect({ count: events.length, tenants: [...new Set(events.map((e) => e.tenant_id))] }).toEqual({ count: 50, tenants: [acme] });
     const reconcile = await call('GET', `/v1/reconcile?tenant=${acme}&from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z`, tokens.acmeReader);
     expect(reconcile.body?.raw_events).toBe('50');
     // An unbound reader sees every tenant.
