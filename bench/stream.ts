@@ -38,7 +38,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { Admin, Kafka } from 'kafkajs';
-import { parseQuotaDefinition, priceEvent, quotaPeriod, type QuotaDefinition, type UsageEvent } from '@meterline/domain';
+import { usageEventV2Defaults, parseQuotaDefinition, priceEvent, quotaPeriod, type QuotaDefinition, type UsageEvent } from '@meterline/domain';
 import { usageEventCodec } from '@meterline/contract';
 import { UsageRollupsTable, migrate, openClickHouse, quoteIdentifier, type ClickHouseHandle, type UsageRollupRow } from '@meterline/clickhouse';
 import { ClickHouseSink, usageRollupsStream } from '@meterline/clickhouse-sink';
@@ -275,6 +275,7 @@ const checkLine = (r: CheckResult): string =>
 
 function probeEvent(tenant: string, i: number): UsageEvent {
   return {
+    ...usageEventV2Defaults(),
     event_id: `${tenant}-${i}-${randomUUID()}`, occurred_at: Date.now(), tenant_id: tenant, project_id: null, api_key_hash: null, client_id: null, user_id: null, trace_id: null, endpoint_id: null,
     provider: 'openai', model: 'gpt-4o-mini', operation: 'chat', input_tokens: 100, cache_read_tokens: 0, cache_write_tokens: 0, output_tokens: 20, reasoning_tokens: 0,
     latency_ms: 300, ttft_ms: 80, status_code: 200, error_type: null, metadata: {},

@@ -1,6 +1,6 @@
 import type { KafkaMessage } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
-import { periodBounds, periodOf, type UsageEvent } from '@meterline/domain';
+import { usageEventV2Defaults, periodBounds, periodOf, type UsageEvent } from '@meterline/domain';
 import { KeyBook, KeyStore } from '@meterline/access';
 import { buildApiServer, type ApiServer } from '@meterline/api';
 import { AlertsTable, UsageEventsTable, reconcileUsage, type AlertRow } from '@meterline/clickhouse';
@@ -52,6 +52,7 @@ interface Answer { status: number; type: string; body: Record<string, unknown> }
 
 function call(tenant: string, ms: number, i: number, model: { provider: string; model: string }, tokens: { input: number; output: number }): UsageEvent {
   return {
+    ...usageEventV2Defaults(),
     event_id: `${tenant}-${ms}-${i}`, occurred_at: ms + i, tenant_id: tenant, project_id: null, api_key_hash: null, client_id: null, user_id: null, trace_id: null, endpoint_id: null,
     provider: model.provider, model: model.model, operation: 'chat', input_tokens: tokens.input, cache_read_tokens: 0, cache_write_tokens: 0, output_tokens: tokens.output, reasoning_tokens: 0,
     latency_ms: 700, ttft_ms: 150, status_code: 200, error_type: null, metadata: {},

@@ -1,5 +1,5 @@
 import { inject, describe, expect, it, vi } from 'vitest';
-import { alertId, quotaPeriod, type UsageEvent } from '@meterline/domain';
+import { usageEventV2Defaults, alertId, quotaPeriod, type UsageEvent } from '@meterline/domain';
 import type { QuotaAlertRecord } from '@meterline/contract';
 import { QuotaChecker, type QuotaCheck } from '@meterline/quotas';
 import { seededRandom, waitFor } from '@meterline/testing';
@@ -17,6 +17,7 @@ const EXACT = 2n ** 53n;
 
 function call(tenant: string, at: number, i: number, provider: string, model: string, tokens: { input: number; cacheRead: number; output: number }): UsageEvent {
   return {
+    ...usageEventV2Defaults(),
     event_id: `${tenant}-${at}-${i}`, occurred_at: at + i, tenant_id: tenant, project_id: null, api_key_hash: null, client_id: null, user_id: null, trace_id: null, endpoint_id: null,
     provider, model, operation: 'chat', input_tokens: tokens.input, cache_read_tokens: tokens.cacheRead, cache_write_tokens: 0, output_tokens: tokens.output, reasoning_tokens: 0,
     latency_ms: 900, ttft_ms: 200, status_code: 200, error_type: null, metadata: {},

@@ -2,7 +2,7 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inject, describe, expect, it, vi } from 'vitest';
-import type { UsageEvent } from '@meterline/domain';
+import { usageEventV2Defaults, type UsageEvent } from '@meterline/domain';
 import { ClickHouseSink, usageEventsStream } from '@meterline/clickhouse-sink';
 import { UsageEventsTable } from '@meterline/clickhouse';
 import { uniqueName, waitFor } from '@meterline/testing';
@@ -86,6 +86,7 @@ describe('price versions in the rollups', () => {
       await rig.startRollupSink();
       let n = 0;
       const call = (tenant: string, model: string, at: number): UsageEvent => ({
+        ...usageEventV2Defaults(),
         event_id: `pv-${now}-${n++}`, occurred_at: at, tenant_id: tenant, project_id: null, api_key_hash: null, client_id: null, user_id: null, trace_id: null, endpoint_id: null,
         provider: 'openai', model, operation: 'chat', input_tokens: 1_000 + n, cache_read_tokens: 0, cache_write_tokens: 0, output_tokens: 100 + n, reasoning_tokens: 0,
         latency_ms: 500, ttft_ms: null, status_code: 200, error_type: null, metadata: {},

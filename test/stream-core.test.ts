@@ -2,7 +2,7 @@ import { inject, describe, expect, it, vi } from 'vitest';
 
 // Each run moves 200,000 events through Kafka, Redis and ClickHouse on two cores.
 vi.setConfig({ testTimeout: 360_000 });
-import type { UsageEvent } from '@meterline/domain';
+import { usageEventV2Defaults, type UsageEvent } from '@meterline/domain';
 import { alertId, quotaPeriod } from '@meterline/domain';
 import { QuotaChecker } from '@meterline/quotas';
 import { redisKeys } from '@meterline/redis';
@@ -183,6 +183,7 @@ describe('stream core: hourly rollups and quota counters, exactly once', () => {
       const checker = new QuotaChecker(rig.redis, { definitionsTtlMs: 0 });
       const now = Date.now();
       const call = (i: number, tokens: number): UsageEvent => ({
+        ...usageEventV2Defaults(),
         event_id: `q-${i}`, occurred_at: now - 1_000 + i, tenant_id: 'acme', project_id: null, api_key_hash: null, client_id: null, user_id: null, trace_id: null, endpoint_id: null,
         provider: 'openai', model: 'gpt-4o', operation: 'chat', input_tokens: tokens, cache_read_tokens: 0, cache_write_tokens: 0, output_tokens: 0, reasoning_tokens: 0,
         latency_ms: 100, ttft_ms: null, status_code: 200, error_type: null, metadata: {},

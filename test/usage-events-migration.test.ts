@@ -2,6 +2,7 @@ import { copyFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { usageEventV2Defaults } from '@meterline/domain';
 import { defaultMigrationsDir, loadMigrations, migrate, quoteIdentifier, storedEventUuid, UsageEventsTable, type ClickHouseHandle } from '@meterline/clickhouse';
 import { uniqueIdentifier } from '@meterline/testing';
 import { chdbForThisFile, testLog } from './support/raw-path';
@@ -125,6 +126,7 @@ describe('migration 0007 (compact usage_events)', () => {
 /** The event of an old row, for a re-delivery through the new writer. */
 function sampleEvent(r: OldRow) {
   return {
+    ...usageEventV2Defaults(),
     event_id: r.event_id, occurred_at: r.occurred_at, tenant_id: r.tenant_id, project_id: null, api_key_hash: r.api_key_hash, client_id: null, user_id: null, trace_id: null, endpoint_id: null,
     provider: 'openai', model: 'gpt-4o', operation: 'chat', input_tokens: r.input_tokens, cache_read_tokens: 0, cache_write_tokens: 0, output_tokens: r.output_tokens, reasoning_tokens: 0,
     latency_ms: null, ttft_ms: null, status_code: null, error_type: null, metadata: {},

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseQuotaDefinition, quotaPeriod, type EventMoney, type QuotaDefinition, type UsageEvent } from '@meterline/domain';
+import { usageEventV2Defaults, parseQuotaDefinition, quotaPeriod, type EventMoney, type QuotaDefinition, type UsageEvent } from '@meterline/domain';
 import { redisKeys, tenantPrefix, withScripts, type ScriptedRedis } from '@meterline/redis';
 import { startRedis, type RedisServer } from '@meterline/testing';
 import { planTenantBatch, type OffsetEvent } from './plan-batch';
@@ -34,6 +34,7 @@ afterAll(async () => {
 
 function event(tenant: string, id: string, change: Partial<UsageEvent> = {}): UsageEvent {
   return {
+    ...usageEventV2Defaults(),
     event_id: id, occurred_at: HOUR_START + 60_000, tenant_id: tenant, project_id: null, api_key_hash: null, client_id: null, user_id: null, trace_id: null, endpoint_id: null,
     provider: 'openai', model: 'gpt-4o', operation: 'chat', input_tokens: 10, cache_read_tokens: 0, cache_write_tokens: 0, output_tokens: 5, reasoning_tokens: 0,
     latency_ms: 100, ttft_ms: 20, status_code: 200, error_type: null, metadata: {}, ...change,

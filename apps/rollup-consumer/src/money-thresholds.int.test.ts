@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseQuotaDefinition, quotaPeriod, type EventMoney, type QuotaDefinition, type UsageEvent } from '@meterline/domain';
+import { usageEventV2Defaults, parseQuotaDefinition, quotaPeriod, type EventMoney, type QuotaDefinition, type UsageEvent } from '@meterline/domain';
 import { redisKeys, withScripts, type ScriptedRedis } from '@meterline/redis';
 import { startRedis, type RedisServer } from '@meterline/testing';
 import { planTenantBatch, type OffsetEvent } from './plan-batch';
@@ -32,6 +32,7 @@ const exactInDouble = (n: bigint): boolean => BigInt(Number(n)) === n;
 
 function event(tenant: string, i: number): UsageEvent {
   return {
+    ...usageEventV2Defaults(),
     event_id: `${tenant}-${i}`, occurred_at: NOW + i, tenant_id: tenant, project_id: null, api_key_hash: null, client_id: null, user_id: null, trace_id: null, endpoint_id: null,
     provider: 'openai', model: 'gpt-4o', operation: 'chat', input_tokens: 1, cache_read_tokens: 0, cache_write_tokens: 0, output_tokens: 1, reasoning_tokens: 0,
     latency_ms: null, ttft_ms: null, status_code: 200, error_type: null, metadata: {},

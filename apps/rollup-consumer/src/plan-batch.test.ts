@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseQuotaDefinition, type EventMoney, type QuotaDefinition, type UsageEvent } from '@meterline/domain';
+import { usageEventV2Defaults, parseQuotaDefinition, type EventMoney, type QuotaDefinition, type UsageEvent } from '@meterline/domain';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { EVENT_FORMAT, QUOTA_ENTRY_FORMAT, eventIdHash, joinPico, planTenantBatch, splitPico, thresholdTrigger } from './plan-batch';
@@ -54,6 +54,7 @@ describe('planTenantBatch: the packed layout apply-usage-batch-2.lua reads', () 
   const DAY = 86_400_000;
   const midnight = Date.UTC(2026, 10, 23);
   const event = (i: number, change: Partial<UsageEvent>): UsageEvent => ({
+    ...usageEventV2Defaults(),
     event_id: `e-${i}`,
     occurred_at: midnight,
     tenant_id: 'acme',
@@ -195,7 +196,7 @@ describe('planTenantBatch: the packed layout apply-usage-batch-2.lua reads', () 
 
 describe('planTenantBatch: rollup groups', () => {
   it('keeps dimension combinations apart whatever characters they hold', () => {
-    const base = { event_id: 'x', occurred_at: Date.UTC(2026, 10, 23), tenant_id: 'acme', api_key_hash: null, client_id: null, user_id: null, trace_id: null, endpoint_id: null, model: 'm', operation: 'chat', input_tokens: 1, cache_read_tokens: 0, cache_write_tokens: 0, output_tokens: 0, reasoning_tokens: 0, latency_ms: null, ttft_ms: null, status_code: 200, error_type: null, metadata: {} };
+    const base = { ...usageEventV2Defaults(), event_id: 'x', occurred_at: Date.UTC(2026, 10, 23), tenant_id: 'acme', api_key_hash: null, client_id: null, user_id: null, trace_id: null, endpoint_id: null, model: 'm', operation: 'chat', input_tokens: 1, cache_read_tokens: 0, cache_write_tokens: 0, output_tokens: 0, reasoning_tokens: 0, latency_ms: null, ttft_ms: null, status_code: 200, error_type: null, metadata: {} };
     const events: UsageEvent[] = [
       { ...base, event_id: 'a', project_id: 'p\u0000q', provider: 'r' },
       { ...base, event_id: 'b', project_id: 'p', provider: 'q\u0000r' },
@@ -209,7 +210,7 @@ describe('planTenantBatch: rollup groups', () => {
 });
 
 describe('planTenantBatch: group sums (the script starts on-time groups from them)', () => {
-  const base: UsageEvent = { event_id: 'x', occurred_at: Date.UTC(2026, 10, 23, 10), tenant_id: 'acme', project_id: null, api_key_hash: null, client_id: null, user_id: null, trace_id: null, endpoint_id: null, provider: 'openai', model: 'gpt-4o', operation: 'chat', input_tokens: 0, cache_read_tokens: 0, cache_write_tokens: 0, output_tokens: 0, reasoning_tokens: 0, latency_ms: null, ttft_ms: null, status_code: 200, error_type: null, metadata: {} };
+  const base: UsageEvent = { ...usageEventV2Defaults(), event_id: 'x', occurred_at: Date.UTC(2026, 10, 23, 10), tenant_id: 'acme', project_id: null, api_key_hash: null, client_id: null, user_id: null, trace_id: null, endpoint_id: null, provider: 'openai', model: 'gpt-4o', operation: 'chat', input_tokens: 0, cache_read_tokens: 0, cache_write_tokens: 0, output_tokens: 0, reasoning_tokens: 0, latency_ms: null, ttft_ms: null, status_code: 200, error_type: null, metadata: {} };
   const unpriced: EventMoney = { costPico: 0n, chargePico: 0n, cacheSavingsPico: 0n, costPriced: false, chargePriced: false, costVersion: null, chargeVersion: null, unpriced: null };
   const priced = (cost: bigint): EventMoney => ({ costPico: cost, chargePico: 2n * cost, cacheSavingsPico: -cost, costPriced: true, chargePriced: true, costVersion: 'c@1', chargeVersion: 'h@1', unpriced: null });
 

@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { usageEventV2Defaults } from '@meterline/domain';
 import type { UsageEventRow } from './usage-events-table';
 import { usageEventsInsertBody } from './usage-events-table';
 
 const row: UsageEventRow = {
+  ...usageEventV2Defaults(),
   event_id: 'e-1', occurred_at: 1_790_000_000_000, tenant_id: 'acme', project_id: null, api_key_hash: null, client_id: null, user_id: null, trace_id: null, endpoint_id: null,
   provider: 'openai', model: 'gpt-4o', operation: 'chat', input_tokens: 10, cache_read_tokens: 0, cache_write_tokens: 0, output_tokens: 5, reasoning_tokens: 0,
   latency_ms: null, ttft_ms: null, status_code: 200, error_type: null, metadata: {}, source_partition: 2, source_offset: '18446744073709551614',

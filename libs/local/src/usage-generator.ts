@@ -1,4 +1,4 @@
-import type { UsageEvent } from '@meterline/domain';
+import { usageEventV2Defaults, type UsageEvent } from '@meterline/domain';
 
 /** Small, fast, seedable PRNG (mulberry32): generated traffic is reproducible from a seed. */
 export function seededRandom(seed: number): () => number {
@@ -84,6 +84,7 @@ export function usageGenerator(options: GeneratorOptions = {}): () => UsageEvent
     const cacheWrite = !failed && profile.caches === true && profile.provider === 'anthropic' && cached === 0 && random() < 0.2 ? Math.floor(prompt * 0.6) : 0;
     seq++;
     return {
+      ...usageEventV2Defaults(),
       event_id: `${prefix}-${seq}`,
       occurred_at: occurredAt(),
       tenant_id: tenant,

@@ -1,4 +1,4 @@
-import { lineNames, rateEvent, type LineName, type PriceBooks, type UsageEvent } from '@meterline/domain';
+import { lineNames, rateEvent, usageEventV2Defaults, type LineName, type PriceBooks, type UsageEvent } from '@meterline/domain';
 import { quoteIdentifier, UsageRollupsTable, type ClickHouseHandle } from '@meterline/clickhouse';
 
 /**
@@ -62,6 +62,7 @@ async function rawEvents(handle: ClickHouseHandle, tenant: string, from: number,
   });
   const rows = await result.json<Record<string, unknown>>();
   return rows.map((r) => ({
+    ...usageEventV2Defaults(),
     event_id: String(r.event_id), occurred_at: Number(r.occurred_ms), tenant_id: String(r.tenant_id), project_id: (r.project_id as string | null) ?? null,
     api_key_hash: null, client_id: null, user_id: null, trace_id: null, endpoint_id: null,
     provider: String(r.provider), model: String(r.model), operation: String(r.operation),

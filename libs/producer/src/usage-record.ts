@@ -25,9 +25,19 @@ export interface UsageRecord {
   operation?: string;
   input_tokens?: number;
   cache_read_tokens?: number;
+  /** Cache writes with the default (5-minute) TTL. */
   cache_write_tokens?: number;
+  cache_write_1h_tokens?: number;
   output_tokens?: number;
   reasoning_tokens?: number;
+  audio_input_tokens?: number;
+  audio_output_tokens?: number;
+  image_input_tokens?: number;
+  image_output_tokens?: number;
+  /** Per-request priced units (`web_search`, `web_fetch`, `code_execution`, ...): name -> count. */
+  units?: Record<string, number>;
+  service_tier?: string | null;
+  /** Milliseconds, fractional allowed. */
   latency_ms?: number | null;
   ttft_ms?: number | null;
   status_code?: number | null;
@@ -53,8 +63,15 @@ export function buildUsageEvent(record: UsageRecord, now: number, pepper: string
     input_tokens: record.input_tokens ?? 0,
     cache_read_tokens: record.cache_read_tokens ?? 0,
     cache_write_tokens: record.cache_write_tokens ?? 0,
+    cache_write_1h_tokens: record.cache_write_1h_tokens ?? 0,
     output_tokens: record.output_tokens ?? 0,
     reasoning_tokens: record.reasoning_tokens ?? 0,
+    audio_input_tokens: record.audio_input_tokens ?? 0,
+    audio_output_tokens: record.audio_output_tokens ?? 0,
+    image_input_tokens: record.image_input_tokens ?? 0,
+    image_output_tokens: record.image_output_tokens ?? 0,
+    units: record.units ?? {},
+    service_tier: record.service_tier ?? null,
     latency_ms: record.latency_ms ?? null,
     ttft_ms: record.ttft_ms ?? null,
     status_code: record.status_code ?? null,

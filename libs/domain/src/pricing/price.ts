@@ -63,15 +63,15 @@ export class PricingInputError extends Error {
   }
 }
 
-const bucketOfLine: Record<Exclude<LineName, 'request'>, TokenBucket> = {
+const bucketOfLine = {
   input: 'input_tokens',
   cache_read: 'cache_read_tokens',
   cache_write: 'cache_write_tokens',
   output: 'output_tokens',
   reasoning: 'reasoning_tokens',
-};
+} as const satisfies Record<Exclude<LineName, 'request'>, TokenBucket>;
 
-const tokenBuckets: readonly TokenBucket[] = Object.values(bucketOfLine);
+const tokenBuckets: readonly (typeof bucketOfLine)[keyof typeof bucketOfLine][] = Object.values(bucketOfLine);
 
 export function checkUsage(usage: UsageToPrice): void {
   for (const bucket of tokenBuckets) {

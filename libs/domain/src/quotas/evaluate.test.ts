@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { UsageEvent } from '../usage-event/usage-event';
+import { usageEventV2Defaults, type UsageEvent } from '../usage-event/usage-event';
 import { parseQuotaDefinition, type QuotaDefinition } from './definition';
 import { alertId, checkAllowed, crossedThresholds, evaluateQuota, matchesQuota, quotaAmount } from './evaluate';
 
@@ -12,6 +12,7 @@ function quota(over: Record<string, unknown> = {}): QuotaDefinition {
 }
 
 const event: UsageEvent = {
+  ...usageEventV2Defaults(),
   event_id: '0192f3a1-7c4e-7b2a-9d1e-5f6a7b8c9d0e',
   occurred_at: NOW,
   tenant_id: 'acme',

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { UsageEvent } from './usage-event';
+import { usageEventV2Defaults, type UsageEvent } from './usage-event';
 import { defaultEventLimits, describeViolations, validateUsageEvent } from './validate';
 
 const NOW = Date.UTC(2026, 10, 23, 12, 0, 0);
 
 const valid: UsageEvent = {
+  ...usageEventV2Defaults(),
   event_id: '0192f3a1-7c4e-7b2a-9d1e-5f6a7b8c9d0e',
   occurred_at: NOW - 1_000,
   tenant_id: 'acme',

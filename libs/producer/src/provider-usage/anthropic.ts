@@ -1,3 +1,4 @@
+import { emptyUsageBuckets } from '@meterline/domain';
 import { UsageReader, type UsageBuckets } from './read';
 
 /** `usage` of an Anthropic Messages response (or the final usage of a stream). */
@@ -42,5 +43,5 @@ export function fromAnthropicUsage(usage: AnthropicUsage): UsageBuckets {
       );
     }
   }
-  return { input_tokens: input, cache_read_tokens: cacheRead, cache_write_tokens: cacheWrite, output_tokens: output, reasoning_tokens: 0 };
+  return { ...emptyUsageBuckets(), input_tokens: input, cache_read_tokens: cacheRead, cache_write_tokens: cacheWrite, output_tokens: output, reasoning_tokens: 0 };
 }

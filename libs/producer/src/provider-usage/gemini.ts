@@ -1,3 +1,4 @@
+import { emptyUsageBuckets } from '@meterline/domain';
 import { UsageReader, type AdapterOptions, type UsageBuckets } from './read';
 
 /** `usageMetadata` of a Gemini `generateContent` response (Gemini API and Vertex AI). */
@@ -34,6 +35,7 @@ export function fromGeminiUsageMetadata(usageMetadata: GeminiUsageMetadata, opti
   const candidates = reader.count(u, 'candidatesTokenCount', 'candidatesTokenCount', false);
   const thoughts = reader.count(u, 'thoughtsTokenCount', 'thoughtsTokenCount', false);
   const buckets: UsageBuckets = {
+    ...emptyUsageBuckets(),
     input_tokens: reader.subtract(prompt, 'promptTokenCount', cached, 'cachedContentTokenCount', 'cached_exceeds_prompt') + toolUse,
     cache_read_tokens: cached,
     cache_write_tokens: 0,

@@ -1,3 +1,4 @@
+import { emptyUsageBuckets } from '@meterline/domain';
 import { UsageReader, type AdapterOptions, type UsageBuckets } from './read';
 
 /** `usage` of an OpenAI Chat Completions response (also the last streamed chunk with `include_usage`). */
@@ -45,6 +46,7 @@ export function fromOpenAIChatCompletionsUsage(usage: OpenAIChatCompletionsUsage
   const cached = chat.count(chat.optionalObject(u, 'prompt_tokens_details'), 'cached_tokens', 'prompt_tokens_details.cached_tokens', false);
   const reasoning = chat.count(chat.optionalObject(u, 'completion_tokens_details'), 'reasoning_tokens', 'completion_tokens_details.reasoning_tokens', false);
   const buckets: UsageBuckets = {
+    ...emptyUsageBuckets(),
     input_tokens: chat.subtract(prompt, 'prompt_tokens', cached, 'prompt_tokens_details.cached_tokens', 'cached_exceeds_prompt'),
     cache_read_tokens: cached,
     cache_write_tokens: 0,
@@ -67,6 +69,7 @@ export function fromOpenAIResponsesUsage(usage: OpenAIResponsesUsage, options?: 
   const cached = responses.count(responses.optionalObject(u, 'input_tokens_details'), 'cached_tokens', 'input_tokens_details.cached_tokens', false);
   const reasoning = responses.count(responses.optionalObject(u, 'output_tokens_details'), 'reasoning_tokens', 'output_tokens_details.reasoning_tokens', false);
   const buckets: UsageBuckets = {
+    ...emptyUsageBuckets(),
     input_tokens: responses.subtract(input, 'input_tokens', cached, 'input_tokens_details.cached_tokens', 'cached_exceeds_input'),
     cache_read_tokens: cached,
     cache_write_tokens: 0,

@@ -1,3 +1,4 @@
+import { emptyUsageBuckets } from '@meterline/domain';
 import { describeValue, UsageReader, type UsageBuckets } from './read';
 
 /**
@@ -64,6 +65,7 @@ export function fromOtelGenAiAttributes(attributes: Record<string, unknown>): Us
     );
   }
   return {
+    ...emptyUsageBuckets(),
     input_tokens: input - cached,
     cache_read_tokens: cacheRead,
     cache_write_tokens: cacheWrite,

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { emptyUsageBuckets, totalTokens } from '@meterline/domain';
 import { MeterlineError } from '@meterline/platform';
 import {
   fromAnthropicUsage,
@@ -15,11 +16,11 @@ import {
 } from './index';
 
 function sum(b: UsageBuckets): number {
-  return b.input_tokens + b.cache_read_tokens + b.cache_write_tokens + b.output_tokens + b.reasoning_tokens;
+  return totalTokens(b);
 }
 
 function buckets(input: number, cacheRead: number, cacheWrite: number, output: number, reasoning: number): UsageBuckets {
-  return { input_tokens: input, cache_read_tokens: cacheRead, cache_write_tokens: cacheWrite, output_tokens: output, reasoning_tokens: reasoning };
+  return { ...emptyUsageBuckets(), input_tokens: input, cache_read_tokens: cacheRead, cache_write_tokens: cacheWrite, output_tokens: output, reasoning_tokens: reasoning };
 }
 
 /** Runs `fn` and returns the UsageAdapterError it throws. */

@@ -1,8 +1,8 @@
-import type { TokenBucket, UsageEvent } from '@meterline/domain';
+import { totalTokens, type UsageBuckets } from '@meterline/domain';
 import { UsageAdapterError } from './errors';
 
 /** The disjoint token buckets of a usage event (see `UsageEvent` in @meterline/domain). */
-export type UsageBuckets = Pick<UsageEvent, TokenBucket>;
+export type { UsageBuckets };
 
 export interface AdapterOptions {
   /**
@@ -69,7 +69,7 @@ export class UsageReader {
   /** Checks the buckets against the provider's reported total, when there is one. */
   checkTotal(buckets: UsageBuckets, reported: number | undefined, field: string, options: AdapterOptions | undefined): void {
     if (reported === undefined || options?.checkTotal === false) return;
-    const sum = buckets.input_tokens + buckets.cache_read_tokens + buckets.cache_write_tokens + buckets.output_tokens + buckets.reasoning_tokens;
+    const sum = totalTokens(buckets);
     if (sum !== reported) {
       this.fail(
         field,
