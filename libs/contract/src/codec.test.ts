@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { UsageEvent } from '@meterline/domain';
+import { usageEventV2Defaults, type UsageEvent } from '@meterline/domain';
 import { crc64Avro } from './crc64-avro';
 import { AvroCodec, DecodeError } from './codec';
 import { SchemaRegistry, defaultSchemasDir } from './schema-registry';
@@ -23,21 +23,38 @@ describe('CRC-64-AVRO', () => {
 
 describe('usage-event codec', () => {
   const codec = usageEventCodec();
+  const registry = SchemaRegistry.load();
 
-  it.each(['v1-full', 'v1-minimal'])('matches the golden encoding %s byte for byte', (name) => {
+  it.each<[string, number]>([
+    ['v1-full', 1],
+    ['v1-minimal', 1],
+    ['v2-full', 2],
+  ])('matches the golden encoding %s byte for byte (its own writer version), and the latest reader reads it', (name, version) => {
     const event = readFixture(name);
     const golden = join(fixturesDir, `${name}.avro`);
-    const encoded = codec.encode(event);
+    const writer = new AvroCodec<UsageEvent>(registry, 'usage-event', { writerVersion: version, readerVersion: version });
+    const encoded = writer.encode(event);
     // UPDATE_GOLDEN=1 rewrites the files after an intended contract change (review the diff).
     if (process.env.UPDATE_GOLDEN === '1' || !existsSync(golden)) writeFileSync(golden, encoded);
     expect(encoded.equals(readFileSync(golden))).toBe(true);
-    expect(codec.decode(readFileSync(golden))).toEqual(event);
+    // A v1 writer resolves to the v2 reader: the new buckets 0, no units, no tier; whole-ms latency as a double.
+    expect(codec.decode(readFileSync(golden))).toEqual(version === 1 ? { ...usageEventV2Defaults(), ...event } : event);
   });
 
-  it('writes the single-object header: C3 01 and the v1 fingerprint', () => {
-    const encoded = codec.encode(readFixture('v1-full'));
+  it('writes v2, with the single-object header: C3 01 and the v2 fingerprint', () => {
+    const encoded = codec.encode(readFixture('v2-full'));
+    expect(codec.writer.version).toBe(2);
     expect(encoded.subarray(0, 2).toString('hex')).toBe('c301');
-    expect(encoded.subarray(2, 10).toString('hex')).toBe(codec.writer.fingerprintHex);
+    expect(encoded.subarray(2, 10).toString('hex')).toBe(registry.version('usage-event', 2).fingerprintHex);
+    expect(encoded.subarray(2, 10).toString('hex')).not.toBe(registry.version('usage-event', 1).fingerprintHex);
+  });
+
+  it('keeps sub-millisecond telemetry exactly and reads v1 whole milliseconds (long promoted to double)', () => {
+    const v1 = new AvroCodec<UsageEvent>(registry, 'usage-event', { writerVersion: 1, readerVersion: 1 });
+    const event = { ...readFixture('v2-full'), latency_ms: 0.000_123_4, ttft_ms: 98_765.432_1 };
+    expect(codec.decode(codec.encode(event))).toEqual(event);
+    const decoded = codec.decode(v1.encode({ ...readFixture('v1-full'), latency_ms: 2 ** 40 + 1 }));
+    expect(decoded.latency_ms).toBe(2 ** 40 + 1);
   });
 
   it.each<[string, Buffer, string]>([
@@ -56,31 +73,36 @@ describe('usage-event codec', () => {
   });
 });
 
-describe('schema evolution (v2 adds a field with a default)', () => {
+describe('schema evolution (a test-only v3 adds a field with a default)', () => {
   const registry = SchemaRegistry.load();
-  const v1 = registry.latest('usage-event');
-  const v2Schema = JSON.parse(readFileSync(join(defaultSchemasDir(), 'usage-event', 'v1.avsc'), 'utf8')) as { fields: unknown[] };
+  const v2 = registry.latest('usage-event');
+  const v3Schema = JSON.parse(readFileSync(join(defaultSchemasDir(), 'usage-event', 'v2.avsc'), 'utf8')) as { fields: unknown[] };
   const added = (JSON.parse(readFileSync(new URL('./testdata/usage-event-v2.avsc.json', import.meta.url), 'utf8')) as { addedField: unknown }).addedField;
-  v2Schema.fields.push(added);
-  registry.register('usage-event', 2, v2Schema as never, 'testdata/usage-event-v2');
+  v3Schema.fields.push(added);
+  registry.register('usage-event', 3, v3Schema as never, 'testdata/usage-event-v3');
 
-  type V2Event = UsageEvent & { region: string };
-  const v1Writer = new AvroCodec<UsageEvent>(registry, 'usage-event', { writerVersion: 1, readerVersion: 1 });
-  const v2Codec = new AvroCodec<V2Event>(registry, 'usage-event', { writerVersion: 2, readerVersion: 2 });
-  const v1Reader = new AvroCodec<UsageEvent>(registry, 'usage-event', { writerVersion: 1, readerVersion: 1 });
+  type V3Event = UsageEvent & { region: string };
+  const v2Writer = new AvroCodec<UsageEvent>(registry, 'usage-event', { writerVersion: 2, readerVersion: 2 });
+  const v3Codec = new AvroCodec<V3Event>(registry, 'usage-event', { writerVersion: 3, readerVersion: 3 });
+  const v2Reader = new AvroCodec<UsageEvent>(registry, 'usage-event', { writerVersion: 2, readerVersion: 2 });
 
-  it('a v2 reader reads v1 bytes and fills the default (backward)', () => {
-    const event = readFixture('v1-full');
-    const decoded = v2Codec.decode(v1Writer.encode(event));
+  it('a v3 reader reads v2 bytes and fills the default (backward)', () => {
+    const event = readFixture('v2-full');
+    const decoded = v3Codec.decode(v2Writer.encode(event));
     expect(decoded).toEqual({ ...event, region: 'unknown' });
   });
 
-  it('a v1 reader reads v2 bytes and ignores the new field (forward)', () => {
-    const event = { ...readFixture('v1-full'), region: 'eu' };
-    const bytes = v2Codec.encode(event);
-    expect(bytes.subarray(2, 10).toString('hex')).not.toBe(v1.fingerprintHex);
+  it('a v2 reader reads v3 bytes and ignores the new field (forward)', () => {
+    const event = { ...readFixture('v2-full'), region: 'eu' };
+    const bytes = v3Codec.encode(event);
+    expect(bytes.subarray(2, 10).toString('hex')).not.toBe(v2.fingerprintHex);
     const { region: _region, ...withoutRegion } = event;
-    expect(v1Reader.decode(bytes)).toEqual(withoutRegion);
+    expect(v2Reader.decode(bytes)).toEqual(withoutRegion);
+  });
+
+  it('a v1 reader cannot read v2 bytes (double latency does not demote to long): readers upgrade before writers', () => {
+    const v1Reader = new AvroCodec<UsageEvent>(registry, 'usage-event', { writerVersion: 1, readerVersion: 1 });
+    expect(() => v1Reader.decode(v2Writer.encode(readFixture('v2-full')))).toThrow(/double|resolve|long/i);
   });
 });
 
@@ -88,16 +110,21 @@ describe('the compiled fast path agrees with avsc', () => {
   const codec = usageEventCodec();
   const avscType = codec.writer.type;
   const header = codec.writer.header;
-  const base = readFixture('v1-full');
+  const base = readFixture('v2-full');
   const variants: [string, UsageEvent][] = [
     ['the full fixture', base],
-    ['the minimal fixture', readFixture('v1-minimal')],
+    ['the minimal fixture', { ...usageEventV2Defaults(), ...readFixture('v1-minimal') }],
+    ['many units, negative and past-30-bit counts, NaN and infinite telemetry', { ...base, units: Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`u${i}`, i % 2 === 0 ? 2 ** 40 + i : -i])), latency_ms: Number.NaN, ttft_ms: Number.POSITIVE_INFINITY }],
     ['multi-byte and astral text', { ...base, tenant_id: 'tenant-ü-漢字-😀', model: 'é'.repeat(40), metadata: { 'clé': 'välue 😀', plain: 'x' } }],
     ['lone surrogates (short and long strings)', { ...base, user_id: 'a\ud800b', trace_id: `${'x'.repeat(70)}\udc00` }],
     ['strings across every length prefix', { ...base, endpoint_id: 'e'.repeat(63), client_id: 'c'.repeat(64), trace_id: 't'.repeat(8_200), metadata: { big: 'm'.repeat(70_000) } }],
     ['longs beyond 30 bits and negatives', { ...base, occurred_at: 8_640_000_000_000_000, input_tokens: 2 ** 40 + 3, latency_ms: 2 ** 31 - 1, status_code: 599 }],
     ['empty metadata and null unions', { ...base, metadata: {}, project_id: null, latency_ms: null, ttft_ms: null, status_code: null, error_type: null }],
   ];
+
+  it('v2 takes the compiled path (a view into its 64 KiB slab, not an avsc buffer)', () => {
+    expect(codec.encode(base).buffer.byteLength).toBeGreaterThanOrEqual(64 * 1024);
+  });
 
   it.each(variants)('encodes %s byte for byte as avsc does, and reads it back the same', (_name, event) => {
     const fast = codec.encode(event);
@@ -111,6 +138,9 @@ describe('the compiled fast path agrees with avsc', () => {
     ['a number for a string', { tenant_id: 7 }],
     ['a missing required field', { model: undefined }],
     ['a number in a string map', { metadata: { a: 1 } }],
+    ['a string in a long map', { units: { web_search: '1' } }],
+    ['a fraction in a long map', { units: { web_search: 1.5 } }],
+    ['a string for a double', { latency_ms: '12.5' }],
   ])('rejects %s with the error avsc gives (validation, before encoding, names the field)', (_name, change) => {
     const event = { ...base, ...change };
     let avscError = '';

@@ -23,6 +23,10 @@ const Kind = {
   NullableLong: 4,
   NullableInt: 5,
   StringMap: 6,
+  /** Two-branch union of null and a double (either order): fractional telemetry (usage-event v2). */
+  NullableDouble: 7,
+  /** A map of longs: counts by name (usage-event v2 `units`). */
+  LongMap: 8,
 } as const;
 type Kind = (typeof Kind)[keyof typeof Kind];
 
@@ -52,9 +56,15 @@ function planFor(type: avro.Type): FieldPlan[] | undefined {
       plan.push({ name: field.name, kind, nullIndex: -1, valueIndex: -1 });
     } else if (t.typeName === 'map' && t.valuesType?.typeName === 'string') {
       plan.push({ name: field.name, kind: Kind.StringMap, nullIndex: -1, valueIndex: -1 });
+    } else if (t.typeName === 'map' && t.valuesType?.typeName === 'long') {
+      plan.push({ name: field.name, kind: Kind.LongMap, nullIndex: -1, valueIndex: -1 });
     } else if (t.typeName === 'union:unwrapped' && t.types?.length === 2) {
       const nullIndex = t.types.findIndex((b) => b.typeName === 'null');
       const valueIndex = 1 - nullIndex;
+      if (nullIndex !== -1 && t.types[valueIndex]?.typeName === 'double') {
+        plan.push({ name: field.name, kind: Kind.NullableDouble, nullIndex, valueIndex });
+        continue;
+      }
       const inner = nullIndex === -1 ? undefined : simple(t.types[valueIndex]?.typeName ?? '');
       if (inner === undefined) return undefined;
       const nullable = inner === Kind.String ? Kind.NullableString : inner === Kind.Long ? Kind.NullableLong : Kind.NullableInt;
@@ -117,6 +127,10 @@ class FastRecordWriter {
           return `w.nint(${v}, ${field.nullIndex}, ${field.valueIndex});`;
         case Kind.StringMap:
           return `w.map(${v});`;
+        case Kind.NullableDouble:
+          return `w.ndouble(${v}, ${field.nullIndex}, ${field.valueIndex});`;
+        case Kind.LongMap:
+          return `w.longMap(${v});`;
       }
     });
     this.#fields = compile('w, v', calls.join('\n'));
@@ -206,6 +220,52 @@ class FastRecordWriter {
       this.#long(valueIndex);
       this.#long(v);
     }
+  }
+
+  /** avsc's DoubleType: 8 bytes little-endian, after the union branch. */
+  ndouble(v: unknown, nullIndex: number, valueIndex: number): void {
+    if (this.state !== WRITE_OK) return;
+    if (this.pos > this.limit) this.state = WRITE_FULL;
+    else if (v === null) this.#long(nullIndex);
+    else if (typeof v !== 'number') this.state = WRITE_DEFER;
+    else {
+      this.#long(valueIndex);
+      this.pos = this.slab.writeDoubleLE(v, this.pos);
+    }
+  }
+
+  /** A map of longs, in blocks as avsc writes it (one block of all entries, then 0). */
+  longMap(v: unknown): void {
+    if (this.state !== WRITE_OK) return;
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+      this.state = WRITE_DEFER;
+      return;
+    }
+    const map = v as Record<string, unknown>;
+    const keys = Object.keys(map);
+    if (this.pos > this.limit) {
+      this.state = WRITE_FULL;
+      return;
+    }
+    if (keys.length > 0) {
+      this.#long(keys.length);
+      for (const key of keys) {
+        const item = map[key];
+        if (typeof item !== 'number' || item % 1 !== 0 || !(item >= -MAX_SAFE_LONG && item <= MAX_SAFE_LONG)) {
+          this.state = WRITE_DEFER;
+          return;
+        }
+        this.#string(key);
+        if (this.state !== WRITE_OK) return;
+        if (this.pos > this.limit) {
+          this.state = WRITE_FULL;
+          return;
+        }
+        this.#long(item);
+      }
+    }
+    if (this.pos > this.limit) this.state = WRITE_FULL;
+    else this.#long(0);
   }
 
   map(v: unknown): void {
@@ -370,6 +430,10 @@ class FastRecordReader {
           return `${key}: r.branch(${field.nullIndex}, ${field.valueIndex}) ? r.int() : null`;
         case Kind.StringMap:
           return `${key}: r.map()`;
+        case Kind.NullableDouble:
+          return `${key}: r.branch(${field.nullIndex}, ${field.valueIndex}) ? r.double() : null`;
+        case Kind.LongMap:
+          return `${key}: r.longMap()`;
       }
     });
     this.#fields = compile('r', `return {\n${values.join(',\n')}\n};`);
@@ -400,6 +464,31 @@ class FastRecordReader {
 
   int(): number {
     return this.#varint();
+  }
+
+  double(): number {
+    const pos = this.#pos;
+    if (pos + 8 > this.#end) return this.#fail();
+    this.#pos = pos + 8;
+    return this.#buf.readDoubleLE(pos);
+  }
+
+  /** Like map(), with long values. */
+  longMap(): Record<string, number> {
+    const map: Record<string, number> = {};
+    for (;;) {
+      let n = this.#varint();
+      if (!this.ok || n === 0) return map;
+      if (n < 0) {
+        n = -n;
+        this.#varint();
+      }
+      while (n-- > 0) {
+        const key = this.str(-1);
+        map[key] = this.long();
+        if (!this.ok) return map;
+      }
+    }
   }
 
   /** avsc's MapType._read: blocks of entries until a zero count; a negative count is followed by the block's byte size. */
