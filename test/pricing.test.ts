@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { inject, describe, expect, it, vi } from 'vitest';
 import { quotaPeriod, type UsageEvent } from '@meterline/domain';
 import { ClickHouseSink, usageEventsStream } from '@meterline/clickhouse-sink';
-import { UsageEventsTable, quoteIdentifier } from '@meterline/clickhouse';
+import { UsageEventsTable, quoteIdentifier, rawEventsPage, type RawEventRow } from '@meterline/clickhouse';
 import { pricingAlertCodec } from '@meterline/contract';
 import { listUnpriced, loadPriceBooks, rerateReportCsv, rerateUsage } from '@meterline/pricing';
 import { redisKeys } from '@meterline/redis';
@@ -150,8 +150,11 @@ describe('pricing in the stream', () => {
       const books = loadPriceBooks(rig.pricingDir);
       const rawTable = new UsageEventsTable(rig.handle);
       await waitFor(() => rawTable.counts(), (c) => c.distinctEvents >= events.length, { what: 'every raw event in ClickHouse', timeoutMs: 60_000 });
+      const rawBefore = await rawMoney(rig, tenant);
       const result = await rerateUsage(rig.handle, { tenant, from, to: end, books, previousBooks });
       expect(result.events).toBe(events.length);
+      // The raw rows of the model, priced 0 when they were stored, now carry the new money (and nothing else changed).
+      expect(result.rawRowsRepriced).toBe(unknown.length);
       const reference = new ReferencePrices(rig.pricingDir);
       const expectCost = unknown.reduce((sum, e) => sum + reference.price(e).cost!, 0n);
       const expectCharge = unknown.reduce((sum, e) => sum + reference.price(e).charge!, 0n);
@@ -177,12 +180,53 @@ describe('pricing in the stream', () => {
       const again = await rerateUsage(rig.handle, { tenant, from, to: end, books });
       expect(again.diffs.filter((d) => d.bucket === 'total').every((d) => d.new === d.old)).toBe(true);
       expect(await sums()).toEqual(after);
+      expect(again.rawRowsRepriced).toBe(0);
+
+      // Raw rows: each event once, its new money equal to the reference, every other field as before; per hour equal to the rollups.
+      const reference2 = new ReferencePrices(rig.pricingDir);
+      const rawAfter = await rawMoney(rig, tenant);
+      expect(rawAfter.size).toBe(events.length);
+      for (const e of events) {
+        const m = reference2.price(e);
+        const row = rawAfter.get(e.event_id)!;
+        expect({ id: e.event_id, cost: row.cost_pico, charge: row.charge_pico, cv: row.cost_price_version, hv: row.charge_price_version })
+          .toEqual({ id: e.event_id, cost: String(m.cost ?? 0n), charge: String(m.charge ?? 0n), cv: m.costVersion ?? '', hv: m.chargeVersion ?? '' });
+        const strip = ({ cost_pico: _c, charge_pico: _h, cost_price_version: _cv, charge_price_version: _hv, ...rest }: RawEventRow) => rest;
+        expect(strip(row)).toEqual(strip(rawBefore.get(e.event_id)!));
+      }
+      const db = quoteIdentifier(rig.handle.database);
+      const perHour = async (query: string) => (await (await rig.handle.client.query({ query, query_params: { tenant }, format: 'JSONEachRow' })).json<{ h: string; cost: string; charge: string }>()).map((r) => `${r.h}:${r.cost}/${r.charge}`).sort();
+      expect(await perHour(`SELECT toString(toUnixTimestamp(toStartOfHour(occurred_at))) AS h, toString(sum(cost_pico)) AS cost, toString(sum(charge_pico)) AS charge FROM ${db}.usage_events FINAL WHERE tenant_id = {tenant:String} GROUP BY h`))
+        .toEqual(await perHour(`SELECT toString(toUnixTimestamp(hour)) AS h, toString(sum(cost_pico)) AS cost, toString(sum(charge_pico)) AS charge FROM ${db}.usage_hourly WHERE tenant_id = {tenant:String} GROUP BY h`));
+      // The pages (no FINAL) show the re-rated copy too.
+      const paged = new Map<string, RawEventRow>();
+      let after2: Parameters<typeof rawEventsPage>[1]['after'];
+      do {
+        const page = await rawEventsPage(rig.handle, { tenantId: tenant, filters: {}, limit: 1_000, after: after2 });
+        for (const row of page.rows) paged.set(row.event_id, row);
+        after2 = page.next;
+      } while (after2 !== undefined);
+      expect(paged).toEqual(rawAfter);
     } finally {
       await rawSink.stop();
       await rig.close();
     }
   });
 });
+
+/** A tenant's raw rows by event id, as GET /v1/events reads them, from the deduplicated table. */
+async function rawMoney(rig: StreamRig, tenant: string): Promise<Map<string, RawEventRow>> {
+  const rows = await (await rig.handle.client.query({
+    query: `SELECT event_id, toUnixTimestamp64Milli(occurred_at) AS occurred_ms, tenant_id, project_id, api_key_hash, client_id, user_id, trace_id, endpoint_id,
+                   provider, model, operation, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens,
+                   latency_ms, ttft_ms, status_code, error_type, metadata, source_partition, source_offset,
+                   toString(cost_pico) AS cost_pico, toString(charge_pico) AS charge_pico, cost_price_version, charge_price_version
+            FROM ${quoteIdentifier(rig.handle.database)}.usage_events FINAL WHERE tenant_id = {tenant:String}`,
+    query_params: { tenant },
+    format: 'JSONEachRow',
+  })).json<RawEventRow>();
+  return new Map(rows.map((r) => [r.event_id, r]));
+}
 
 async function readTopic(rig: StreamRig, topic: string): Promise<Buffer[]> {
   const admin = rig.kafka.admin();

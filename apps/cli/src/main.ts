@@ -193,7 +193,7 @@ async function main(argv: string[]): Promise<number> {
         const csv = rerateReportCsv(result.diffs);
         if (values.report !== undefined) writeFileSync(values.report, csv);
         process.stdout.write(csv);
-        console.error(`re-rated ${result.events} events of ${values.tenant} with price books ${books.id}; ${result.rowsWritten} rollup rows written${values.report === undefined ? '' : `; report in ${values.report}`}`);
+        console.error(`re-rated ${result.events} events of ${values.tenant} with price books ${books.id}; ${result.rowsWritten} rollup rows written, ${result.rawRowsRepriced} raw rows repriced${values.report === undefined ? '' : `; report in ${values.report}`}`);
         return 0;
       } finally {
         await handle.close();

@@ -58,6 +58,17 @@ export interface RawEventRow {
 }
 
 /**
+ * The copy ReplacingMergeTree keeps: the highest version (the first copy the stream counted),
+ * of equal versions the last written (a re-rated row), i.e. the one in the part of the highest
+ * block number.
+ */
+function wins(copy: { keep_first: string; part_block: string }, kept: { keep_first: string; part_block: string }): boolean {
+  const a = BigInt(copy.keep_first);
+  const b = BigInt(kept.keep_first);
+  return a > b || (a === b && BigInt(copy.part_block) > BigInt(kept.part_block));
+}
+
+/**
  * The SQL of an error, as classifyError (libs/domain) decides it: an error_type that names
  * something (not only spaces and separators), or an HTTP status of 400 or more.
  */
@@ -70,8 +81,7 @@ const ID_TIME_KEY = 'UUIDv7ToDateTime(event_uuid)';
  * table's sorting key (tenant_id, hour, UUIDv7 time, event_uuid) read in reverse, so a page reads
  * the granules from the cursor back and stops after `limit + 1` rows however large the tenant
  * is (no FINAL, no sort of the tenant). Unmerged copies of a re-delivered event share the key,
- * so they arrive together: of each key the first copy (highest keep_first) is kept, as FINAL
- * would. The last key read may have copies past the limit, so a full read ends the page before
+ * so they arrive together: of each key the copy FINAL would keep is kept (see `wins`). The last key read may have copies past the limit, so a full read ends the page before
  * it (the cursor is the last key returned): a page with duplicates can hold fewer than `limit`.
  */
 export async function rawEventsPage(handle: ClickHouseHandle, query: RawEventsQuery): Promise<{ rows: RawEventRow[]; next: RawEventsCursor | undefined }> {
@@ -109,7 +119,8 @@ export async function rawEventsPage(handle: ClickHouseHandle, query: RawEventsQu
              provider, model, operation, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens,
              latency_ms, ttft_ms, status_code, error_type, metadata, source_partition, source_offset,
              toString(cost_pico) AS cost_pico, toString(charge_pico) AS charge_pico, cost_price_version, charge_price_version,
-             toUnixTimestamp(${HOUR_KEY}) * 1000 AS hour_ms, toUnixTimestamp64Milli(${ID_TIME_KEY}) AS id_ms, toString(event_uuid) AS uuid, keep_first
+             toUnixTimestamp(${HOUR_KEY}) * 1000 AS hour_ms, toUnixTimestamp64Milli(${ID_TIME_KEY}) AS id_ms, toString(event_uuid) AS uuid, keep_first,
+             toUInt64(splitByChar('_', _part)[3]) AS part_block
       FROM ${quoteIdentifier(handle.database)}.usage_events
       WHERE ${where.join(' AND ')}
       ORDER BY tenant_id DESC, ${HOUR_KEY} DESC, ${ID_TIME_KEY} DESC, event_uuid DESC
@@ -118,7 +129,7 @@ export async function rawEventsPage(handle: ClickHouseHandle, query: RawEventsQu
     query_params: params,
     format: 'JSONEachRow',
   });
-  type Read = RawEventRow & { hour_ms: string; id_ms: string; uuid: string; keep_first: string };
+  type Read = RawEventRow & { hour_ms: string; id_ms: string; uuid: string; keep_first: string; part_block: string };
   const read = await result.json<Read>();
   const full = read.length === query.limit + 1;
   const groups: Read[][] = [];
@@ -129,10 +140,10 @@ export async function rawEventsPage(handle: ClickHouseHandle, query: RawEventsQu
   }
   // The last key of a full read may continue past it (or is the one row too many): the next page's.
   if (full && groups.length > 1) groups.pop();
-  const kept = groups.map((copies) => copies.reduce((first, copy) => (BigInt(copy.keep_first) > BigInt(first.keep_first) ? copy : first)));
+  const kept = groups.map((copies) => copies.reduce((kept, copy) => (wins(copy, kept) ? copy : kept)));
   const last = kept.at(-1);
   return {
-    rows: kept.map(({ hour_ms: _h, id_ms: _i, uuid: _u, keep_first: _k, ...row }) => row),
+    rows: kept.map(({ hour_ms: _h, id_ms: _i, uuid: _u, keep_first: _k, part_block: _b, ...row }) => row),
     next: full && last !== undefined ? { hourMs: Number(last.hour_ms), idMs: Number(last.id_ms), eventUuid: last.uuid } : undefined,
   };
 }

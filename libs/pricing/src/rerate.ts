@@ -1,5 +1,5 @@
-import { lineNames, rateEvent, usageEventV2Defaults, type LineName, type PriceBooks, type UsageEvent } from '@meterline/domain';
-import { quoteIdentifier, UsageRollupsTable, type ClickHouseHandle } from '@meterline/clickhouse';
+import { lineNames, rateEvent, type LineName, type PriceBooks } from '@meterline/domain';
+import { quoteIdentifier, UsageRollupsTable, type ClickHouseHandle, type UsageEventRow } from '@meterline/clickhouse';
 
 /**
  * Re-rating: after a price change (or a price added for an unpriced model), recompute cost and
@@ -11,6 +11,11 @@ import { quoteIdentifier, UsageRollupsTable, type ClickHouseHandle } from '@mete
  * money only, tokens 0, unpriced counts as the (signed) change, and the price versions the new
  * books priced the group with. A later run replaces it (same key, newer version), so re-rating
  * twice changes nothing. Redis quota counters are not changed.
+ *
+ * The raw rows whose money changed are copied in ClickHouse (every stored column, so nothing
+ * of the event is lost) with the new amounts and price versions: the same ReplacingMergeTree
+ * version as the stored copy, and of equal versions the last written is kept, so each raw row
+ * keeps answering what its call cost (and raw money per hour stays equal to the rollups').
  */
 export const RERATE_PARTITION = 4_294_967_295;
 
@@ -32,6 +37,8 @@ export interface RerateDiff {
 export interface RerateResult {
   events: number;
   rowsWritten: number;
+  /** Raw rows written again with new money. */
+  rawRowsRepriced: number;
   diffs: RerateDiff[];
 }
 
@@ -50,26 +57,69 @@ interface GroupMoney {
 
 const dimsKey = (g: { hour: number; project_id: string; provider: string; model: string; operation: string }): string => JSON.stringify([g.hour, g.project_id, g.provider, g.model, g.operation]);
 
-async function rawEvents(handle: ClickHouseHandle, tenant: string, from: number, to: number): Promise<UsageEvent[]> {
+/** The tenant's deduplicated raw rows of [from, to), with the money they were stored with. */
+async function rawEvents(handle: ClickHouseHandle, tenant: string, from: number, to: number): Promise<UsageEventRow[]> {
   const db = quoteIdentifier(handle.database);
   const result = await handle.client.query({
-    query: `SELECT event_id, toUnixTimestamp64Milli(occurred_at) AS occurred_ms, tenant_id, project_id, provider, model, operation,
-                   input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens, metadata
+    query: `SELECT event_id, toUnixTimestamp64Milli(occurred_at) AS occurred_ms, tenant_id, project_id, api_key_hash, client_id, user_id, trace_id, endpoint_id,
+                   provider, model, operation, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens,
+                   latency_ms, ttft_ms, status_code, error_type, metadata, source_partition, source_offset,
+                   toString(cost_pico) AS cost, toString(charge_pico) AS charge, cost_price_version, charge_price_version
             FROM ${db}.usage_events FINAL
             WHERE tenant_id = {tenant:String} AND occurred_at >= fromUnixTimestamp64Milli({from:Int64}) AND occurred_at < fromUnixTimestamp64Milli({to:Int64})`,
     query_params: { tenant, from, to },
     format: 'JSONEachRow',
   });
-  const rows = await result.json<Record<string, unknown>>();
-  return rows.map((r) => ({
-    ...usageEventV2Defaults(),
-    event_id: String(r.event_id), occurred_at: Number(r.occurred_ms), tenant_id: String(r.tenant_id), project_id: (r.project_id as string | null) ?? null,
-    api_key_hash: null, client_id: null, user_id: null, trace_id: null, endpoint_id: null,
-    provider: String(r.provider), model: String(r.model), operation: String(r.operation),
+  type Stored = Omit<UsageEventRow, 'occurred_at' | 'input_tokens' | 'cache_read_tokens' | 'cache_write_tokens' | 'output_tokens' | 'reasoning_tokens' | 'cost_pico' | 'charge_pico' | 'cost_price_version' | 'charge_price_version'>
+    & Record<'occurred_ms' | 'input_tokens' | 'cache_read_tokens' | 'cache_write_tokens' | 'output_tokens' | 'reasoning_tokens' | 'cost' | 'charge' | 'cost_price_version' | 'charge_price_version', string>;
+  const rows = await result.json<Stored>();
+  const version = (v: string): string | null => (v === '' ? null : v);
+  return rows.map(({ occurred_ms, cost, charge, cost_price_version, charge_price_version, ...r }) => ({
+    ...r,
+    occurred_at: Number(occurred_ms),
     input_tokens: Number(r.input_tokens), cache_read_tokens: Number(r.cache_read_tokens), cache_write_tokens: Number(r.cache_write_tokens),
     output_tokens: Number(r.output_tokens), reasoning_tokens: Number(r.reasoning_tokens),
-    latency_ms: null, ttft_ms: null, status_code: null, error_type: null, metadata: (r.metadata as Record<string, string> | undefined) ?? {},
+    cost_pico: BigInt(cost), charge_pico: BigInt(charge), cost_price_version: version(cost_price_version), charge_price_version: version(charge_price_version),
   }));
+}
+
+/** The stored money columns, which a copy fills from the new amounts (their DEFAULTs, migration 0007). */
+const STORED_MONEY = ['cost_pico64', 'cost_pico_wide', 'charge_pico64', 'charge_pico_wide', 'cost_price_version', 'charge_price_version_or_same'];
+
+interface NewMoney {
+  event_id: string;
+  hour: number;
+  cost: string;
+  charge: string;
+  cost_version: string;
+  charge_version: string;
+}
+
+/** Copies the tenant's raw rows of [from, to) named in `money` with those amounts and versions. */
+async function repriceRawRows(handle: ClickHouseHandle, tenant: string, from: number, to: number, money: readonly NewMoney[], token: string): Promise<void> {
+  if (money.length === 0) return;
+  const db = quoteIdentifier(handle.database);
+  const scratch = `${db}.${quoteIdentifier(`rerate_money_${token.replace(/[^A-Za-z0-9]/g, '_')}`)}`;
+  const columns = (await (await handle.client.query({
+    query: `SELECT name FROM system.columns WHERE database = {db:String} AND table = 'usage_events' AND default_kind NOT IN ('ALIAS', 'EPHEMERAL', 'MATERIALIZED') ORDER BY position`,
+    query_params: { db: handle.database },
+    format: 'JSONEachRow',
+  })).json<{ name: string }>()).map((c) => c.name).filter((name) => !STORED_MONEY.includes(name));
+  await handle.client.command({ query: `CREATE TABLE ${scratch} (event_id String, hour DateTime('UTC'), cost Int128, charge Int128, cost_version String, charge_version String) ENGINE = Memory` });
+  try {
+    await handle.client.insert({ table: scratch, values: money.map((m) => ({ ...m, hour: m.hour / 1000 })), format: 'JSONEachRow' });
+    await handle.client.command({
+      query: `INSERT INTO ${db}.usage_events (${columns.map((c) => quoteIdentifier(c)).join(', ')}, cost_pico_input, charge_pico_input, cost_price_version, charge_price_version_input)
+              SELECT ${columns.map((c) => `e.${quoteIdentifier(c)}`).join(', ')}, n.cost, n.charge, n.cost_version, n.charge_version
+              FROM ${db}.usage_events AS e FINAL
+              INNER JOIN ${scratch} AS n ON e.event_id = n.event_id AND toStartOfHour(e.occurred_at) = n.hour
+              WHERE e.tenant_id = {tenant:String} AND e.occurred_at >= fromUnixTimestamp64Milli({from:Int64}) AND e.occurred_at < fromUnixTimestamp64Milli({to:Int64})`,
+      query_params: { tenant, from, to },
+      clickhouse_settings: { insert_deduplication_token: token },
+    });
+  } finally {
+    await handle.client.command({ query: `DROP TABLE IF EXISTS ${scratch}` });
+  }
 }
 
 /** What the rollups hold per (hour, dimensions): with or without the re-rating rows. */
@@ -114,10 +164,21 @@ export async function rerateUsage(handle: ClickHouseHandle, options: { tenant: s
     return d;
   };
   const rate = (b: PriceBooks, usage: Parameters<typeof rateEvent>[3]) => rateEvent(b.rateCard, b.overrides, b.costBook, usage);
+  const repriced: NewMoney[] = [];
   for (const e of events) {
     // Both sides once per event with the new books (and once with the previous ones, if given).
     const usage = { ...e, tier: e.metadata.service_tier ?? null };
     const now = rate(books, usage);
+    const money = {
+      cost_pico: now.cost.priced ? now.cost.total : 0n, charge_pico: now.charge.priced ? now.charge.total : 0n,
+      cost_price_version: now.cost.priced ? now.cost.priceVersionId : null, charge_price_version: now.charge.priced ? now.charge.priceVersionId : null,
+    };
+    if (money.cost_pico !== e.cost_pico || money.charge_pico !== e.charge_pico || money.cost_price_version !== e.cost_price_version || money.charge_price_version !== e.charge_price_version) {
+      repriced.push({
+        event_id: e.event_id, hour: Math.floor(e.occurred_at / 3_600_000) * 3_600_000, cost: money.cost_pico.toString(), charge: money.charge_pico.toString(),
+        cost_version: money.cost_price_version ?? '', charge_version: money.charge_price_version ?? '',
+      });
+    }
     const then = previousBooks ? rate(previousBooks, usage) : undefined;
     const hour = Math.floor(e.occurred_at / 3_600_000) * 3_600_000;
     const key = dimsKey({ hour, project_id: e.project_id ?? '', provider: e.provider, model: e.model, operation: e.operation });
@@ -183,8 +244,9 @@ export async function rerateUsage(handle: ClickHouseHandle, options: { tenant: s
   }
   // Every group gets its row (zero when unchanged), so a run replaces whatever an earlier run wrote.
   await new UsageRollupsTable(handle).insert(rows, `rerate:${tenant}:${from}:${to}:${version}`);
+  await repriceRawRows(handle, tenant, from, to, repriced, `rerate-raw-${version}-${from}-${to}`);
   const ordered = [...diffs.values()].sort((a, b) => `${a.provider}/${a.model}/${a.side}`.localeCompare(`${b.provider}/${b.model}/${b.side}`) || (a.bucket === 'total' ? 1 : b.bucket === 'total' ? -1 : lineNames.indexOf(a.bucket) - lineNames.indexOf(b.bucket)));
-  return { events: events.length, rowsWritten: rows.length, diffs: ordered };
+  return { events: events.length, rowsWritten: rows.length, rawRowsRepriced: repriced.length, diffs: ordered };
 }
 
 /** The diff report as CSV: tenant, provider, model, side, bucket, old, new, change, unpriced before/after. */
