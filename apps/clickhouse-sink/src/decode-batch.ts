@@ -1,5 +1,5 @@
 import type { KafkaMessage } from 'kafkajs';
-import { describeViolations, validateUsageEvent, type EventLimits, type EventMoney, type UsageEvent } from '@meterline/domain';
+import { describeTelemetryWarnings, describeViolations, screenTelemetry, TELEMETRY_DROPPED_METADATA_KEY, validateUsageEvent, type EventLimits, type EventMoney, type UsageEvent } from '@meterline/domain';
 import { DecodeError, type AvroCodec } from '@meterline/contract';
 import type { DeadLetter } from '@meterline/kafka';
 import type { UsageEventRow } from '@meterline/clickhouse';
@@ -18,7 +18,9 @@ export interface DecodedBatch {
  * Splits a Kafka batch into rows for ClickHouse and dead letters. A message that cannot be
  * decoded or breaks the contract is a dead letter with the reason; it never stops the rest.
  * Time bounds are checked against the message's own timestamp (when it was recorded), so a
- * replay of an old topic or spool stays valid. With a pricer each row carries its cost and
+ * replay of an old topic or spool stays valid. Bad telemetry (latency, ttft, status code) is
+ * not a reason to drop the usage: it is stored as null and named in the row's metadata under
+ * `meterline.telemetry_dropped`. With a pricer each row carries its cost and
  * charge (without one, rows are stored unpriced).
  */
 export function decodeBatch(topic: string, partition: number, messages: readonly KafkaMessage[], codec: AvroCodec<UsageEvent>, limits: EventLimits, pricer?: EventPricer): DecodedBatch {
@@ -45,6 +47,9 @@ export function decodeBatch(topic: string, partition: number, messages: readonly
       deadLetters.push({ reason: 'invalid_event', detail: `${where(message)}: event ${event.event_id}: ${describeViolations(violations)}`, topic, partition, message });
       continue;
     }
+    // Bad telemetry is dropped, never the usage: the stored row says what was dropped.
+    const dropped = screenTelemetry(event, limits);
+    if (dropped.length > 0) event.metadata = { ...event.metadata, [TELEMETRY_DROPPED_METADATA_KEY]: describeTelemetryWarnings(dropped) };
     // The decoded object is this batch's own: it becomes the row (no copy of every field).
     const row = event as UsageEventRow;
     row.source_partition = partition;

@@ -1,6 +1,6 @@
 import { Partitioners, type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
 import { createHash } from 'node:crypto';
-import { defaultEventLimits, validateUsageEvent, type EventLimits, type EventMoney, type UsageEvent } from '@meterline/domain';
+import { defaultEventLimits, screenTelemetry, validateUsageEvent, type EventLimits, type EventMoney, type UsageEvent } from '@meterline/domain';
 import { pricingAlertCodec, quotaAlertCodec, usageEventCodec, usageRollupCodec, type AvroCodec, type PricingAlertRecord, type QuotaAlertRecord, type UsageRollupRecord } from '@meterline/contract';
 import { redisKeys, type ScriptedRedis } from '@meterline/redis';
 import { GroupMembership } from '@meterline/kafka';
@@ -35,6 +35,8 @@ export interface RollupConsumerStats {
   corrections: number;
   late: number;
   invalid: number;
+  /** Events whose bad latency/ttft/status code was dropped (set to null); their usage is counted. */
+  telemetryDropped: number;
   /** Events (replays included) that a price book could not price: counted, flagged, never $0 silently. */
   unpriced: number;
   rollupsPublished: number;
@@ -91,7 +93,7 @@ export class RollupConsumer {
   /** Unpriced models this process has announced (or found announced), by provider/model. */
   readonly #unpricedAnnounced = new Set<string>();
   readonly #limits: EventLimits;
-  readonly #stats: RollupConsumerStats = { applied: 0, duplicates: 0, replayed: 0, corrections: 0, late: 0, invalid: 0, unpriced: 0, rollupsPublished: 0, alertsPublished: 0, pricingAlertsPublished: 0, batches: 0, sections: 0, rebuilds: 0 };
+  readonly #stats: RollupConsumerStats = { applied: 0, duplicates: 0, replayed: 0, corrections: 0, late: 0, invalid: 0, telemetryDropped: 0, unpriced: 0, rollupsPublished: 0, alertsPublished: 0, pricingAlertsPublished: 0, batches: 0, sections: 0, rebuilds: 0 };
   // Sections in flight (#shared); a rebuild waits for none to be left (#rebuild).
   #inFlight = 0;
   #drained: (() => void)[] = [];
@@ -333,6 +335,7 @@ export class RollupConsumer {
         this.#stats.invalid++;
         return undefined;
       }
+      if (screenTelemetry(event, this.#limits).length > 0) this.#stats.telemetryDropped++;
       return event;
     } catch {
       this.#stats.invalid++;

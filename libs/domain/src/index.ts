@@ -14,7 +14,17 @@ export {
   usageEventV2Defaults,
   type UsageEventV2Fields,
 } from './usage-event/usage-event';
-export { validateUsageEvent, describeViolations, defaultEventLimits, type EventLimits, type Violation } from './usage-event/validate';
+export {
+  validateUsageEvent,
+  describeViolations,
+  defaultEventLimits,
+  screenTelemetry,
+  describeTelemetryWarnings,
+  TELEMETRY_DROPPED_METADATA_KEY,
+  type EventLimits,
+  type Violation,
+  type TelemetryWarning,
+} from './usage-event/validate';
 export * from './pricing';
 export * from './windows';
 export * from './quotas';

@@ -1,5 +1,5 @@
 import { CompressionTypes, Partitioners, type ICustomPartitioner, type Kafka, type Message, type Producer } from 'kafkajs';
-import { defaultEventLimits, validateUsageEvent, type EventLimits, type UsageEvent } from '@meterline/domain';
+import { defaultEventLimits, screenTelemetry, validateUsageEvent, type EventLimits, type UsageEvent } from '@meterline/domain';
 import { InvalidEventError, usageEventCodec, type AvroCodec } from '@meterline/contract';
 import { createKafka } from '@meterline/kafka';
 import { MeterlineError, errorMessage, silentLogger, type Logger } from '@meterline/platform';
@@ -56,6 +56,8 @@ export class MeterClosedError extends MeterlineError {
 export interface MeterStats {
   recorded: number;
   rejected: number;
+  /** Events recorded with a bad latency/ttft/status code dropped (sent as null): the usage is never refused for telemetry. */
+  telemetryDropped: number;
   sent: number;
   spooled: number;
   replayed: number;
@@ -173,7 +175,7 @@ class KafkaMeter implements Meter {
   #draining: Promise<void> | undefined;
   #replaying: Promise<void> | undefined;
   #closed = false;
-  readonly #stats = { recorded: 0, rejected: 0, sent: 0, spooled: 0, replayed: 0 };
+  readonly #stats = { recorded: 0, rejected: 0, telemetryDropped: 0, sent: 0, spooled: 0, replayed: 0 };
 
   constructor(config: MeterConfig) {
     this.#log = (config.log ?? silentLogger()).child({ component: 'meter' });
@@ -205,6 +207,7 @@ class KafkaMeter implements Meter {
       this.#stats.rejected++;
       throw new InvalidEventError(violations);
     }
+    if (screenTelemetry(event, this.#limits).length > 0) this.#stats.telemetryDropped++;
     const value = this.#codec.encode(event);
     if (now !== this.#lastNow) {
       this.#lastNow = now;

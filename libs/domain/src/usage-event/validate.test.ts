@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { usageEventV2Defaults, type UsageEvent } from './usage-event';
-import { defaultEventLimits, describeViolations, validateUsageEvent } from './validate';
+import { defaultEventLimits, describeTelemetryWarnings, describeViolations, screenTelemetry, validateUsageEvent } from './validate';
 
 const NOW = Date.UTC(2026, 10, 23, 12, 0, 0);
 
@@ -49,8 +49,15 @@ describe('validateUsageEvent', () => {
     ['oversized project', { project_id: 'p'.repeat(257) }, 'project_id', 'max_length'],
     ['empty optional string', { user_id: '' }, 'user_id', 'non_empty'],
     ['raw key in the hash field', { api_key_hash: 'sk-live-abc' }, 'api_key_hash', 'sha256_hex'],
-    ['bad status code', { status_code: 42 }, 'status_code', 'http_status'],
-    ['negative latency', { latency_ms: -3 }, 'latency_ms', 'non_negative_integer'],
+    ['negative 1-hour cache writes', { cache_write_1h_tokens: -1 }, 'cache_write_1h_tokens', 'non_negative_integer'],
+    ['fractional audio input', { audio_input_tokens: 0.5 }, 'audio_input_tokens', 'non_negative_integer'],
+    ['string image output', { image_output_tokens: '3' }, 'image_output_tokens', 'non_negative_integer'],
+    ['units not a map', { units: [] }, 'units', 'count_map'],
+    ['a unit name out of the pattern', { units: { 'Web Search': 1 } }, 'units.Web Search', 'unit_name'],
+    ['a negative unit count', { units: { web_search: -1 } }, 'units.web_search', 'non_negative_integer'],
+    ['a fractional unit count', { units: { web_fetch: 1.5 } }, 'units.web_fetch', 'non_negative_integer'],
+    ['too many units', { units: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`u${i}`, 1])) }, 'units', 'max_entries'],
+    ['empty service tier', { service_tier: '' }, 'service_tier', 'non_empty'],
     ['too many metadata entries', { metadata: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`k${i}`, 'v'])) }, 'metadata', 'max_entries'],
     ['oversized metadata', { metadata: { blob: 'x'.repeat(5_000) } }, 'metadata', 'max_size'],
     ['non-string metadata value', { metadata: { n: 1 } }, 'metadata.n', 'string'],
@@ -58,6 +65,13 @@ describe('validateUsageEvent', () => {
     const violations = validateUsageEvent({ ...valid, ...patch } as UsageEvent, NOW);
     expect(violations).toContainEqual(expect.objectContaining({ field, rule }));
     expect(describeViolations(violations)).toContain(field);
+  });
+
+  it('accepts v2 usage: every bucket, units, a tier, fractional telemetry', () => {
+    const v2: UsageEvent = { ...valid, cache_write_1h_tokens: 4_096, audio_input_tokens: 17, audio_output_tokens: 23, image_input_tokens: 1_568, image_output_tokens: 4, units: { web_search: 3, code_execution: 1 }, service_tier: 'priority', latency_ms: 1_834.271, ttft_ms: 0.25 };
+    expect(validateUsageEvent(v2, NOW)).toEqual([]);
+    expect(screenTelemetry(v2)).toEqual([]);
+    expect(v2.latency_ms).toBe(1_834.271);
   });
 
   it('accepts the exact bounds', () => {
@@ -68,5 +82,31 @@ describe('validateUsageEvent', () => {
   it('lists every violation at once', () => {
     const violations = validateUsageEvent({ ...valid, tenant_id: '', input_tokens: -1, output_tokens: 0.5 }, NOW);
     expect(violations.map((v) => v.field)).toEqual(['tenant_id', 'input_tokens', 'output_tokens']);
+  });
+});
+
+describe('screenTelemetry: bad telemetry is reported and dropped, the usage kept', () => {
+  it.each<[string, Partial<Record<keyof UsageEvent, unknown>>, string, string]>([
+    ['negative latency', { latency_ms: -3 }, 'latency_ms', 'finite_non_negative'],
+    ['NaN latency', { latency_ms: Number.NaN }, 'latency_ms', 'finite_non_negative'],
+    ['infinite ttft', { ttft_ms: Number.POSITIVE_INFINITY }, 'ttft_ms', 'finite_non_negative'],
+    ['a string latency', { latency_ms: '12' }, 'latency_ms', 'finite_non_negative'],
+    ['an absurd latency (over a day)', { latency_ms: defaultEventLimits.maxTelemetryMs + 0.5 }, 'latency_ms', 'max_ms'],
+    ['a status code out of range', { status_code: 42 }, 'status_code', 'http_status'],
+    ['a fractional status code', { status_code: 200.5 }, 'status_code', 'http_status'],
+  ])('%s: valid for billing, the field set to null and named', (_name, patch, field, rule) => {
+    const event = { ...valid, input_tokens: 1_234, ...patch } as UsageEvent;
+    expect(validateUsageEvent(event, NOW)).toEqual([]);
+    const warnings = screenTelemetry(event);
+    expect(warnings).toEqual([expect.objectContaining({ field, rule })]);
+    expect(event[field as 'latency_ms']).toBeNull();
+    expect(event.input_tokens).toBe(1_234);
+    expect(describeTelemetryWarnings(warnings)).toContain(`${field}=`);
+  });
+
+  it('keeps good values, names every bad one at once', () => {
+    const event = { ...valid, latency_ms: -1, ttft_ms: 12.5, status_code: 1_000 };
+    expect(screenTelemetry(event).map((w) => w.field)).toEqual(['latency_ms', 'status_code']);
+    expect(event).toMatchObject({ latency_ms: null, ttft_ms: 12.5, status_code: null });
   });
 });

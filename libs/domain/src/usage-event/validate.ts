@@ -1,4 +1,4 @@
-import { optionalStringFields, tokenBuckets, type UsageEvent } from './usage-event';
+import { maxUnitsPerEvent, optionalStringFields, tokenBuckets, unitNamePattern, type UsageEvent } from './usage-event';
 
 export interface EventLimits {
   /** How far before the reference time `occurred_at` may be. */
@@ -10,6 +10,8 @@ export interface EventLimits {
   maxMetadataEntries: number;
   /** Sum of metadata key and value lengths. */
   maxMetadataChars: number;
+  /** Longest plausible latency or time to first token, ms: past it the telemetry value is dropped (reported, the usage kept). */
+  maxTelemetryMs: number;
 }
 
 export const defaultEventLimits: EventLimits = {
@@ -18,6 +20,7 @@ export const defaultEventLimits: EventLimits = {
   maxStringLength: 256,
   maxMetadataEntries: 32,
   maxMetadataChars: 4_096,
+  maxTelemetryMs: 86_400_000,
 };
 
 export interface Violation {
@@ -34,6 +37,8 @@ const HEX64 = /^[0-9a-f]{64}$/;
  * Checks an event against the contract. Returns every violation (empty when valid), so the
  * caller's error names each field and rule at once. `referenceTime` is "now" for a producer
  * and the Kafka message timestamp for a consumer, so replaying an old topic stays valid.
+ * Only what decides the bill is checked here (identity, time, buckets, units, tier, metadata):
+ * telemetry (latency, ttft, status code) never rejects an event, see {@link screenTelemetry}.
  */
 export function validateUsageEvent(event: UsageEvent, referenceTime: number, limits: EventLimits = defaultEventLimits): Violation[] {
   // Checks are module functions, not closures: this runs once per event in the consumers.
@@ -63,13 +68,7 @@ export function validateUsageEvent(event: UsageEvent, referenceTime: number, lim
   }
 
   for (const bucket of tokenBuckets) nonNegativeInteger(violations, event[bucket], bucket, false);
-  nonNegativeInteger(violations, event.latency_ms, 'latency_ms', true);
-  nonNegativeInteger(violations, event.ttft_ms, 'ttft_ms', true);
-  if (event.status_code !== null && event.status_code !== undefined) {
-    if (!Number.isInteger(event.status_code) || event.status_code < 100 || event.status_code > 599) {
-      add(violations, 'status_code', 'http_status', `status_code must be an integer from 100 to 599, got ${String(event.status_code)}`);
-    }
-  }
+  checkUnits(violations, event.units);
 
   const metadata: unknown = event.metadata;
   if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) {
@@ -92,6 +91,73 @@ export function validateUsageEvent(event: UsageEvent, referenceTime: number, lim
     }
   }
   return violations;
+}
+
+/** Per-request units are billed: a malformed map rejects the event like a malformed bucket. */
+function checkUnits(violations: Violation[], units: unknown): void {
+  if (units === null || typeof units !== 'object' || Array.isArray(units)) {
+    add(violations, 'units', 'count_map', 'units must be an object of unit name -> non-negative integer count');
+    return;
+  }
+  let entries = 0;
+  for (const name in units) {
+    if (!Object.hasOwn(units, name)) continue;
+    entries++;
+    if (!unitNamePattern.test(name)) add(violations, `units.${name.slice(0, 64)}`, 'unit_name', `unit name ${JSON.stringify(name.slice(0, 64))} must match ${unitNamePattern.source} (e.g. web_search)`);
+    nonNegativeInteger(violations, (units as Record<string, unknown>)[name], `units.${name.slice(0, 64)}`, false);
+  }
+  if (entries > maxUnitsPerEvent) add(violations, 'units', 'max_entries', `units has ${entries} names, over the limit of ${maxUnitsPerEvent}`);
+}
+
+/** A telemetry value that was dropped (set to null) instead of rejecting the event's usage. */
+export interface TelemetryWarning {
+  field: 'latency_ms' | 'ttft_ms' | 'status_code';
+  rule: 'finite_non_negative' | 'max_ms' | 'http_status';
+  /** The value as given, for the report. */
+  value: string;
+}
+
+/**
+ * Screens the telemetry of an event that passed {@link validateUsageEvent}: a latency or time to
+ * first token that is not a finite non-negative number of ms (fractions are fine) or is past
+ * `maxTelemetryMs`, or a status code outside 100-599, is SET TO NULL on the event (so it cannot
+ * poison averages or maxima) and returned as a warning. The billable usage is kept: a bad
+ * stopwatch never costs a bill. Returns [] (and changes nothing) for clean telemetry.
+ */
+export function screenTelemetry(event: UsageEvent, limits: EventLimits = defaultEventLimits): TelemetryWarning[] {
+  let warnings: TelemetryWarning[] | undefined;
+  const latency = telemetryProblem(event.latency_ms, limits.maxTelemetryMs);
+  if (latency !== undefined) {
+    (warnings ??= []).push({ field: 'latency_ms', rule: latency, value: formatValue(event.latency_ms) });
+    event.latency_ms = null;
+  }
+  const ttft = telemetryProblem(event.ttft_ms, limits.maxTelemetryMs);
+  if (ttft !== undefined) {
+    (warnings ??= []).push({ field: 'ttft_ms', rule: ttft, value: formatValue(event.ttft_ms) });
+    event.ttft_ms = null;
+  }
+  const status: unknown = event.status_code;
+  if (status !== null && status !== undefined && (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 599)) {
+    (warnings ??= []).push({ field: 'status_code', rule: 'http_status', value: formatValue(status) });
+    event.status_code = null;
+  }
+  return warnings ?? NO_WARNINGS;
+}
+
+const NO_WARNINGS: TelemetryWarning[] = [];
+
+function telemetryProblem(value: unknown, maxMs: number): TelemetryWarning['rule'] | undefined {
+  if (value === null || value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) return 'finite_non_negative';
+  return value > maxMs ? 'max_ms' : undefined;
+}
+
+/** The metadata key under which the raw store records dropped telemetry (the event's own metadata is unchanged otherwise). */
+export const TELEMETRY_DROPPED_METADATA_KEY = 'meterline.telemetry_dropped';
+
+/** One line for the report: `latency_ms=-3 [finite_non_negative]; status_code=42 [http_status]`. */
+export function describeTelemetryWarnings(warnings: readonly TelemetryWarning[]): string {
+  return warnings.map((w) => `${w.field}=${w.value} [${w.rule}]`).join('; ');
 }
 
 function add(violations: Violation[], field: string, rule: string, message: string): void {
