@@ -29,10 +29,10 @@ export const clickhouseSinkApp: App = {
 
     await run({ stop: 'clickhouse-sink', check: 'sink:usage-events' }, new ClickHouseSink(kafka, usageEventsStream(new UsageEventsTable(clickhouse), config.events, context.prices()), { ...common, groupId: config.sink.groupId, topic: topics.usageEvents, dlqTopic: topics.usageEventsDlq }, log));
     await run({ stop: 'clickhouse-sink-rollups', check: 'sink:usage-rollups' }, new ClickHouseSink(kafka, usageRollupsStream(new UsageRollupsTable(clickhouse)), { ...common, groupId: config.rollups.sinkGroupId, topic: topics.usageRollups, dlqTopic: `${topics.usageRollups}.dlq` }, log));
+    const alertTopics = [topics.quotaAlerts, topics.pricingAlerts, topics.invoiceAlerts];
     const sealer = new DaySealer(clickhouse, { intervalMs: config.sink.daySealIntervalMs, allowedLatenessMs: config.rollups.allowedLatenessMs }, log);
     sealer.start();
     lifecycle.onStop('day-sealer', () => sealer.stop());
-    const alertTopics = [topics.quotaAlerts, topics.pricingAlerts, topics.invoiceAlerts];
     await run({ stop: 'clickhouse-sink-alerts', check: 'sink:alerts' }, new ClickHouseSink(kafka, alertsStream(new AlertsTable(clickhouse), topics), { ...common, groupId: config.sink.alertsGroupId, topic: alertTopics, dlqTopic: topics.alertsDlq }, log));
   },
 };
