@@ -1,6 +1,6 @@
 import type avro from 'avsc';
 import { MeterlineError } from '@meterline/platform';
-import { SINGLE_OBJECT_HEADER_BYTES, type RegisteredSchema, type SchemaRegistry } from './schema-registry';
+import { CANONICAL, SINGLE_OBJECT_HEADER_BYTES, type FingerprintMatch, type RegisteredSchema, type SchemaRegistry } from './schema-registry';
 
 export type DecodeFailure = 'not_single_object_encoding' | 'unknown_schema_fingerprint' | 'wrong_record' | 'malformed_body';
 
@@ -583,6 +583,15 @@ class FastRecordReader {
   }
 }
 
+/** A decoded message and how its writer named its schema. */
+export interface DecodedMessage<T> {
+  value: T;
+  /** The writer's schema version. */
+  writer: RegisteredSchema;
+  /** `canonical`, or the library variant whose fingerprint the header carried (`python-avro-1.11|goavro-2`). */
+  fingerprintForm: string;
+}
+
 /**
  * Avro single-object encoding for one record type. Writes with `writer` (the newest version
  * unless told otherwise); reads any version of the record registered under schemas/ and
@@ -592,6 +601,7 @@ export class AvroCodec<T> {
   readonly writer: RegisteredSchema;
   readonly reader: RegisteredSchema;
   readonly #resolvers = new Map<string, avro.Resolver | null>();
+  readonly #variantReads = new Map<string, number>();
   readonly #fast: FastRecordWriter | undefined;
   readonly #fastReader: FastRecordReader | undefined;
   #scratch = Buffer.allocUnsafe(64 * 1024);
@@ -631,24 +641,54 @@ export class AvroCodec<T> {
   }
 
   decode(bytes: Buffer): T {
+    this.#checkMarker(bytes);
+    // The common case, the reader's own schema, is matched on the bytes (no hex string).
+    if (this.#readerHeader(bytes)) return this.#readOwn(bytes);
+    return this.#readMatched(bytes, this.#match(bytes));
+  }
+
+  /** Like decode, and says which schema version and which fingerprint form the writer used. */
+  decodeMessage(bytes: Buffer): DecodedMessage<T> {
+    this.#checkMarker(bytes);
+    if (this.#readerHeader(bytes)) return { value: this.#readOwn(bytes), writer: this.reader, fingerprintForm: CANONICAL };
+    const match = this.#match(bytes);
+    return { value: this.#readMatched(bytes, match), writer: match.schema, fingerprintForm: match.form };
+  }
+
+  /** Messages read so far whose header carried a library variant's fingerprint, by variant name. */
+  variantReads(): ReadonlyMap<string, number> {
+    return this.#variantReads;
+  }
+
+  #checkMarker(bytes: Buffer): void {
     if (bytes.length < SINGLE_OBJECT_HEADER_BYTES || bytes[0] !== 0xc3 || bytes[1] !== 0x01) {
       throw new DecodeError('not_single_object_encoding', `not Avro single-object encoding: expected marker C3 01, got ${bytes.subarray(0, 2).toString('hex') || 'nothing'} (${bytes.length} bytes)`);
     }
-    // The common case, the reader's own schema, is matched on the bytes (no hex string).
-    if (this.#readerHeader(bytes)) {
-      const fast = this.#fastReader?.read(bytes, SINGLE_OBJECT_HEADER_BYTES);
-      if (fast !== undefined) return fast as T;
-      return this.#read(bytes, this.reader, null);
-    }
+  }
+
+  #readOwn(bytes: Buffer): T {
+    const fast = this.#fastReader?.read(bytes, SINGLE_OBJECT_HEADER_BYTES);
+    if (fast !== undefined) return fast as T;
+    return this.#read(bytes, this.reader, null);
+  }
+
+  #match(bytes: Buffer): FingerprintMatch {
     const hex = bytes.toString('hex', 2, SINGLE_OBJECT_HEADER_BYTES);
-    const writer = hex === this.writer.fingerprintHex ? this.writer : this.registry.byFingerprintHex(hex);
-    if (!writer) {
-      throw new DecodeError('unknown_schema_fingerprint', `unknown writer schema fingerprint ${hex}: no file under schemas/ has it (is this reader older than the writer?)`);
+    const match = this.registry.byFingerprintHex(hex);
+    if (!match) {
+      throw new DecodeError('unknown_schema_fingerprint', `unknown writer schema fingerprint ${hex}: no schema under schemas/ has it, in its canonical form or in a known library's variant (is this reader older than the writer?)`);
     }
-    if (writer.record !== this.record) {
-      throw new DecodeError('wrong_record', `message is a ${writer.record} v${writer.version}, expected a ${this.record}`);
+    if (match.schema.record !== this.record) {
+      throw new DecodeError('wrong_record', `message is a ${match.schema.record} v${match.schema.version}, expected a ${this.record}`);
     }
-    return this.#read(bytes, writer, this.#resolverFor(writer));
+    return match;
+  }
+
+  /** A variant's body is the same Avro binary as the canonical writer's: only the header differs. */
+  #readMatched(bytes: Buffer, match: FingerprintMatch): T {
+    if (match.form !== CANONICAL) this.#variantReads.set(match.form, (this.#variantReads.get(match.form) ?? 0) + 1);
+    if (match.schema === this.reader) return this.#readOwn(bytes);
+    return this.#read(bytes, match.schema, this.#resolverFor(match.schema));
   }
 
   #readerHeader(bytes: Buffer): boolean {

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import avro from 'avsc';
+import { FINGERPRINT_DIALECTS, canonicalForm, type SchemaJson } from './canonical-form';
 import { crc64Avro, fingerprintBytes } from './crc64-avro';
 
 /** Single-object encoding marker (Avro spec): C3 01, then the 8-byte CRC-64-AVRO fingerprint. */
@@ -19,6 +20,41 @@ export interface RegisteredSchema {
   fingerprintHex: string;
   /** The 10-byte single-object header for this writer schema. */
   header: Buffer;
+  /** Fingerprints of the non-canonical forms libraries write for this schema (see canonical-form.ts). */
+  variants: readonly FingerprintVariant[];
+}
+
+/** A form other than the Parsing Canonical Form that some libraries fingerprint for a schema. */
+export interface FingerprintVariant {
+  /** The dialects that write this form, joined by `|` when several write the same: `python-avro-1.11|goavro-2`. */
+  name: string;
+  form: string;
+  fingerprint: bigint;
+  fingerprintHex: string;
+}
+
+/** What a fingerprint on the wire names: a schema, and `canonical` or the variant's name. */
+export interface FingerprintMatch {
+  schema: RegisteredSchema;
+  form: string;
+}
+
+export const CANONICAL = 'canonical';
+
+function fingerprintHexOf(form: string): { fingerprint: bigint; fingerprintHex: string } {
+  const fingerprint = crc64Avro(Buffer.from(form, 'utf8'));
+  return { fingerprint, fingerprintHex: fingerprintBytes(fingerprint).toString('hex') };
+}
+
+/** Every dialect's form of `schema` that differs from `canonical`, dialects writing the same form grouped. */
+function variantsOf(schema: SchemaJson, canonical: string): FingerprintVariant[] {
+  const byForm = new Map<string, string[]>();
+  for (const dialect of FINGERPRINT_DIALECTS) {
+    const form = canonicalForm(schema, dialect);
+    if (form === undefined || form === canonical) continue;
+    byForm.set(form, [...(byForm.get(form) ?? []), dialect.name]);
+  }
+  return [...byForm].map(([form, names]) => ({ name: names.join('|'), form, ...fingerprintHexOf(form) }));
 }
 
 /** `schemas/` at the repository root, found from this file's location. */
@@ -32,7 +68,7 @@ export function defaultSchemasDir(): string {
  */
 export class SchemaRegistry {
   readonly #byRecord = new Map<string, RegisteredSchema[]>();
-  readonly #byFingerprint = new Map<string, RegisteredSchema>();
+  readonly #byFingerprint = new Map<string, FingerprintMatch>();
 
   static load(dir: string = defaultSchemasDir()): SchemaRegistry {
     const registry = new SchemaRegistry();
@@ -51,26 +87,29 @@ export class SchemaRegistry {
   register(record: string, version: number, schema: avro.Schema, file = `${record}/v${version}.avsc`): RegisteredSchema {
     const type = avro.Type.forSchema(schema);
     const canonical = JSON.stringify(type.schema());
-    const fingerprint = crc64Avro(Buffer.from(canonical, 'utf8'));
-    const fp = fingerprintBytes(fingerprint);
+    const { fingerprint, fingerprintHex } = fingerprintHexOf(canonical);
     const entry: RegisteredSchema = {
       record,
       version,
       file,
       type,
       fingerprint,
-      fingerprintHex: fp.toString('hex'),
-      header: Buffer.concat([SINGLE_OBJECT_MAGIC, fp]),
+      fingerprintHex,
+      header: Buffer.concat([SINGLE_OBJECT_MAGIC, Buffer.from(fingerprintHex, 'hex')]),
+      variants: variantsOf(schema as SchemaJson, canonical),
     };
-    const existing = this.#byFingerprint.get(entry.fingerprintHex);
-    if (existing && (existing.record !== record || existing.version !== version)) {
-      throw new Error(`schema ${file} has the same canonical form as ${existing.file}: a new version must change the schema`);
+    const forms = [{ hex: fingerprintHex, form: CANONICAL }, ...entry.variants.map((v) => ({ hex: v.fingerprintHex, form: v.name }))];
+    for (const { hex, form } of forms) {
+      const existing = this.#byFingerprint.get(hex)?.schema;
+      if (existing && (existing.record !== record || existing.version !== version)) {
+        throw new Error(`schema ${file} has the same ${form} form as ${existing.file}: a new version must change the schema`);
+      }
     }
     const versions = this.#byRecord.get(record) ?? [];
     versions.push(entry);
     versions.sort((a, b) => a.version - b.version);
     this.#byRecord.set(record, versions);
-    this.#byFingerprint.set(entry.fingerprintHex, entry);
+    for (const { hex, form } of forms) this.#byFingerprint.set(hex, { schema: entry, form });
     return entry;
   }
 
@@ -87,7 +126,13 @@ export class SchemaRegistry {
     return found;
   }
 
-  byFingerprintHex(hex: string): RegisteredSchema | undefined {
+  /** The schema whose canonical form or a library variant of it has this fingerprint (hex of the 8 wire bytes). */
+  byFingerprintHex(hex: string): FingerprintMatch | undefined {
     return this.#byFingerprint.get(hex);
+  }
+
+  /** Every registered schema, by record then version. */
+  all(): RegisteredSchema[] {
+    return [...this.#byRecord.values()].flat();
   }
 }
