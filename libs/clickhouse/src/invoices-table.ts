@@ -1,4 +1,4 @@
-import { decodeInvoice, encodeInvoice, periodBounds, type BillableEvent, type Invoice, type InvoiceBucket, type UsageTotal } from '@meterline/domain';
+import { decodeInvoice, encodeInvoice, periodBounds, tokenLineNames, unitBucket, type BillableEvent, type Invoice, type InvoiceBucket, type UsageTotal } from '@meterline/domain';
 import { InfrastructureError } from '@meterline/platform';
 import { quoteIdentifier, type ClickHouseHandle } from './client';
 
@@ -131,16 +131,19 @@ export class InvoicesTable {
     const { startMs, endMs } = periodBounds(period);
     const out = new Map(tenants.map((t) => [t, { events: [] as BillableEvent[], lateEvents: [] as BillableEvent[] }]));
     const result = await this.handle.client.query({
-      query: `SELECT tenant_id, provider, model, toUnixTimestamp64Milli(occurred_at) AS ms, metadata['service_tier'] AS tier,
-                     input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens, source_partition, source_offset
+      // The tier: the v2 column, else (rows of v1 events) the metadata key v1 events set.
+      query: `SELECT tenant_id, provider, model, toUnixTimestamp64Milli(occurred_at) AS ms, ifNull(service_tier, metadata['service_tier']) AS tier,
+                     input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens, source_partition, source_offset,
+                     cache_write_1h_tokens, audio_input_tokens, audio_output_tokens, image_input_tokens, image_output_tokens, units
               FROM ${this.#db}.usage_events FINAL
               WHERE tenant_id IN {tenants:Array(String)}
                 AND ((occurred_at >= fromUnixTimestamp64Milli({start:Int64}) AND occurred_at < fromUnixTimestamp64Milli({end:Int64})) ${lateUsageClause(previous)})`,
       query_params: { tenants, start: startMs, end: endMs, lateFrom: startMs - LATE_LOOKBACK_MS, cut: [...cut], prev: [...(previous?.cut ?? [])] },
       format: 'JSONCompactEachRow',
     });
-    const rows = await result.json<[string, string, string, string, string, string, string, string, string, string, number, string]>();
-    for (const [tenant, provider, model, ms, tier, input, cacheRead, cacheWrite, output, reasoning, partition, offset] of rows) {
+    type Row = [string, string, string, string, string, string, string, string, string, string, number, string, string, string, string, string, string, Record<string, string>];
+    const rows = await result.json<Row>();
+    for (const [tenant, provider, model, ms, tier, input, cacheRead, cacheWrite, output, reasoning, partition, offset, cacheWrite1h, audioIn, audioOut, imageIn, imageOut, units] of rows) {
       const event: BillableEvent = {
         provider,
         model,
@@ -151,6 +154,12 @@ export class InvoicesTable {
         cache_write_tokens: Number(cacheWrite),
         output_tokens: Number(output),
         reasoning_tokens: Number(reasoning),
+        cache_write_1h_tokens: Number(cacheWrite1h),
+        audio_input_tokens: Number(audioIn),
+        audio_output_tokens: Number(audioOut),
+        image_input_tokens: Number(imageIn),
+        image_output_tokens: Number(imageOut),
+        units: Object.fromEntries(Object.entries(units).map(([name, count]) => [name, Number(count)])),
         source_partition: Number(partition),
         source_offset: offsetOf(offset, 'source_offset'),
       };
@@ -166,7 +175,9 @@ export class InvoicesTable {
     const { startMs, endMs } = periodBounds(period);
     const rows = await this.#rows<Record<string, string>>(
       `SELECT tenant_id, provider, model, toString(sum(requests)) AS request, toString(sum(input_tokens)) AS input, toString(sum(cache_read_tokens)) AS cache_read,
-              toString(sum(cache_write_tokens)) AS cache_write, toString(sum(output_tokens)) AS output, toString(sum(reasoning_tokens)) AS reasoning
+              toString(sum(cache_write_tokens)) AS cache_write, toString(sum(cache_write_1h_tokens)) AS cache_write_1h, toString(sum(output_tokens)) AS output,
+              toString(sum(reasoning_tokens)) AS reasoning, toString(sum(audio_input_tokens)) AS audio_input, toString(sum(audio_output_tokens)) AS audio_output,
+              toString(sum(image_input_tokens)) AS image_input, toString(sum(image_output_tokens)) AS image_output, toJSONString(sumMap(units)) AS units
        FROM ${this.#db}.usage_hourly
        WHERE tenant_id IN {tenants:Array(String)} AND hour >= toDateTime({start:Int64}) AND hour < toDateTime({end:Int64})
        GROUP BY tenant_id, provider, model`,
@@ -176,9 +187,12 @@ export class InvoicesTable {
     for (const row of rows) {
       const list = out.get(row.tenant_id ?? '');
       if (list === undefined) continue;
-      for (const bucket of ['request', 'input', 'cache_read', 'cache_write', 'output', 'reasoning'] as const satisfies readonly InvoiceBucket[]) {
+      for (const bucket of ['request', ...tokenLineNames] as const satisfies readonly InvoiceBucket[]) {
         const quantity = BigInt(row[bucket] ?? '0');
         if (quantity !== 0n) list.push({ provider: row.provider ?? '', model: row.model ?? '', bucket, quantity });
+      }
+      for (const [name, count] of Object.entries(JSON.parse(row.units ?? '{}') as Record<string, number | string>)) {
+        if (BigInt(count) !== 0n) list.push({ provider: row.provider ?? '', model: row.model ?? '', bucket: unitBucket(name), quantity: BigInt(count) });
       }
     }
     return out;

@@ -1,4 +1,4 @@
-import type { UsageEvent } from '@meterline/domain';
+import { millisDecimal, type UsageEvent } from '@meterline/domain';
 import { InfrastructureError } from '@meterline/platform';
 import { insertFormatted, quoteIdentifier, type ClickHouseHandle } from './client';
 
@@ -25,8 +25,14 @@ export interface TenantUsageTotals {
   input_tokens: string;
   cache_read_tokens: string;
   cache_write_tokens: string;
+  cache_write_1h_tokens: string;
   output_tokens: string;
   reasoning_tokens: string;
+  audio_input_tokens: string;
+  audio_output_tokens: string;
+  image_input_tokens: string;
+  image_output_tokens: string;
+  /** Every bucket (they are disjoint). */
   total_tokens: string;
   errors: string;
   first_event_at: string;
@@ -34,7 +40,7 @@ export interface TenantUsageTotals {
 }
 
 /** Nullable columns: left out of an insert when every row of it has NULL (the column default). */
-const NULLABLE_STRINGS = ['project_id', 'api_key_hash', 'client_id', 'user_id', 'trace_id', 'endpoint_id'] as const;
+const NULLABLE_STRINGS = ['project_id', 'api_key_hash', 'client_id', 'user_id', 'trace_id', 'endpoint_id', 'service_tier'] as const;
 type NullableString = (typeof NULLABLE_STRINGS)[number];
 /**
  * Where a field is inserted: the contract's text forms go to the table's EPHEMERAL *_input
@@ -44,21 +50,24 @@ const INSERTED_AS: Partial<Record<string, string>> = { event_id: 'event_id_input
 const insertedAs = (field: string): string => INSERTED_AS[field] ?? field;
 
 /** Columns of an insert, in order; the optional ones only when some row has a value. */
-function insertColumns(rows: readonly UsageEventRow[]): { columns: string[]; nullable: NullableString[]; metadata: boolean } {
+function insertColumns(rows: readonly UsageEventRow[]): { columns: string[]; nullable: NullableString[]; metadata: boolean; units: boolean } {
   const present = new Set<NullableString>();
   let metadata = false;
+  let units = false;
   for (const row of rows) {
     for (const column of NULLABLE_STRINGS) if (row[column] !== null && row[column] !== undefined) present.add(column);
     if (!metadata && row.metadata !== null && row.metadata !== undefined) for (const _ in row.metadata) metadata = true;
+    if (!units && row.units !== null && row.units !== undefined) for (const _ in row.units) units = true;
   }
   const nullable = NULLABLE_STRINGS.filter((column) => present.has(column));
   const columns = [
     'event_id', 'occurred_at', 'tenant_id', ...nullable, 'provider', 'model', 'operation',
-    'input_tokens', 'cache_read_tokens', 'cache_write_tokens', 'output_tokens', 'reasoning_tokens',
+    'input_tokens', 'cache_read_tokens', 'cache_write_tokens', 'cache_write_1h_tokens', 'output_tokens', 'reasoning_tokens',
+    'audio_input_tokens', 'audio_output_tokens', 'image_input_tokens', 'image_output_tokens', ...(units ? ['units'] : []),
     'latency_ms', 'ttft_ms', 'status_code', 'error_type', ...(metadata ? ['metadata'] : []), 'source_partition', 'source_offset',
     'cost_pico_input', 'charge_pico_input', 'cost_price_version', 'charge_price_version_input',
   ].map(insertedAs);
-  return { columns, nullable, metadata };
+  return { columns, nullable, metadata, units };
 }
 
 /**
@@ -69,7 +78,7 @@ function insertColumns(rows: readonly UsageEventRow[]): { columns: string[]; nul
  * they take their default, which is that same value.
  */
 export function usageEventsInsertBody(rows: readonly UsageEventRow[]): { columns: string[]; body: Buffer } {
-  const { columns, nullable, metadata } = insertColumns(rows);
+  const { columns, nullable, metadata, units } = insertColumns(rows);
   // One array, refilled per row, so a row costs one native JSON.stringify and one write.
   const values = new Array<unknown>(columns.length);
   let body = Buffer.allocUnsafe(Math.max(4_096, rows.length * 256));
@@ -86,10 +95,18 @@ export function usageEventsInsertBody(rows: readonly UsageEventRow[]): { columns
     values[i++] = r.input_tokens;
     values[i++] = r.cache_read_tokens;
     values[i++] = r.cache_write_tokens;
+    // A v1-shaped row (an old writer, a test) has no v2 buckets: 0.
+    values[i++] = r.cache_write_1h_tokens ?? 0;
     values[i++] = r.output_tokens;
     values[i++] = r.reasoning_tokens;
-    values[i++] = r.latency_ms;
-    values[i++] = r.ttft_ms;
+    values[i++] = r.audio_input_tokens ?? 0;
+    values[i++] = r.audio_output_tokens ?? 0;
+    values[i++] = r.image_input_tokens ?? 0;
+    values[i++] = r.image_output_tokens ?? 0;
+    if (units) values[i++] = r.units ?? {};
+    // Decimal(3) text, rounded to the microsecond here (ClickHouse would truncate a longer fraction).
+    values[i++] = r.latency_ms === null || r.latency_ms === undefined ? null : millisDecimal(r.latency_ms);
+    values[i++] = r.ttft_ms === null || r.ttft_ms === undefined ? null : millisDecimal(r.ttft_ms);
     values[i++] = r.status_code;
     values[i++] = r.error_type;
     if (metadata) values[i++] = r.metadata;
@@ -157,9 +174,15 @@ export class UsageEventsTable {
                sum(input_tokens) AS input_tokens,
                sum(cache_read_tokens) AS cache_read_tokens,
                sum(cache_write_tokens) AS cache_write_tokens,
+               sum(cache_write_1h_tokens) AS cache_write_1h_tokens,
                sum(output_tokens) AS output_tokens,
                sum(reasoning_tokens) AS reasoning_tokens,
-               sum(input_tokens + cache_read_tokens + cache_write_tokens + output_tokens + reasoning_tokens) AS total_tokens,
+               sum(audio_input_tokens) AS audio_input_tokens,
+               sum(audio_output_tokens) AS audio_output_tokens,
+               sum(image_input_tokens) AS image_input_tokens,
+               sum(image_output_tokens) AS image_output_tokens,
+               sum(input_tokens + cache_read_tokens + cache_write_tokens + cache_write_1h_tokens + output_tokens + reasoning_tokens
+                   + audio_input_tokens + audio_output_tokens + image_input_tokens + image_output_tokens) AS total_tokens,
                countIf(error_type IS NOT NULL) AS errors,
                toString(min(occurred_at)) AS first_event_at,
                toString(max(occurred_at)) AS last_event_at

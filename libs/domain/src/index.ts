@@ -12,6 +12,9 @@ export {
   optionalStringFields,
   totalTokens,
   usageEventV2Defaults,
+  millisToMicros,
+  microsDecimal,
+  millisDecimal,
   type UsageEventV2Fields,
 } from './usage-event/usage-event';
 export {

@@ -1,6 +1,7 @@
 import type { ChargedUsage } from '../pricing/charge';
 import { DecimalError, parseExactDecimal } from '../pricing/money';
-import { lineNames, type UsageToPrice } from '../pricing/price';
+import { bucketOf, tokenLineNames, type UsageToPrice } from '../pricing/price';
+import { compareBuckets, INVOICE_BUCKETS_DESCRIPTION, isInvoiceBucket, isPerUnitBucket, unitBucket } from './buckets';
 import { exactQuotient } from './currency';
 import { InvoiceInputError } from './errors';
 import type { InvoiceBucket, PricedUsageAggregate } from './types';
@@ -11,19 +12,9 @@ export interface ChargedEvent {
    * The event as sent. Its `provider` and `model` (not the catalog's canonical names, which differ
    * for aliases) key the aggregate, so priced totals reconcile with raw events and rollups.
    */
-  usage: Pick<UsageToPrice, 'provider' | 'model' | 'input_tokens' | 'cache_read_tokens' | 'cache_write_tokens' | 'output_tokens' | 'reasoning_tokens'>;
+  usage: Omit<UsageToPrice, 'occurred_at' | 'tier'>;
   charge: ChargedUsage;
 }
-
-const tokenField = {
-  input: 'input_tokens',
-  cache_read: 'cache_read_tokens',
-  cache_write: 'cache_write_tokens',
-  output: 'output_tokens',
-  reasoning: 'reasoning_tokens',
-} as const satisfies Record<Exclude<InvoiceBucket, 'request'>, keyof ChargedEvent['usage']>;
-
-const bucketOrder = new Map<string, number>(lineNames.map((name, i) => [name, i]));
 
 /** The key an aggregate is summed under: (provider, model, price version, tier, threshold, bucket). */
 export function aggregateKey(a: PricedUsageAggregate): string {
@@ -34,7 +25,7 @@ function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** Deterministic order of usage lines: provider, model, price version, tier, threshold, then bucket (input .. reasoning, request). */
+/** Deterministic order of usage lines: provider, model, price version, tier, threshold, then bucket (input .. image_output, units by name, request). */
 export function compareAggregates(a: PricedUsageAggregate, b: PricedUsageAggregate): number {
   return (
     compareText(a.provider, b.provider) ||
@@ -42,7 +33,7 @@ export function compareAggregates(a: PricedUsageAggregate, b: PricedUsageAggrega
     compareText(a.price_version_id, b.price_version_id) ||
     compareText(a.tier ?? '', b.tier ?? '') ||
     (a.threshold_above_prompt_tokens ?? -1) - (b.threshold_above_prompt_tokens ?? -1) ||
-    (bucketOrder.get(a.bucket) ?? 0) - (bucketOrder.get(b.bucket) ?? 0)
+    compareBuckets(a.bucket, b.bucket)
   );
 }
 
@@ -52,8 +43,8 @@ export function compareAggregates(a: PricedUsageAggregate, b: PricedUsageAggrega
  */
 export function averageUnitPrice(bucket: InvoiceBucket, quantity: bigint, amountPico: bigint): string | null {
   if (quantity <= 0n) return null;
-  // Per token: pico / tokens * 1e6 tokens / 1e12 pico-per-USD. Per request: pico / requests / 1e12.
-  const scale = bucket === 'request' ? 1_000_000_000_000n : 1_000_000n;
+  // Per token: pico / tokens * 1e6 tokens / 1e12 pico-per-USD. Per request or unit: pico / count / 1e12.
+  const scale = isPerUnitBucket(bucket) ? 1_000_000_000_000n : 1_000_000n;
   return exactQuotient(amountPico, quantity * scale);
 }
 
@@ -89,19 +80,21 @@ export function aggregateChargedEvents(events: Iterable<ChargedEvent>): PricedUs
       tier: charge.tier,
       threshold_above_prompt_tokens: charge.thresholdAbovePromptTokens,
     };
-    for (const bucket of lineNames) {
-      if (bucket === 'request') {
-        add({ ...base, bucket }, 1n, charge.lines.request);
-        continue;
-      }
-      const tokens = usage[tokenField[bucket]];
+    for (const bucket of tokenLineNames) {
+      const field = bucketOf(bucket);
+      const tokens = usage[field] ?? 0;
       if (!Number.isSafeInteger(tokens) || tokens < 0) {
-        throw new InvoiceInputError(`events[${index}].usage.${tokenField[bucket]}`, `must be a non-negative integer, got ${String(tokens)}`);
+        throw new InvoiceInputError(`events[${index}].usage.${field}`, `must be a non-negative integer, got ${String(tokens)}`);
       }
       const amount = charge.lines[bucket];
       if (tokens === 0 && amount === 0n) continue;
       add({ ...base, bucket }, BigInt(tokens), amount);
     }
+    for (const [name, count] of Object.entries(usage.units ?? {})) {
+      if (count === 0) continue;
+      add({ ...base, bucket: unitBucket(name) }, BigInt(count), charge.unitLines[name] ?? 0n);
+    }
+    add({ ...base, bucket: 'request' }, 1n, charge.lines.request);
     index++;
   }
   const out = [...sums.values()];
@@ -118,7 +111,7 @@ export function checkAggregate(a: PricedUsageAggregate, field: string): void {
   checkName(a.provider, `${field}.provider`);
   checkName(a.model, `${field}.model`);
   checkName(a.price_version_id, `${field}.price_version_id`);
-  if (!bucketOrder.has(a.bucket)) throw new InvoiceInputError(`${field}.bucket`, `must be one of ${lineNames.join(', ')}, got ${JSON.stringify(a.bucket)}`);
+  if (!isInvoiceBucket(a.bucket)) throw new InvoiceInputError(`${field}.bucket`, `must be one of ${INVOICE_BUCKETS_DESCRIPTION}, got ${JSON.stringify(a.bucket)}`);
   if (a.tier !== undefined && a.tier !== null) checkName(a.tier, `${field}.tier`);
   const threshold = a.threshold_above_prompt_tokens;
   if (threshold !== undefined && threshold !== null && (!Number.isSafeInteger(threshold) || threshold <= 0)) {

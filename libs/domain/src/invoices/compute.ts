@@ -1,5 +1,6 @@
 import { DecimalError, parseExactDecimal, roundHalfEven, type ExactDecimal } from '../pricing/money';
 import { averageUnitPrice, compareAggregates, mergeAggregates } from './aggregate';
+import { bucketLabel } from './buckets';
 import { currencyMinorUnit, DEFAULT_CURRENCY, formatMinor, multiplyDecimals, parseExchangeRate, picoToMinor, type ExchangeRate } from './currency';
 import { InvoiceInputError } from './errors';
 import { checkPeriod, checkRevision, invoiceId, parseInvoiceId } from './invoice-id';
@@ -8,7 +9,6 @@ import {
   invoiceStatuses,
   type BillingTerms,
   type Invoice,
-  type InvoiceBucket,
   type InvoiceInput,
   type InvoiceLine,
   type InvoiceLineKind,
@@ -213,22 +213,13 @@ function billable(a: PricedUsageAggregate): boolean {
   return a.quantity !== 0n || a.amount_pico !== 0n;
 }
 
-const bucketLabel: Record<InvoiceBucket, string> = {
-  input: 'input tokens',
-  cache_read: 'cache read tokens',
-  cache_write: 'cache write tokens',
-  output: 'output tokens',
-  reasoning: 'reasoning tokens',
-  request: 'request fee',
-};
-
 function describeUsage(a: PricedUsageAggregate): string {
   const details: string[] = [];
   if (a.tier !== undefined && a.tier !== null) details.push(`${a.tier} tier`);
   if (a.threshold_above_prompt_tokens !== undefined && a.threshold_above_prompt_tokens !== null) {
     details.push(`prompts above ${a.threshold_above_prompt_tokens} tokens`);
   }
-  return `${a.provider}/${a.model} ${bucketLabel[a.bucket]}${details.length > 0 ? ` (${details.join(', ')})` : ''}`;
+  return `${a.provider}/${a.model} ${bucketLabel(a.bucket)}${details.length > 0 ? ` (${details.join(', ')})` : ''}`;
 }
 
 function usageLine(kind: InvoiceLineKind, a: PricedUsageAggregate, money: Money, adjusts: LateUsageAdjustment | null): Omit<InvoiceLine, 'line_no'> {

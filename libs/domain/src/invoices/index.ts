@@ -27,6 +27,7 @@ export {
 } from './currency';
 export { invoiceId, parseInvoiceId, isInvoicePeriod, type ParsedInvoiceId } from './invoice-id';
 export { aggregateChargedEvents, averageUnitPrice, type ChargedEvent } from './aggregate';
+export { unitBucket, unitOfBucket, isInvoiceBucket, compareBuckets, bucketLabel, fixedInvoiceBuckets, type UnitBucket } from './buckets';
 export { computeInvoice } from './compute';
 export {
   toInvoiceJson,

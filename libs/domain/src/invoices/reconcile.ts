@@ -1,4 +1,4 @@
-import { lineNames } from '../pricing/price';
+import { compareBuckets, INVOICE_BUCKETS_DESCRIPTION, isInvoiceBucket } from './buckets';
 import { InvoiceInputError } from './errors';
 import { checkPeriod } from './invoice-id';
 import type { InvoiceBucket, PricedUsageAggregate } from './types';
@@ -42,8 +42,6 @@ export interface ReconcileMismatch {
 }
 
 export type ReconcileResult = { ok: true } | { ok: false; mismatches: ReconcileMismatch[]; report: string };
-
-const bucketOrder = new Map<string, number>(lineNames.map((name, i) => [name, i]));
 
 /** Sums priced aggregates per (provider, model, bucket), over price versions, tiers and thresholds. */
 export function pricedTotals(aggregates: readonly PricedUsageAggregate[]): UsageTotal[] {
@@ -109,7 +107,7 @@ export function reconcileInvoiceInputs(input: ReconcileInput): ReconcileResult {
       const field = `${source}[${i}]`;
       if (typeof total.provider !== 'string' || total.provider.length === 0) throw new InvoiceInputError(`${field}.provider`, 'must be a non-empty string');
       if (typeof total.model !== 'string' || total.model.length === 0) throw new InvoiceInputError(`${field}.model`, 'must be a non-empty string');
-      if (!bucketOrder.has(total.bucket)) throw new InvoiceInputError(`${field}.bucket`, `must be one of ${lineNames.join(', ')}, got ${JSON.stringify(total.bucket)}`);
+      if (!isInvoiceBucket(total.bucket)) throw new InvoiceInputError(`${field}.bucket`, `must be one of ${INVOICE_BUCKETS_DESCRIPTION}, got ${JSON.stringify(total.bucket)}`);
       if (typeof total.quantity !== 'bigint' || total.quantity < 0n) throw new InvoiceInputError(`${field}.quantity`, `must be a bigint >= 0, got ${String(total.quantity)}`);
       const key = JSON.stringify([total.provider, total.model, total.bucket]);
       let row = rows.get(key);
@@ -126,7 +124,7 @@ export function reconcileInvoiceInputs(input: ReconcileInput): ReconcileResult {
       (a, b) =>
         (a.provider < b.provider ? -1 : a.provider > b.provider ? 1 : 0) ||
         (a.model < b.model ? -1 : a.model > b.model ? 1 : 0) ||
-        (bucketOrder.get(a.bucket) ?? 0) - (bucketOrder.get(b.bucket) ?? 0),
+        compareBuckets(a.bucket, b.bucket),
     );
   if (bad.length === 0) return { ok: true };
   const mismatches = bad.map((r) => ({ tenant_id: input.tenant_id, period: input.period, ...r }));

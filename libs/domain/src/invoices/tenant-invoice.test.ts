@@ -11,7 +11,7 @@ const ISSUED = Date.UTC(2025, 3, 1, 2);
 
 let offset = 0;
 function event(over: Partial<BillableEvent> = {}): BillableEvent {
-  return { provider: 'acme', model: 'alpha', occurred_at: MAR, tier: null, input_tokens: 0, cache_read_tokens: 0, cache_write_tokens: 0, output_tokens: 0, reasoning_tokens: 0, source_partition: 0, source_offset: offset++, ...over };
+  return { provider: 'acme', model: 'alpha', occurred_at: MAR, tier: null, input_tokens: 0, cache_read_tokens: 0, cache_write_tokens: 0, output_tokens: 0, reasoning_tokens: 0, cache_write_1h_tokens: 0, audio_input_tokens: 0, audio_output_tokens: 0, image_input_tokens: 0, image_output_tokens: 0, units: {}, source_partition: 0, source_offset: offset++, ...over };
 }
 
 function input(events: BillableEvent[], over: Partial<TenantInvoiceInput> = {}): TenantInvoiceInput {

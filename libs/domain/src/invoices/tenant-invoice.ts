@@ -5,6 +5,9 @@ import type { TenantBilling } from './billing-terms';
 import { computeInvoice } from './compute';
 import { periodOf } from './period';
 import { reconcileInvoiceInputs, pricedTotals, type ReconcileMismatch, type UsageTotal } from './reconcile';
+import { bucketOf, tokenLineNames } from '../pricing/price';
+import type { TokenBucket } from '../usage-event/usage-event';
+import { unitBucket } from './buckets';
 import type { Invoice, InvoiceBucket, LateUsageAdjustment } from './types';
 
 /**
@@ -21,21 +24,18 @@ import type { Invoice, InvoiceBucket, LateUsageAdjustment } from './types';
  * arrives after the cut is not billed again.
  */
 
-/** A stored usage event, as much of it as billing needs. */
-export interface BillableEvent {
+/** A stored usage event, as much of it as billing needs: every token bucket and unit. */
+export type BillableEvent = Record<TokenBucket, number> & {
   provider: string;
   model: string;
   /** Event time, epoch ms. */
   occurred_at: number;
   tier: string | null;
-  input_tokens: number;
-  cache_read_tokens: number;
-  cache_write_tokens: number;
-  output_tokens: number;
-  reasoning_tokens: number;
+  /** Per-request priced units, name -> count. */
+  units: Readonly<Record<string, number>>;
   source_partition: number;
   source_offset: number;
-}
+};
 
 export interface TenantInvoiceInput {
   tenant_id: string;
@@ -64,14 +64,6 @@ export type TenantInvoiceResult =
 /** What a late event's adjustment names when its month has no invoice of the tenant (it had no usage there when closed). */
 export const NO_ORIGINAL_INVOICE = 'none';
 
-const tokenBuckets = [
-  ['input', 'input_tokens'],
-  ['cache_read', 'cache_read_tokens'],
-  ['cache_write', 'cache_write_tokens'],
-  ['output', 'output_tokens'],
-  ['reasoning', 'reasoning_tokens'],
-] as const satisfies readonly (readonly [InvoiceBucket, keyof BillableEvent])[];
-
 /** Tokens and requests per (provider, model, bucket), as the raw table counts them. */
 export function rawTotals(events: readonly BillableEvent[]): UsageTotal[] {
   const sums = new Map<string, UsageTotal>();
@@ -83,7 +75,8 @@ export function rawTotals(events: readonly BillableEvent[]): UsageTotal[] {
   };
   for (const e of events) {
     add(e.provider, e.model, 'request', 1n);
-    for (const [bucket, field] of tokenBuckets) if (e[field] > 0) add(e.provider, e.model, bucket, BigInt(e[field]));
+    for (const bucket of tokenLineNames) if (e[bucketOf(bucket)] > 0) add(e.provider, e.model, bucket, BigInt(e[bucketOf(bucket)]));
+    for (const [name, count] of Object.entries(e.units)) if (count > 0) add(e.provider, e.model, unitBucket(name), BigInt(count));
   }
   return [...sums.values()];
 }
@@ -105,8 +98,14 @@ export function prepareTenantInvoice(input: TenantInvoiceInput): TenantInvoiceRe
       input_tokens: e.input_tokens,
       cache_read_tokens: e.cache_read_tokens,
       cache_write_tokens: e.cache_write_tokens,
+      cache_write_1h_tokens: e.cache_write_1h_tokens,
       output_tokens: e.output_tokens,
       reasoning_tokens: e.reasoning_tokens,
+      audio_input_tokens: e.audio_input_tokens,
+      audio_output_tokens: e.audio_output_tokens,
+      image_input_tokens: e.image_input_tokens,
+      image_output_tokens: e.image_output_tokens,
+      units: e.units,
     });
 
   // Gate: every event of the month, counted three ways. An unpriced event is missing from the

@@ -1,10 +1,9 @@
-import type { LineName } from '../pricing/price';
+import type { InvoiceBucket } from './buckets';
+
+export type { InvoiceBucket } from './buckets';
 
 /** The format tag of an invoice document (JSON export). */
 export const INVOICE_FORMAT = 'meterline.invoice/v1';
-
-/** A usage bucket on an invoice: the five disjoint token buckets plus `request` (the per-request fee). */
-export type InvoiceBucket = LineName;
 
 export const invoiceLineKinds = ['usage', 'request_fee', 'adjustment', 'minimum_commitment', 'discount', 'credit'] as const;
 export type InvoiceLineKind = (typeof invoiceLineKinds)[number];
@@ -31,7 +30,7 @@ export interface PricedUsageAggregate {
   /** The prompt-size threshold whose rates applied; null or absent for the base rates. */
   threshold_above_prompt_tokens?: number | null;
   bucket: InvoiceBucket;
-  /** Tokens (token buckets) or requests (`request`). Integer >= 0. */
+  /** Tokens (token buckets), units (`unit:<name>`) or requests (`request`). Integer >= 0. */
   quantity: bigint;
   /** The exact charge, integer pico-USD: the sum of the per-event charged lines (tenant discount and markup included). >= 0. */
   amount_pico: bigint;

@@ -29,9 +29,9 @@ describe('parseCatalog', () => {
     const v1 = alpha.versions[0]!;
     expect(v1.priceVersionId).toBe('acme/alpha@2025-01-01');
     expect(v1.effectiveFrom).toBe(JAN_2025);
-    expect(v1.standard.rates).toEqual({ input: 1_000_000n, cache_read: 100_000n, cache_write: 1_250_000n, output: 4_000_000n, reasoning: 5_000_000n, request: 1_000_000_000n });
+    expect(v1.standard.rates).toEqual({ input: 1_000_000n, cache_read: 100_000n, cache_write: 1_250_000n, cache_write_1h: 1_250_000n, output: 4_000_000n, reasoning: 5_000_000n, request: 1_000_000_000n, audio_input: null, audio_output: null, image_input: null, image_output: null, units: new Map() });
     // Tier rates not given default within the tier: cache_read/cache_write = input, reasoning = output, request = 0.
-    expect(v1.tiers.get('batch')!.rates).toEqual({ input: 500_000n, cache_read: 500_000n, cache_write: 500_000n, output: 2_000_000n, reasoning: 2_000_000n, request: 0n });
+    expect(v1.tiers.get('batch')!.rates).toEqual({ input: 500_000n, cache_read: 500_000n, cache_write: 500_000n, cache_write_1h: 500_000n, output: 2_000_000n, reasoning: 2_000_000n, request: 0n, audio_input: null, audio_output: null, image_input: null, image_output: null, units: new Map() });
     const v2 = alpha.versions[1]!;
     expect(v2.priceVersionId).toBe('acme/alpha@2025-06-01T12:00:00.000Z');
     const mini = catalog.entries.find((e) => e.model === 'alpha-mini')!;

@@ -23,12 +23,24 @@ export const ratesDocumentSchema = z.strictObject({
   input: z.string(),
   /** USD per 1M tokens read from the prompt cache; defaults to `input`. */
   cache_read: z.string().optional(),
-  /** USD per 1M tokens written to the prompt cache; defaults to `input`. */
+  /** USD per 1M tokens written to the prompt cache with the default (5-minute) TTL; defaults to `input`. */
   cache_write: z.string().optional(),
+  /** USD per 1M tokens written to the prompt cache with a 1-hour TTL; defaults to `cache_write`. */
+  cache_write_1h: z.string().optional(),
   /** USD per 1M visible output tokens. */
   output: z.string(),
   /** USD per 1M reasoning tokens; defaults to `output`. */
   reasoning: z.string().optional(),
+  /**
+   * USD per 1M audio / image tokens (uncached). No default: a plan without the rate leaves an
+   * event that has such tokens unpriced (`no_rate`) rather than pricing them as text.
+   */
+  audio_input: z.string().optional(),
+  audio_output: z.string().optional(),
+  image_input: z.string().optional(),
+  image_output: z.string().optional(),
+  /** USD per unit of per-request priced work (`web_search`, `web_fetch`, `code_execution`, ...); a unit without a price leaves the event unpriced (`no_rate`). */
+  units: z.record(z.string(), z.string()).optional(),
   /** USD per request (per event); defaults to 0. */
   request: z.string().optional(),
 });
@@ -83,18 +95,27 @@ export type CatalogDocument = z.infer<typeof catalogDocumentSchema>;
 // The parsed catalog (what pricing uses)
 // ---------------------------------------------------------------------------------------------
 
-/** Rates of one price plan, integer pico-USD per token (`request`: per request). */
+/** Rates of one price plan, integer pico-USD per token (`request`: per request; `units`: per unit). */
 export interface RateSet {
   readonly input: bigint;
   readonly cache_read: bigint;
+  /** 5-minute (default TTL) cache writes. */
   readonly cache_write: bigint;
+  readonly cache_write_1h: bigint;
   readonly output: bigint;
   readonly reasoning: bigint;
+  /** Media rates: null when the plan does not price them (an event with such tokens is then unpriced). */
+  readonly audio_input: bigint | null;
+  readonly audio_output: bigint | null;
+  readonly image_input: bigint | null;
+  readonly image_output: bigint | null;
+  /** Unit name -> pico-USD per unit. A unit not listed is not priced. */
+  readonly units: ReadonlyMap<string, bigint>;
   readonly request: bigint;
 }
 
 export interface PriceThreshold {
-  /** Applies when the request's prompt tokens (input + cache_read + cache_write) exceed this. */
+  /** Applies when the request's prompt tokens (every input bucket: text, cache reads and writes, audio, image) exceed this. */
   readonly abovePromptTokens: number;
   /** Every rate of the request switches to these. */
   readonly rates: RateSet;
@@ -286,17 +307,54 @@ function convertPrice(
   }
 }
 
+/** A unit name in a price file: the same rule as the event's `units` keys. */
+const UNIT_NAME = /^[a-z][a-z0-9_]{0,47}$/;
+
 function convertRates(doc: RatesDocument, path: string, entry: string, collector: ProblemCollector): RateSet | undefined {
   const input = convertPrice(doc.input, `${path}.input`, 'token', entry, collector);
   const output = convertPrice(doc.output, `${path}.output`, 'token', entry, collector);
   const cacheRead = doc.cache_read === undefined ? input : convertPrice(doc.cache_read, `${path}.cache_read`, 'token', entry, collector);
   const cacheWrite = doc.cache_write === undefined ? input : convertPrice(doc.cache_write, `${path}.cache_write`, 'token', entry, collector);
+  const cacheWrite1h = doc.cache_write_1h === undefined ? cacheWrite : convertPrice(doc.cache_write_1h, `${path}.cache_write_1h`, 'token', entry, collector);
   const reasoning = doc.reasoning === undefined ? output : convertPrice(doc.reasoning, `${path}.reasoning`, 'token', entry, collector);
+  const media = (text: string | undefined, name: string): bigint | null | undefined => (text === undefined ? null : convertPrice(text, `${path}.${name}`, 'token', entry, collector));
+  const audioInput = media(doc.audio_input, 'audio_input');
+  const audioOutput = media(doc.audio_output, 'audio_output');
+  const imageInput = media(doc.image_input, 'image_input');
+  const imageOutput = media(doc.image_output, 'image_output');
+  const units = new Map<string, bigint>();
+  let unitsOk = true;
+  for (const [name, text] of Object.entries(doc.units ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    if (!UNIT_NAME.test(name)) {
+      collector.add(entry, `${path}.units.${name}`, 'unit_name', `unit name ${JSON.stringify(name)} must match ${UNIT_NAME.source} (e.g. web_search)`);
+      unitsOk = false;
+      continue;
+    }
+    const price = convertPrice(text, `${path}.units.${name}`, 'request', entry, collector);
+    if (price === undefined) unitsOk = false;
+    else units.set(name, price);
+  }
   const request = doc.request === undefined ? 0n : convertPrice(doc.request, `${path}.request`, 'request', entry, collector);
-  if (input === undefined || output === undefined || cacheRead === undefined || cacheWrite === undefined || reasoning === undefined || request === undefined) {
+  if (
+    input === undefined || output === undefined || cacheRead === undefined || cacheWrite === undefined || cacheWrite1h === undefined || reasoning === undefined || request === undefined ||
+    audioInput === undefined || audioOutput === undefined || imageInput === undefined || imageOutput === undefined || !unitsOk
+  ) {
     return undefined;
   }
-  return { input, cache_read: cacheRead, cache_write: cacheWrite, output, reasoning, request };
+  return {
+    input,
+    cache_read: cacheRead,
+    cache_write: cacheWrite,
+    cache_write_1h: cacheWrite1h,
+    output,
+    reasoning,
+    audio_input: audioInput,
+    audio_output: audioOutput,
+    image_input: imageInput,
+    image_output: imageOutput,
+    units,
+    request,
+  };
 }
 
 function convertPlan(

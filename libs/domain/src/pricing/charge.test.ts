@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { usageEventV2Defaults } from '../usage-event/usage-event';
 import { CatalogError, parseCatalog, type CatalogProblem } from './catalog';
 import { chargeUsage, parseTenantOverrides, rateEvent, type ChargeInput, type ChargedUsage } from './charge';
 import { priceEvent } from './event-money';
@@ -44,7 +45,7 @@ function charged(u: ChargeInput): ChargedUsage {
 }
 
 const mixed = { input_tokens: 1_000, cache_read_tokens: 2_000, cache_write_tokens: 300, output_tokens: 500, reasoning_tokens: 700 };
-const ZERO: Record<LineName, bigint> = { input: 0n, cache_read: 0n, cache_write: 0n, output: 0n, reasoning: 0n, request: 0n };
+const ZERO: Record<LineName, bigint> = { input: 0n, cache_read: 0n, cache_write: 0n, cache_write_1h: 0n, output: 0n, reasoning: 0n, audio_input: 0n, audio_output: 0n, image_input: 0n, image_output: 0n, units: 0n, request: 0n };
 
 describe('chargeUsage', () => {
   it.each<[string, string, Partial<ChargeInput>, string, string, Partial<Record<LineName, bigint>>, bigint]>([
@@ -306,7 +307,7 @@ describe('priceEvent (totals only) agrees with rateEvent (line by line)', () => 
         reasoning_tokens: rand(4) === 0 ? rand(50_000) : 0,
       };
       const rated = rateEvent(rateCard, overrides, costBook, { ...u, tier: tier ?? null });
-      const money = priceEvent(books, { ...u, metadata: tier === undefined ? {} : { service_tier: tier } });
+      const money = priceEvent(books, { ...usageEventV2Defaults(), ...u, metadata: tier === undefined ? {} : { service_tier: tier } });
       expect(money).toEqual({
         costPico: rated.cost.priced ? rated.cost.total : 0n,
         chargePico: rated.charge.priced ? rated.charge.total : 0n,

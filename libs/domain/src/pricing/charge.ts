@@ -185,16 +185,23 @@ export interface ChargeInput extends UsageToPrice {
 function adjust(base: PricedUsage, basis: ChargeBasis, markup: Percent | null, discount: Percent | null): ChargedUsage {
   const f = factorOf(markup, discount);
   let lines: PriceLines = base.lines;
+  let unitLines = base.unitLines;
   let cacheSavings = base.cacheSavings;
   if (f !== null) {
     const adjusted = {} as Record<LineName, bigint>;
-    for (const name of lineNames) adjusted[name] = applyFactor(base.lines[name], f);
+    for (const name of lineNames) if (name !== 'units') adjusted[name] = applyFactor(base.lines[name], f);
+    // Each unit's line is rounded on its own (as each token line is); `units` is their sum.
+    const adjustedUnits: Record<string, bigint> = {};
+    adjusted.units = 0n;
+    for (const name in base.unitLines) adjusted.units += adjustedUnits[name] = applyFactor(base.unitLines[name]!, f);
     lines = adjusted;
+    unitLines = adjustedUnits;
     cacheSavings = applyFactor(base.cacheSavings, f);
   }
   return {
     ...base,
     lines,
+    unitLines,
     total: sumLines(lines),
     cacheSavings,
     basis,

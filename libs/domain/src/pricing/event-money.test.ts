@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { usageEventV2Defaults } from '../usage-event/usage-event';
 import { parseCatalog } from './catalog';
 import { priceEvent, type EventMoney, type PriceBooks } from './event-money';
 import { priceUsage } from './price';
@@ -16,6 +17,7 @@ const event = (change: Partial<Parameters<typeof priceEvent>[1]> = {}): Paramete
   output_tokens: 100,
   reasoning_tokens: 0,
   metadata: {},
+  ...usageEventV2Defaults(),
   ...change,
 });
 

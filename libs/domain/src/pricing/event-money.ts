@@ -1,4 +1,4 @@
-import type { UsageEvent } from '../usage-event/usage-event';
+import type { TokenBucket, UsageEvent } from '../usage-event/usage-event';
 import type { Catalog } from './catalog';
 import { chargeTotal, chooseCharge, type ChargeInput, type TenantOverrides } from './charge';
 import { checkUsage, priceTotals, resolveRates, type UnpricedReason } from './price';
@@ -13,8 +13,13 @@ export interface PriceBooks {
   readonly overrides?: TenantOverrides;
 }
 
-/** The metadata key an event sets to be priced in a service tier (`batch`, `flex`, `priority`). */
+/** The metadata key a v1 event set to be priced in a service tier; v2 events carry `service_tier` (which wins). */
 export const SERVICE_TIER_METADATA_KEY = 'service_tier';
+
+/** The tier an event is priced in: its `service_tier`, else (v1 events) `metadata.service_tier`. */
+export function serviceTierOf(event: Pick<UsageEvent, 'service_tier' | 'metadata'>): string | null {
+  return event.service_tier ?? event.metadata[SERVICE_TIER_METADATA_KEY] ?? null;
+}
 
 /** What one event costs and is charged, in integer pico-USD. Unpriced sides are 0 and flagged. */
 export interface EventMoney {
@@ -36,18 +41,24 @@ export interface EventMoney {
  * that side is 0 and `costPriced`/`chargePriced` say so, so the event is still counted and can
  * be listed and re-rated later (never silently $0).
  */
-export function priceEvent(books: PriceBooks, event: Pick<UsageEvent, 'tenant_id' | 'provider' | 'model' | 'occurred_at' | 'input_tokens' | 'cache_read_tokens' | 'cache_write_tokens' | 'output_tokens' | 'reasoning_tokens' | 'metadata'>): EventMoney {
+export function priceEvent(books: PriceBooks, event: Pick<UsageEvent, 'tenant_id' | 'provider' | 'model' | 'occurred_at' | TokenBucket | 'units' | 'service_tier' | 'metadata'>): EventMoney {
   const usage: ChargeInput = {
     tenant_id: event.tenant_id,
     provider: event.provider,
     model: event.model,
     occurred_at: event.occurred_at,
-    tier: event.metadata[SERVICE_TIER_METADATA_KEY] ?? null,
+    tier: serviceTierOf(event),
     input_tokens: event.input_tokens,
     cache_read_tokens: event.cache_read_tokens,
     cache_write_tokens: event.cache_write_tokens,
+    cache_write_1h_tokens: event.cache_write_1h_tokens,
     output_tokens: event.output_tokens,
     reasoning_tokens: event.reasoning_tokens,
+    audio_input_tokens: event.audio_input_tokens,
+    audio_output_tokens: event.audio_output_tokens,
+    image_input_tokens: event.image_input_tokens,
+    image_output_tokens: event.image_output_tokens,
+    units: event.units,
   };
   // The same choices as rateEvent, without building per-line amounts: this runs once per event.
   checkUsage(usage);

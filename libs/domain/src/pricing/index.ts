@@ -40,6 +40,9 @@ export {
   PricingInputError,
   promptTokens,
   lineNames,
+  tokenLineNames,
+  bucketOf,
+  type TokenLineName,
   type UsageToPrice,
   type PricedUsage,
   type Unpriced,
@@ -61,5 +64,5 @@ export {
   type RatedEvent,
 } from './charge';
 export { importLiteLLM, type LiteLLMImportOptions, type LiteLLMImportResult, type LiteLLMSkip, type LiteLLMWarning } from './litellm';
-export { priceEvent, SERVICE_TIER_METADATA_KEY, type PriceBooks, type EventMoney } from './event-money';
+export { priceEvent, serviceTierOf, SERVICE_TIER_METADATA_KEY, type PriceBooks, type EventMoney } from './event-money';
 export { listPrices, priceBookKinds, type PriceBookKind, type PriceList, type PriceListQuery, type ListedPriceEntry, type ListedVersion, type ListedRates, type ListedThreshold, type ListedTenantTerms } from './price-list';

@@ -135,6 +135,8 @@ describe('importLiteLLM', () => {
       output: 1_100_000n,
       reasoning: 3_300_000n,
       request: 100_000_000n,
+      cache_write_1h: 300_000n,
+      audio_input: null, audio_output: null, image_input: null, image_output: null, units: new Map(),
     });
   });
 

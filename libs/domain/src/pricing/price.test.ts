@@ -31,7 +31,7 @@ describe('priceUsage: every bucket', () => {
     [{ reasoning_tokens: 1_000 }, 'reasoning', 5_000_000_000n],
   ])('%j prices the %s line at %s pico', (tokens, line, amount) => {
     const result = priced(usage(tokens));
-    const expected: Record<LineName, bigint> = { input: 0n, cache_read: 0n, cache_write: 0n, output: 0n, reasoning: 0n, request: REQUEST_FEE };
+    const expected: Record<LineName, bigint> = { input: 0n, cache_read: 0n, cache_write: 0n, cache_write_1h: 0n, output: 0n, reasoning: 0n, audio_input: 0n, audio_output: 0n, image_input: 0n, image_output: 0n, units: 0n, request: REQUEST_FEE };
     expected[line] = amount;
     expect(result.lines).toEqual(expected);
     expect(result.total).toBe(amount + REQUEST_FEE);
@@ -55,7 +55,9 @@ describe('priceUsage: every bucket', () => {
         output: 2_000_000_000n,
         reasoning: 3_500_000_000n,
         request: REQUEST_FEE,
+        cache_write_1h: 0n, audio_input: 0n, audio_output: 0n, image_input: 0n, image_output: 0n, units: 0n,
       },
+      unitLines: {},
       total: 8_075_000_000n,
       // 2,300 cached tokens at the input rate ($0.0023) minus what they cost ($0.000575).
       cacheSavings: 1_725_000_000n,
@@ -90,6 +92,7 @@ describe('priceUsage: prompt-size threshold', () => {
       cache_write: 10_000n * 2_500_000n,
       output: 1_000n * 6_000_000n,
       reasoning: 2_000n * 7_500_000n,
+      cache_write_1h: 0n, audio_input: 0n, audio_output: 0n, image_input: 0n, image_output: 0n, units: 0n,
       request: 2_000_000_000n,
     });
     expect(result.total).toBe(300_002_000_000n + 8_000_000_000n + 25_000_000_000n + 6_000_000_000n + 15_000_000_000n + 2_000_000_000n);
@@ -244,6 +247,12 @@ describe('priceTotals: the per-event total without lines equals the sum of the l
     output,
     reasoning,
     request,
+    cache_write_1h: cacheWrite,
+    audio_input: null,
+    audio_output: null,
+    image_input: null,
+    image_output: null,
+    units: new Map(),
   });
   const typical = rateSet(2_500_000n, 1_250_000n, 3_125_000n, 10_000_000n, 10_000_000n, 0n);
   it.each<[string, RateSet, Partial<UsageToPrice>]>([
@@ -261,5 +270,106 @@ describe('priceTotals: the per-event total without lines equals the sum of the l
     const u = usage(overrides);
     const { lines, cacheSavings } = priceLines(u, rates);
     expect(priceTotals(u, rates)).toEqual({ total: sumLines(lines), cacheSavings });
+  });
+});
+
+describe('priceUsage: the v2 buckets and units, each at its own rate', () => {
+  // USD per 1M tokens -> pico per token: x 1,000,000. Units: USD per unit -> pico: x 10^12.
+  const v2 = parseCatalog(
+    {
+      format: 'meterline.prices/v1',
+      models: [
+        {
+          provider: 'acme',
+          model: 'omni',
+          versions: [
+            {
+              effective_from: '2025-01-01',
+              prices: {
+                input: '3', cache_read: '0.3', cache_write: '3.75', cache_write_1h: '6', output: '15',
+                audio_input: '40', audio_output: '80', image_input: '5', image_output: '30',
+                units: { web_search: '0.01', code_execution: '0.05' },
+              },
+              thresholds: [{ above_prompt_tokens: 200_000, prices: { input: '6', cache_read: '0.6', cache_write: '7.5', cache_write_1h: '12', output: '22.5', audio_input: '80', audio_output: '80', image_input: '10', image_output: '30', units: { web_search: '0.01', code_execution: '0.05' } } }],
+              tiers: { priority: { prices: { input: '5', cache_read: '0.5', output: '25', units: { web_search: '0.02' } } } },
+            },
+          ],
+        },
+      ],
+    },
+    'v2.json',
+  );
+  const omni = (u: Partial<UsageToPrice>): UsageToPrice => ({ ...usage({ provider: 'acme', model: 'omni', occurred_at: MAR_2025 }), ...u });
+  const lineOf = (u: Partial<UsageToPrice>): PricedUsage => {
+    const result = priceUsage(v2, omni(u));
+    if (!result.priced) throw new Error(`${result.reason}: ${result.message}`);
+    return result;
+  };
+
+  it.each<[Partial<UsageToPrice>, LineName, bigint]>([
+    [{ cache_write_1h_tokens: 1_000 }, 'cache_write_1h', 1_000n * 6_000_000n],
+    [{ cache_write_tokens: 1_000 }, 'cache_write', 1_000n * 3_750_000n],
+    [{ audio_input_tokens: 1_000 }, 'audio_input', 1_000n * 40_000_000n],
+    [{ audio_output_tokens: 1_000 }, 'audio_output', 1_000n * 80_000_000n],
+    [{ image_input_tokens: 1_000 }, 'image_input', 1_000n * 5_000_000n],
+    [{ image_output_tokens: 1_000 }, 'image_output', 1_000n * 30_000_000n],
+    [{ units: { web_search: 3 } }, 'units', 3n * 10_000_000_000n],
+    [{ units: { web_search: 2, code_execution: 1 } }, 'units', 2n * 10_000_000_000n + 50_000_000_000n],
+  ])('%j prices the %s line at %s pico, and nothing else', (u, line, amount) => {
+    const result = lineOf(u);
+    expect(result.lines[line]).toBe(amount);
+    expect(result.total).toBe(amount);
+    const rates = v2.entries[0]!.versions[0]!.standard.rates;
+    const { lines, cacheSavings } = priceLines(omni(u), rates);
+    expect(priceTotals(omni(u), rates)).toEqual({ total: sumLines(lines), cacheSavings });
+  });
+
+  it('lists each unit on its own line (their sum is the units line)', () => {
+    expect(lineOf({ units: { web_search: 2, code_execution: 1, web_fetch: 0 } }).unitLines).toEqual({ code_execution: 50_000_000_000n, web_search: 20_000_000_000n });
+  });
+
+  it('a 1-hour write is not priced at the 5-minute rate (the 37.5% under-billing of issue 15)', () => {
+    const fiveMinute = lineOf({ cache_write_tokens: 10_000 }).total;
+    const oneHour = lineOf({ cache_write_1h_tokens: 10_000 }).total;
+    expect(oneHour).toBe(60_000_000_000n);
+    expect(Number(oneHour - fiveMinute) / Number(oneHour)).toBe(0.375);
+  });
+
+  it('1-hour writes and cache reads count as savings against the input rate', () => {
+    expect(lineOf({ cache_read_tokens: 1_000, cache_write_1h_tokens: 1_000 }).cacheSavings).toBe(2_000n * 3_000_000n - 1_000n * 300_000n - 1_000n * 6_000_000n);
+  });
+
+  it('the threshold counts every input bucket (text, cache, audio, image) and switches the media rates too', () => {
+    const result = lineOf({ input_tokens: 100_000, audio_input_tokens: 50_000, image_input_tokens: 50_000, cache_write_1h_tokens: 1 });
+    expect(result.thresholdAbovePromptTokens).toBe(200_000);
+    expect(result.lines.audio_input).toBe(50_000n * 80_000_000n);
+    expect(result.lines.cache_write_1h).toBe(12_000_000n);
+  });
+
+  it('a tier defines its own rates: a 1-hour write defaults to its 5-minute rate, which defaults to its input', () => {
+    const result = lineOf({ tier: 'priority', cache_write_1h_tokens: 1_000, cache_read_tokens: 1_000, units: { web_search: 1 } });
+    expect(result.tier).toBe('priority');
+    expect(result.lines).toMatchObject({ cache_write_1h: 5_000_000_000n, cache_read: 500_000_000n, units: 20_000_000_000n });
+  });
+
+  it.each<[string, Partial<UsageToPrice>, string]>([
+    ['audio tokens on a plan without an audio rate', { tier: 'priority', audio_input_tokens: 1 }, 'audio_input'],
+    ['image output on a plan without the rate', { tier: 'priority', image_output_tokens: 5 }, 'image_output'],
+    ['a unit the plan does not price', { units: { file_search: 1 } }, 'units.file_search'],
+  ])('%s is unpriced (no_rate), never $0 for the part', (_name, u, named) => {
+    const result = priceUsage(v2, omni(u));
+    expect(result).toMatchObject({ priced: false, reason: 'no_rate' });
+    expect(!result.priced && result.message).toContain(named);
+  });
+
+  it('a zero count of an unpriced unit or media bucket needs no rate', () => {
+    expect(priceUsage(v2, omni({ tier: 'priority', audio_input_tokens: 0, units: { file_search: 0 } })).priced).toBe(true);
+  });
+
+  it('rejects a unit price with a bad name or more than 12 decimals, naming the field', () => {
+    const bad = (units: Record<string, string>) => () =>
+      parseCatalog({ format: 'meterline.prices/v1', models: [{ provider: 'p', model: 'm', versions: [{ effective_from: '2025-01-01', prices: { input: '1', output: '1', units } }] }] }, 'bad.json');
+    expect(bad({ 'Web-Search': '0.01' })).toThrow(/units\.Web-Search.*unit_name/);
+    expect(bad({ web_search: '0.0000000000001' })).toThrow(/units\.web_search.*pico_integer/);
   });
 });

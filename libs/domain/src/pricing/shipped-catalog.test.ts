@@ -114,7 +114,8 @@ describe('shipped price files', () => {
       thresholdApplied: false,
       thresholdAbovePromptTokens: null,
       tier: null,
-      lines: { input: 3_600_000_000n, cache_read: 15_000_000_000n, cache_write: 11_250_000_000n, output: 12_000_000_000n, reasoning: 0n, request: 0n },
+      lines: { input: 3_600_000_000n, cache_read: 15_000_000_000n, cache_write: 11_250_000_000n, output: 12_000_000_000n, reasoning: 0n, request: 0n, cache_write_1h: 0n, audio_input: 0n, audio_output: 0n, image_input: 0n, image_output: 0n, units: 0n },
+      unitLines: {},
       total: 41_850_000_000n,
       cacheSavings: 132_750_000_000n,
     });

@@ -134,3 +134,25 @@ export type UsageEventV2Fields = Pick<UsageEvent, Exclude<TokenBucket, 'input_to
 export function usageEventV2Defaults(): UsageEventV2Fields {
   return { cache_write_1h_tokens: 0, audio_input_tokens: 0, audio_output_tokens: 0, image_input_tokens: 0, image_output_tokens: 0, units: {}, service_tier: null };
 }
+
+/**
+ * Telemetry milliseconds as whole microseconds: the precision latency and ttft are stored and
+ * summed with (ClickHouse Decimal(3) columns, integer sums in the rollup script), so sums and
+ * averages are exact. `1834.271` -> 1834271.
+ */
+export function millisToMicros(ms: number): number {
+  return Math.round(ms * 1_000);
+}
+
+/** Whole microseconds as a milliseconds decimal string with three places: 1834271 -> `1834.271`. */
+export function microsDecimal(micros: number | bigint): string {
+  const us = BigInt(micros);
+  const sign = us < 0n ? '-' : '';
+  const abs = us < 0n ? -us : us;
+  return `${sign}${abs / 1_000n}.${(abs % 1_000n).toString().padStart(3, '0')}`;
+}
+
+/** Milliseconds rounded to the microsecond, as a decimal string: 12.3456 -> `12.346`. */
+export function millisDecimal(ms: number): string {
+  return microsDecimal(millisToMicros(ms));
+}
