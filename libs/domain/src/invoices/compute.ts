@@ -134,6 +134,7 @@ export function computeInvoice(input: InvoiceInput): Invoice {
     credits_available_minor: available,
     credits_applied_minor: credit,
     credits_remaining_minor: available - credit,
+    credit_notes_minor: 0n,
     total_minor: total,
   };
 }

@@ -59,6 +59,8 @@ describe('toInvoiceJson', () => {
         credits_applied: '0.30',
         credits_remaining_minor: '0',
         credits_remaining: '0.00',
+        credit_notes_minor: '0',
+        credit_notes: '0.00',
         total_minor: '70',
         total: '0.70',
       },

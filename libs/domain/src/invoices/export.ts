@@ -50,6 +50,7 @@ export const invoiceTotalFields = [
   'credits_available',
   'credits_applied',
   'credits_remaining',
+  'credit_notes',
   'total',
 ] as const;
 export type InvoiceTotalField = (typeof invoiceTotalFields)[number];

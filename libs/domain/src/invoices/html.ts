@@ -39,7 +39,7 @@ const STYLE = `
   tbody td { border-bottom: 1px solid #ddd; }
   .num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
   .sub { display: block; color: #666; font-size: 8.5pt; word-break: break-all; }
-  tr.kind-discount td, tr.kind-credit td { color: #064; }
+  tr.kind-discount td, tr.kind-credit td, tr.kind-credit_note td { color: #064; }
   table.totals { width: auto; margin: 6mm 0 0 auto; }
   table.totals th { font-weight: normal; color: #333; padding-right: 8mm; }
   table.totals tr.total th, table.totals tr.total td { border-top: 1.5px solid #111; font-weight: 700; font-size: 12pt; }
@@ -102,6 +102,7 @@ export function renderInvoiceHtml(invoice: Invoice): string {
   if (invoice.minimum_commitment_top_up_minor !== 0n) totals.push(['Minimum commitment top-up', invoice.minimum_commitment_top_up_minor, '']);
   if (invoice.discounts_minor !== 0n) totals.push(['Discounts', -invoice.discounts_minor, '']);
   if (invoice.credits_applied_minor !== 0n) totals.push(['Credits applied', -invoice.credits_applied_minor, '']);
+  if (invoice.credit_notes_minor !== 0n) totals.push([`Credit note (replaces ${invoice.supersedes_invoice_id ?? ''})`, invoice.credit_notes_minor, '']);
   totals.push([`Total (${invoice.currency})`, invoice.total_minor, 'total']);
 
   const parts = [

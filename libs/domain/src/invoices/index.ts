@@ -48,3 +48,6 @@ export { periodBounds, periodOf, previousPeriod, nextPeriod, periodClosableAt, t
 export { encodeInvoice, decodeInvoice } from './stored';
 export { parseTenantBilling, defaultBilling, BillingTermsError, TENANT_BILLING_FORMAT, type TenantBilling, type TenantBillingBook } from './billing-terms';
 export { prepareTenantInvoice, rawTotals, belowCut, NO_ORIGINAL_INVOICE, type BillableEvent, type TenantInvoiceInput, type TenantInvoiceResult } from './tenant-invoice';
+export { closeDecision, type ClosedMonths, type CloseDecision } from './close-order';
+export { commitmentTenants, tenantsForClose, invoiceDue } from './selection';
+export { nextRevision, sameCharges, periodBilled } from './revision';

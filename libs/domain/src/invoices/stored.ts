@@ -10,7 +10,7 @@ import { INVOICE_FORMAT, type Invoice, type InvoiceLine } from './types';
 
 const invoiceBigints = [
   'usage_minor', 'request_fees_minor', 'adjustments_minor', 'subtotal_minor', 'minimum_commitment_minor', 'minimum_commitment_top_up_minor',
-  'percent_discount_minor', 'fixed_discount_minor', 'discounts_minor', 'credits_available_minor', 'credits_applied_minor', 'credits_remaining_minor', 'total_minor',
+  'percent_discount_minor', 'fixed_discount_minor', 'discounts_minor', 'credits_available_minor', 'credits_applied_minor', 'credits_remaining_minor', 'credit_notes_minor', 'total_minor',
 ] as const satisfies readonly (keyof Invoice)[];
 const lineBigints = ['quantity', 'amount_pico_usd', 'amount_minor'] as const satisfies readonly (keyof InvoiceLine)[];
 
@@ -36,8 +36,9 @@ export function decodeInvoice(text: string, source = 'stored invoice'): Invoice 
   const doc = raw as Record<string, unknown>;
   if (doc.format !== INVOICE_FORMAT) throw new InvoiceInputError(`${source}.format`, `expected ${INVOICE_FORMAT}, got ${JSON.stringify(doc.format)}`);
   if (!Array.isArray(doc.lines)) throw new InvoiceInputError(`${source}.lines`, 'is not an array');
-  const out: Record<string, unknown> = { ...doc };
-  for (const field of invoiceBigints) out[field] = big(doc[field], `${source}.${field}`, false);
+  // Invoices stored before revisions had credit notes carry none.
+  const out: Record<string, unknown> = { ...doc, credit_notes_minor: doc.credit_notes_minor ?? '0' };
+  for (const field of invoiceBigints) out[field] = big(out[field], `${source}.${field}`, false);
   out.lines = (doc.lines as unknown[]).map((line, i) => {
     if (typeof line !== 'object' || line === null) throw new InvoiceInputError(`${source}.lines[${i}]`, 'is not an object');
     const l: Record<string, unknown> = { ...(line as Record<string, unknown>) };

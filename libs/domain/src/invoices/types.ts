@@ -5,7 +5,8 @@ export type { InvoiceBucket } from './buckets';
 /** The format tag of an invoice document (JSON export). */
 export const INVOICE_FORMAT = 'meterline.invoice/v1';
 
-export const invoiceLineKinds = ['usage', 'request_fee', 'adjustment', 'minimum_commitment', 'discount', 'credit'] as const;
+/** `credit_note`: on a revision (2, 3, ...), reverses what the earlier revisions of the period billed. */
+export const invoiceLineKinds = ['usage', 'request_fee', 'adjustment', 'minimum_commitment', 'discount', 'credit', 'credit_note'] as const;
 export type InvoiceLineKind = (typeof invoiceLineKinds)[number];
 
 export const invoiceStatuses = ['draft', 'final'] as const;
@@ -112,7 +113,7 @@ export interface InvoiceLine {
   amount_minor: bigint;
   /** The percentage of a percentage discount line, as written in the terms. */
   percent: string | null;
-  /** Adjustment lines: the invoice and period the late usage belongs to. */
+  /** Adjustment lines: the invoice and period the late usage belongs to; a credit note: the revision it replaces and its period. */
   original_invoice_id: string | null;
   original_period: string | null;
 }
@@ -157,6 +158,15 @@ export interface Invoice {
   credits_applied_minor: bigint;
   /** Credit left for later invoices. */
   credits_remaining_minor: bigint;
-  /** subtotal + top-up - discounts - credits; equals the sum of every line's amount. >= 0. */
+  /**
+   * Revisions only (0 on revision 1): minus what the earlier revisions of the period billed in
+   * total, the `credit_note` line. A revision restates the whole period; this reverses the rest.
+   */
+  credit_notes_minor: bigint;
+  /**
+   * subtotal + top-up - discounts - credits + credit notes; equals the sum of every line's amount.
+   * >= 0 on revision 1; on a revision, what is due on top of the earlier ones (< 0: owed back),
+   * so the totals of a period's revisions add up to what the period costs.
+   */
   total_minor: bigint;
 }
