@@ -79,7 +79,7 @@ describe('apply-usage-batch-2.lua: what it takes back from a group, and late gro
     expect(reply.slice(0, 3)).toEqual([2, 2, 0]); // applied, duplicates, replayed
     const { rollup, requests } = await state(t);
     expect(requests).toBe('3');
-    expect(rollup).toMatchObject({ req: '3', in: '30', out: '15', err: '1', 'e:timeout': '1', 's:5xx': '1', 's:2xx': '2', lat: '1100', latn: '2', latmax: '900', ttft: '350', ttftn: '2', ttftmax: '300', cph: '2', cpl: '2', upc: '1', 'vc:v-dup': '1', 'vc:v-c': '1' });
+    expect(rollup).toMatchObject({ req: '3', in: '30', out: '15', err: '1', 'e:timeout': '1', 's:5xx': '1', 's:2xx': '2', latu: '1100000', latn: '2', latumax: '900000', ttftu: '350000', ttftn: '2', ttftumax: '300000', cph: '2', cpl: '2', upc: '1', 'vc:v-dup': '1', 'vc:v-c': '1' });
 
     // An id seen in another group (same hour) re-sent with other dimensions: it counts nowhere,
     // so neither its maxima nor its price version reach this group.
@@ -87,7 +87,7 @@ describe('apply-usage-batch-2.lua: what it takes back from a group, and late gro
     await apply(t2, [at(0, event(t2, 'x', { latency_ms: 50, ttft_ms: 5 })), at(1, event(t2, 'd', { provider: 'anthropic' }))]);
     await apply(t2, [at(2, event(t2, 'z', { latency_ms: 60, ttft_ms: 6 })), at(3, event(t2, 'd', { latency_ms: 70, ttft_ms: 7, metadata: { version: 'v-ghost' } }))]);
     const second = await state(t2);
-    expect(second.rollup).toMatchObject({ req: '2', lat: '110', latmax: '60', ttft: '11', ttftmax: '6', upc: '2' });
+    expect(second.rollup).toMatchObject({ req: '2', latu: '110000', latumax: '60000', ttftu: '11000', ttftumax: '6000', upc: '2' });
     expect(second.rollup['vc:v-ghost']).toBeUndefined();
   });
 
@@ -99,7 +99,25 @@ describe('apply-usage-batch-2.lua: what it takes back from a group, and late gro
     expect(reply.slice(0, 3)).toEqual([5, 0, 5]);
     const { rollup, requests } = await state(t);
     expect(requests).toBe('15');
-    expect(rollup).toMatchObject({ req: '15', in: String((14 * 15) / 2), latmax: '5000', lat: String(5_000 + 14 * 10) });
+    expect(rollup).toMatchObject({ req: '15', in: String((14 * 15) / 2), latumax: '5000000', latu: String((5_000 + 14 * 10) * 1_000) });
+  });
+
+  it('carries the v2 buckets, units and fractional latency (whole microseconds) through fast groups, take-backs and corrections', async () => {
+    const t = 'v2';
+    const v2 = (id: string, change: Partial<UsageEvent> = {}): UsageEvent =>
+      event(t, id, { cache_write_1h_tokens: 100, audio_input_tokens: 7, audio_output_tokens: 3, image_input_tokens: 50, image_output_tokens: 1, units: { web_search: 2, web_fetch: 1 }, latency_ms: 1_000.125, ttft_ms: 0.5, ...change });
+    await apply(t, [at(0, v2('a'))]);
+    // 'a' again (a duplicate holding the latency maximum is taken back), two new events.
+    await apply(t, [at(1, v2('a', { latency_ms: 1_000.125 })), at(2, v2('b', { latency_ms: 999.999, units: { web_search: 1 } })), at(3, v2('c', { units: {}, latency_ms: null }))]);
+    const { rollup } = await state(t);
+    expect(rollup).toMatchObject({
+      req: '3', cw1: '300', ai: '21', ao: '9', ii: '150', io: '3', 'u:web_search': '3', 'u:web_fetch': '1',
+      latu: String(1_000_125 + 999_999), latn: '2', latumax: '1000125', ttftu: '1500', ttftn: '3', ttftumax: '500',
+    });
+    // A later event closes the hour: an event of it becomes a correction carrying its own buckets and units.
+    await apply(t, [at(4, v2('later', { occurred_at: HOUR_START + 3 * HOUR })), at(5, v2('closed', { latency_ms: 0.001, units: { code_execution: 4 } }))]);
+    const outbox = (await redis.lrange(redisKeys.outbox(t, 0), 0, -1)).map((raw) => JSON.parse(raw) as { t: string; f: Record<string, string | number> });
+    expect(outbox.find((entry) => entry.t === 'c')).toMatchObject({ f: { req: 1, cw1: 100, ai: 7, ao: 3, ii: 50, io: 1, 'u:code_execution': 4, latu: 1, latumax: 1, ttftu: 500 } });
   });
 
   it('a group whose hour is late is summed event by event: late events counted, closed hours become corrections', async () => {
@@ -114,7 +132,7 @@ describe('apply-usage-batch-2.lua: what it takes back from a group, and late gro
     expect(reply.slice(0, 5)).toEqual([3, 0, 0, 1, 2]); // applied, duplicates, replayed, corrections, late
     const outbox = (await redis.lrange(redisKeys.outbox(t, 0), 0, -1)).map((raw) => JSON.parse(raw) as { t: string; h: string; f: Record<string, string | number> });
     const correction = outbox.find((entry) => entry.t === 'c');
-    expect(correction).toMatchObject({ h: String(HOUR_START), f: { req: 1, late: 1, latmax: 777 } });
+    expect(correction).toMatchObject({ h: String(HOUR_START), f: { req: 1, late: 1, latumax: 777_000 } });
     const late = await state(t, HOUR_START + 2 * HOUR);
     expect(late.rollup).toMatchObject({ req: '1', late: '1' });
     expect((await state(t)).requests).toBe('4');

@@ -23,11 +23,15 @@ interface KeyedFields {
   requestsByStatusClass: Record<string, number>;
   costVersions: string[];
   chargeVersions: string[];
+  units: Record<string, number>;
 }
 function keyedFields(fields: RollupFields): KeyedFields {
-  const out: KeyedFields = { errorsByClass: {}, requestsByStatusClass: {}, costVersions: [], chargeVersions: [] };
+  const out: KeyedFields = { errorsByClass: {}, requestsByStatusClass: {}, costVersions: [], chargeVersions: [], units: {} };
   for (const name in fields) {
-    if (name.startsWith('e:')) out.errorsByClass[name.slice(2)] = Number(fields[name]);
+    if (name.startsWith('u:')) {
+      const n = Number(fields[name]);
+      if (n !== 0) out.units[name.slice(2)] = n;
+    } else if (name.startsWith('e:')) out.errorsByClass[name.slice(2)] = Number(fields[name]);
     else if (name.startsWith('s:')) out.requestsByStatusClass[name.slice(2)] = Number(fields[name]);
     else if (name.startsWith('vc:')) out.costVersions.push(name.slice(3));
     else if (name.startsWith('vh:')) out.chargeVersions.push(name.slice(3));
@@ -92,8 +96,14 @@ export function decodeOutbox(tenantId: string, entries: readonly string[], rollu
       input_tokens: num(f, 'in'),
       cache_read_tokens: num(f, 'cr'),
       cache_write_tokens: num(f, 'cw'),
+      cache_write_1h_tokens: num(f, 'cw1'),
       output_tokens: num(f, 'out'),
       reasoning_tokens: num(f, 'rs'),
+      audio_input_tokens: num(f, 'ai'),
+      audio_output_tokens: num(f, 'ao'),
+      image_input_tokens: num(f, 'ii'),
+      image_output_tokens: num(f, 'io'),
+      units: keyed.units,
       errors: num(f, 'err'),
       errors_by_class: keyed.errorsByClass,
       requests_by_status_class: keyed.requestsByStatusClass,
@@ -103,6 +113,11 @@ export function decodeOutbox(tenantId: string, entries: readonly string[], rollu
       ttft_ms_sum: num(f, 'ttft'),
       ttft_ms_max: num(f, 'ttftmax'),
       ttft_count: num(f, 'ttftn'),
+      // Microseconds since usage-event v2; whole ms of a hash written before it stay in the ms fields.
+      latency_us_sum: num(f, 'latu'),
+      latency_us_max: num(f, 'latumax'),
+      ttft_us_sum: num(f, 'ttftu'),
+      ttft_us_max: num(f, 'ttftumax'),
       late_events: num(f, 'late'),
       cost_pico: joinPico(f.cph, f.cpl).toString(),
       charge_pico: joinPico(f.chh, f.chl).toString(),

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { usageEventV2Defaults, parseQuotaDefinition, type EventMoney, type QuotaDefinition, type UsageEvent } from '@meterline/domain';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { EVENT_FORMAT, QUOTA_ENTRY_FORMAT, eventIdHash, joinPico, planTenantBatch, splitPico, thresholdTrigger } from './plan-batch';
+import { EVENT_FORMAT, QUOTA_ENTRY_FORMAT, UNIT_ENTRY_FORMAT, eventIdHash, joinPico, planTenantBatch, splitPico, thresholdTrigger } from './plan-batch';
 
 describe('splitPico', () => {
   const MAX = BigInt(Number.MAX_SAFE_INTEGER);
@@ -113,6 +113,7 @@ describe('planTenantBatch: the packed layout apply-usage-batch-2.lua reads', () 
     const versions = list(1).map(([v]) => v);
     const errorClasses = list(1).map(([v]) => v);
     const statusClasses = list(1).map(([v]) => v);
+    const unitNames = list(1).map(([v]) => v);
     const maxOccurredAt = next();
     const count = Number(next());
     const packed = next() as Buffer;
@@ -128,11 +129,18 @@ describe('planTenantBatch: the packed layout apply-usage-batch-2.lua reads', () 
       });
       // A negative amount: past a double, the next decimal string after the packed events.
       const amounts = entries.map(([, amount]) => (amount! < 0 ? next() : String(amount)));
-      return { id, f, quotas: entries.map(([qi]) => qi), amounts };
+      const n = packed.readUInt16LE(at);
+      at += 2;
+      const units = Array.from({ length: n }, () => {
+        const entry = unpack(UNIT_ENTRY_FORMAT, packed, at);
+        at = entry.next;
+        return [unitNames[(entry.values[0] as number) - 1], entry.values[1]];
+      });
+      return { id, f, quotas: entries.map(([qi]) => qi), amounts, units };
     });
     expect(at).toBe(packed.length);
     expect(i).toBe(args.length);
-    return { groups, slots, versions, errorClasses, statusClasses, maxOccurredAt, events };
+    return { groups, slots, versions, errorClasses, statusClasses, unitNames, maxOccurredAt, events };
   }
 
   it('the script reads the same layout', () => {
@@ -143,6 +151,10 @@ describe('planTenantBatch: the packed layout apply-usage-batch-2.lua reads', () 
     expect(unpack(EVENT_FORMAT, fixed, 0).next).toBe(Number(/local FIXED = (\d+)/.exec(lua)?.[1]));
     expect(unpack(EVENT_FORMAT.slice(0, EVENT_FORMAT.lastIndexOf(' ')), fixed, 0).next).toBe(Number(/local K_AT = (\d+)/.exec(lua)?.[1]));
     expect(unpack(QUOTA_ENTRY_FORMAT, fixed, 0).next).toBe(12);
+    expect(lua).toContain(`local UNIT_ENTRY = '${UNIT_ENTRY_FORMAT}'`);
+    expect(unpack(UNIT_ENTRY_FORMAT, fixed, 0).next).toBe(10);
+    const toLatency = EVENT_FORMAT.replaceAll(' ', '').replace(/^<c12dI4d(d{10})BB.*$/, '<c12 d I4 d $1 B B');
+    expect(unpack(toLatency, fixed, 0).next).toBe(Number(/local LAT_AT = (\d+)/.exec(lua)?.[1]));
   });
 
   it('lays out groups, quota slots across a day boundary, classes, money and amounts', () => {
@@ -175,18 +187,34 @@ describe('planTenantBatch: the packed layout apply-usage-batch-2.lua reads', () 
     expect(parsed.statusClasses).toEqual(['2xx', '4xx']);
     const [e0, e1, e2, e3] = parsed.events;
     expect(e0!.id).toBe(eventIdHash('e-0'));
-    // offset, group, time, buckets, error class, status class, latency, ttft, money parts, versions, K
-    expect(e0!.f).toEqual([100, 1, midnight - 1, 10, 0, 0, 5, 0, 0, 1, -1, -1, 1234, 567891, 2469, 135782, -1235, 432109, 1, 2, 3]);
+    // offset, group, time, the ten buckets, error class, status class, latency, ttft, money parts, versions, K
+    expect(e0!.f).toEqual([100, 1, midnight - 1, 10, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 1, -1, -1, 1234, 567891, 2469, 135782, -1235, 432109, 1, 2, 3]);
     expect(e0!.quotas).toEqual([1, 2, 3]);
     expect(e0!.amounts).toEqual(['15', '1', '1234567891']);
-    expect(e1!.f.slice(8, 10)).toEqual([1, 2]);
-    expect(e1!.f.slice(18, 21)).toEqual([0, 0, 2]); // unpriced: version 0; no cost: no spend amount
+    expect(e0!.units).toEqual([]);
+    expect(e1!.f.slice(13, 15)).toEqual([1, 2]);
+    expect(e1!.f.slice(23, 26)).toEqual([0, 0, 2]); // unpriced: version 0; no cost: no spend amount
     expect(e1!.quotas).toEqual([4, 2]);
     expect(e2!.quotas).toEqual([1, 2, 3]);
     expect(e2!.amounts).toEqual(['15', '1', '5']);
     expect(e3!.quotas).toEqual([2, 3]);
     expect(e3!.amounts).toEqual(['1', (2n ** 60n).toString()]);
-    expect(e3!.f.slice(12, 14)).toEqual([Number(2n ** 60n / 1_000_000n), Number(2n ** 60n % 1_000_000n)]);
+    expect(e3!.f.slice(17, 19)).toEqual([Number(2n ** 60n / 1_000_000n), Number(2n ** 60n % 1_000_000n)]);
+  });
+
+  it('lays out the v2 buckets, units (names once per call, zero counts left out) and latency in whole microseconds', () => {
+    const events = [
+      event(0, { cache_write_1h_tokens: 4_096, audio_input_tokens: 17, audio_output_tokens: 23, image_input_tokens: 1_568, image_output_tokens: 2, units: { web_search: 3, web_fetch: 0 }, latency_ms: 1_834.2716, ttft_ms: 0.0004 }),
+      event(1, { units: { code_execution: 1, web_search: 2 }, latency_ms: 12 }),
+    ];
+    const parsed = parse(planTenantBatch('acme', 0, events.map((e, i) => ({ offset: String(i), event: e })), [], { allowedLatenessMs: 1, dedupWindowSeconds: 1, price: () => money(0n) }).args);
+    expect(parsed.unitNames).toEqual(['web_search', 'code_execution']);
+    const [e0, e1] = parsed.events;
+    expect(e0!.f.slice(3, 13)).toEqual([10, 0, 0, 4_096, 5, 0, 17, 23, 1_568, 2]);
+    expect(e0!.f.slice(15, 17)).toEqual([1_834_272, 0]);
+    expect(e0!.units).toEqual([['web_search', 3]]);
+    expect(e1!.f.slice(15, 17)).toEqual([12_000, -1]);
+    expect(e1!.units).toEqual([['code_execution', 1], ['web_search', 2]]);
   });
 
   it('refuses an offset a double cannot hold exactly', () => {
@@ -217,9 +245,9 @@ describe('planTenantBatch: group sums (the script starts on-time groups from the
   /** Reads a group's packed sums back (the layout of the script's header). */
   function readSums(packed: Buffer | string) {
     if (typeof packed === 'string') return packed;
-    const values = Array.from({ length: 21 }, (_, i) => packed.readDoubleLE(8 * i));
-    let at = 8 * 21;
-    const lists = Array.from({ length: 4 }, () => {
+    const values = Array.from({ length: 26 }, (_, i) => packed.readDoubleLE(8 * i));
+    let at = 8 * 26;
+    const lists = Array.from({ length: 5 }, () => {
       const n = packed.readUInt16LE(at);
       at += 2;
       return Array.from({ length: n }, () => {
@@ -234,19 +262,20 @@ describe('planTenantBatch: group sums (the script starts on-time groups from the
 
   it('sums every event of the group, maxima and counts by class and version included', () => {
     const events: UsageEvent[] = [
-      { ...base, event_id: 'a', input_tokens: 10, output_tokens: 5, latency_ms: 300, ttft_ms: 40 },
-      { ...base, event_id: 'b', input_tokens: 7, cache_read_tokens: 3, reasoning_tokens: 2, latency_ms: 900, status_code: 429, error_type: 'rate_limit' },
-      { ...base, event_id: 'c', cache_write_tokens: 4, ttft_ms: 90, status_code: 200 },
+      { ...base, event_id: 'a', input_tokens: 10, output_tokens: 5, latency_ms: 300, ttft_ms: 40, units: { web_search: 2 } },
+      { ...base, event_id: 'b', input_tokens: 7, cache_read_tokens: 3, reasoning_tokens: 2, latency_ms: 900.5, status_code: 429, error_type: 'rate_limit', cache_write_1h_tokens: 6, units: { web_search: 3, code_execution: 1 } },
+      { ...base, event_id: 'c', cache_write_tokens: 4, ttft_ms: 90, status_code: 200, audio_input_tokens: 7, image_output_tokens: 1 },
     ];
     const money = new Map([['a', priced(1_234_567n)], ['b', unpriced], ['c', priced(5n)]]);
     const plan = planTenantBatch('acme', 0, events.map((event, i) => ({ offset: String(i), event })), [], { allowedLatenessMs: 1, dedupWindowSeconds: 1, price: (e) => money.get(e.event_id)! });
     expect(plan.args[5]).toBe(1);
     const sums = readSums(plan.args[8] as Buffer);
-    // requests, in, cr, cw, out, rs, errors, lat sum/count/max, ttft sum/count/max, cost hi/lo, charge hi/lo, savings hi/lo, unpriced cost/charge
+    // requests, in, cr, cw, cw1h, out, rs, audio in/out, image in/out, errors, lat sum/count/max (us), ttft sum/count/max (us),
+    // cost hi/lo, charge hi/lo, savings hi/lo, unpriced cost/charge
     expect(sums).toEqual({
-      values: [3, 17, 3, 4, 5, 2, 1, 1200, 2, 900, 130, 2, 90, 1, 234572, 2, 469144, -3, 1765428, 1, 1],
-      // error classes (rate_limit = 1), status classes (2xx = 1, 4xx = 2), cost and charge versions (c@1 = 1, h@1 = 2)
-      lists: [[[1, 1]], [[1, 2], [2, 1]], [[1, 2]], [[2, 2]]],
+      values: [3, 17, 3, 4, 6, 5, 2, 7, 0, 0, 1, 1, 1_200_500, 2, 900_500, 130_000, 2, 90_000, 1, 234572, 2, 469144, -3, 1765428, 1, 1],
+      // error classes (rate_limit = 1), status classes (2xx = 1, 4xx = 2), cost and charge versions (c@1 = 1, h@1 = 2), units (web_search = 1, code_execution = 2: summed counts)
+      lists: [[[1, 1]], [[1, 2], [2, 1]], [[1, 2]], [[2, 2]], [[1, 5], [2, 1]]],
     });
   });
 

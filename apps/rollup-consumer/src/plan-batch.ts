@@ -3,6 +3,7 @@ import {
   classifyError,
   hourStart,
   matchesQuota,
+  millisToMicros,
   quotaAmount,
   quotaPeriod,
   statusClass,
@@ -42,16 +43,20 @@ export interface TenantBatchPlan {
  * Each event travels packed in one binary argument, not as ~30 arguments: per argument, ioredis
  * and Redis pay more than the bytes cost (formatting, RESP framing, the ARGV table). The Lua
  * struct format of one event's fixed part (little-endian, no padding), as the script reads it:
- *   id hash, offset, group index, occurred_at, input, cache_read, cache_write, output,
- *   reasoning, error class index (0 = none), status class index, latency|-1, ttft|-1, cost
- *   hi/lo, charge hi/lo, savings hi/lo, cost version index, charge version index, K;
- * then K x QUOTA_ENTRY_FORMAT: quota slot index, amount (-1: past a double, sent as a string).
+ *   id hash, offset, group index, occurred_at, input, cache_read, cache_write, cache_write_1h,
+ *   output, reasoning, audio_input, audio_output, image_input, image_output, error class index
+ *   (0 = none), status class index, latency|-1, ttft|-1 (whole microseconds), cost hi/lo,
+ *   charge hi/lo, savings hi/lo, cost version index, charge version index, K;
+ * then K x QUOTA_ENTRY_FORMAT: quota slot index, amount (-1: past a double, sent as a string);
+ * then U (H) and U x UNIT_ENTRY_FORMAT: unit index, count.
  * Every double holds an integer below 2^53, exactly.
  */
-export const EVENT_FORMAT = '<c12 d I4 d ddddd B B d d d I4 d I4 d I4 H H H';
+export const EVENT_FORMAT = '<c12 d I4 d dddddddddd B B d d d I4 d I4 d I4 H H H';
 export const QUOTA_ENTRY_FORMAT = '<I4 d';
-const EVENT_FIXED_BYTES = 132;
+export const UNIT_ENTRY_FORMAT = '<H d';
+const EVENT_FIXED_BYTES = 172;
 const QUOTA_ENTRY_BYTES = 12;
+const UNIT_ENTRY_BYTES = 10;
 const ID_BYTES = 12;
 
 /** Quota counters outlive their period by this much (checkQuota of the last period, late events). */
@@ -138,7 +143,7 @@ type IndexCounts = Map<number, number>;
  * that do not count, instead of adding every event in Lua.
  */
 export class GroupSums {
-  static readonly FIELDS = 21;
+  static readonly FIELDS = 26;
   readonly values = new Float64Array(GroupSums.FIELDS);
   /** False once a sum passed 2^53: the script then sums the group event by event. */
   exact = true;
@@ -146,36 +151,51 @@ export class GroupSums {
   readonly statusClasses: IndexCounts = new Map();
   readonly costVersions: IndexCounts = new Map();
   readonly chargeVersions: IndexCounts = new Map();
+  /** Unit index -> count summed (not events): the fifth list. */
+  readonly units: IndexCounts = new Map();
 
-  /** One event: class and version indexes as packed (0 = none / unpriced), latency and ttft -1 when absent. */
-  add(event: UsageEvent, errorClass: number, statusClassIndex: number, latency: number, ttft: number, money: readonly number[], costVersion: number, chargeVersion: number): void {
+  /**
+   * One event: class and version indexes as packed (0 = none / unpriced), latency and ttft in
+   * whole microseconds (-1 when absent), its units as (index, count) pairs.
+   */
+  add(event: UsageEvent, errorClass: number, statusClassIndex: number, latency: number, ttft: number, money: readonly number[], costVersion: number, chargeVersion: number, units: readonly number[]): void {
     const v = this.values;
     v[0]! += 1;
     this.#sum(1, event.input_tokens);
     this.#sum(2, event.cache_read_tokens);
     this.#sum(3, event.cache_write_tokens);
-    this.#sum(4, event.output_tokens);
-    this.#sum(5, event.reasoning_tokens);
+    this.#sum(4, event.cache_write_1h_tokens);
+    this.#sum(5, event.output_tokens);
+    this.#sum(6, event.reasoning_tokens);
+    this.#sum(7, event.audio_input_tokens);
+    this.#sum(8, event.audio_output_tokens);
+    this.#sum(9, event.image_input_tokens);
+    this.#sum(10, event.image_output_tokens);
     if (errorClass > 0) {
-      v[6]! += 1;
+      v[11]! += 1;
       count(this.errorClasses, errorClass);
     }
     count(this.statusClasses, statusClassIndex);
     if (latency >= 0) {
-      this.#sum(7, latency);
-      v[8]! += 1;
-      if (latency > v[9]!) v[9] = latency;
+      this.#sum(12, latency);
+      v[13]! += 1;
+      if (latency > v[14]!) v[14] = latency;
     }
     if (ttft >= 0) {
-      this.#sum(10, ttft);
-      v[11]! += 1;
-      if (ttft > v[12]!) v[12] = ttft;
+      this.#sum(15, ttft);
+      v[16]! += 1;
+      if (ttft > v[17]!) v[17] = ttft;
     }
-    for (let m = 0; m < 6; m++) this.#sum(13 + m, money[m]!);
+    for (let m = 0; m < 6; m++) this.#sum(18 + m, money[m]!);
     if (costVersion > 0) count(this.costVersions, costVersion);
-    else v[19]! += 1;
+    else v[24]! += 1;
     if (chargeVersion > 0) count(this.chargeVersions, chargeVersion);
-    else v[20]! += 1;
+    else v[25]! += 1;
+    for (let u = 0; u < units.length; u += 2) {
+      const sum = (this.units.get(units[u]!) ?? 0) + units[u + 1]!;
+      if (sum > MAX_SAFE_NUMBER) this.exact = false;
+      this.units.set(units[u]!, sum);
+    }
   }
 
   #sum(field: number, value: number): void {
@@ -186,7 +206,7 @@ export class GroupSums {
   /** The packed form, or '' when a sum is past what a double holds exactly. */
   pack(): Buffer | '' {
     if (!this.exact) return '';
-    const lists = [this.errorClasses, this.statusClasses, this.costVersions, this.chargeVersions];
+    const lists = [this.errorClasses, this.statusClasses, this.costVersions, this.chargeVersions, this.units];
     const out = Buffer.allocUnsafe(8 * GroupSums.FIELDS + lists.reduce((n, list) => n + 2 + 10 * list.size, 0));
     let at = 0;
     for (const value of this.values) at = out.writeDoubleLE(value, at);
@@ -237,14 +257,16 @@ export function planTenantBatch(
     if (index === undefined) versions.set(id, (index = versions.size + 1));
     return index;
   };
-  const classes = { error: new Map<string, number>(), status: new Map<string, number>() };
+  const classes = { error: new Map<string, number>(), status: new Map<string, number>(), unit: new Map<string, number>() };
   const classIndex = (names: Map<string, number>, name: string): number => {
     let index = names.get(name);
     if (index === undefined) names.set(name, (index = names.size + 1));
     return index;
   };
   const lastSlot: ({ start: number; end: number; index: number } | undefined)[] = [];
-  const packed = Buffer.allocUnsafe(events.length * (EVENT_FIXED_BYTES + QUOTA_ENTRY_BYTES * quotas.length));
+  let unitEntries = 0;
+  for (const { event } of events) for (const _ in event.units) unitEntries++;
+  const packed = Buffer.allocUnsafe(events.length * (EVENT_FIXED_BYTES + QUOTA_ENTRY_BYTES * quotas.length + 2) + UNIT_ENTRY_BYTES * unitEntries);
   let at = 0;
   const putDouble = (value: number): void => {
     at = packed.writeDoubleLE(value, at);
@@ -260,6 +282,7 @@ export function planTenantBatch(
   };
   const matches: number[] = [];
   const matchAmounts: number[] = [];
+  const eventUnits: number[] = [];
 
   for (const { offset, event } of events) {
     const hour = hourStart(event.occurred_at);
@@ -330,11 +353,17 @@ export function planTenantBatch(
     const moneyParts = [moneyPart(costHi), Number(costLo), moneyPart(chargeHi), Number(chargeLo), moneyPart(savingsHi), Number(savingsLo)];
     const errorIndex = errorClass === null ? 0 : classIndex(classes.error, errorClass);
     const statusIndex = classIndex(classes.status, statusClass(event.status_code));
-    const latency = event.latency_ms ?? -1;
-    const ttft = event.ttft_ms ?? -1;
+    // Whole microseconds: the script sums integers exactly (fractional ms would not be).
+    const latency = event.latency_ms === null ? -1 : millisToMicros(event.latency_ms);
+    const ttft = event.ttft_ms === null ? -1 : millisToMicros(event.ttft_ms);
     const costVersion = versionIndex(money.costPriced, money.costVersion);
     const chargeVersion = versionIndex(money.chargePriced, money.chargeVersion);
-    groupList[gi - 1]!.sums.add(event, errorIndex, statusIndex, latency, ttft, moneyParts, costVersion, chargeVersion);
+    eventUnits.length = 0;
+    for (const name in event.units) {
+      const n = event.units[name]!;
+      if (n > 0) eventUnits.push(classIndex(classes.unit, name), n);
+    }
+    groupList[gi - 1]!.sums.add(event, errorIndex, statusIndex, latency, ttft, moneyParts, costVersion, chargeVersion, eventUnits);
     at += packed.write(eventIdHash(event.event_id), at, ID_BYTES, 'latin1');
     putDouble(sourceOffset);
     putUint32(gi);
@@ -342,8 +371,13 @@ export function planTenantBatch(
     putDouble(event.input_tokens);
     putDouble(event.cache_read_tokens);
     putDouble(event.cache_write_tokens);
+    putDouble(event.cache_write_1h_tokens);
     putDouble(event.output_tokens);
     putDouble(event.reasoning_tokens);
+    putDouble(event.audio_input_tokens);
+    putDouble(event.audio_output_tokens);
+    putDouble(event.image_input_tokens);
+    putDouble(event.image_output_tokens);
     putUint8(errorIndex);
     putUint8(statusIndex);
     putDouble(latency);
@@ -360,6 +394,11 @@ export function planTenantBatch(
     for (let m = 0; m < matches.length; m++) {
       putUint32(matches[m]!);
       putDouble(matchAmounts[m]!);
+    }
+    putUint16(eventUnits.length / 2);
+    for (let u = 0; u < eventUnits.length; u += 2) {
+      putUint16(eventUnits[u]!);
+      putDouble(eventUnits[u + 1]!);
     }
   }
   for (const { argAt, total } of slotTotals) slotArgs[argAt] = total;
@@ -383,6 +422,8 @@ export function planTenantBatch(
       ...classes.error.keys(),
       classes.status.size,
       ...classes.status.keys(),
+      classes.unit.size,
+      ...classes.unit.keys(),
       maxOccurredAt,
       events.length,
       packed.subarray(0, at),

@@ -1,5 +1,5 @@
 import type { Kafka } from 'kafkajs';
-import { MAX_QUOTA_LIMIT, classifyError, hourStart, matchesQuota, quotaAmount, quotaPeriod, statusClass, type EventMoney, type QuotaDefinition, type UsageEvent } from '@meterline/domain';
+import { MAX_QUOTA_LIMIT, classifyError, hourStart, matchesQuota, millisToMicros, quotaAmount, quotaPeriod, statusClass, type EventMoney, type QuotaDefinition, type TokenBucket, type UsageEvent } from '@meterline/domain';
 import { quoteIdentifier, type ClickHouseHandle } from '@meterline/clickhouse';
 import { KEY_ROOT, redisKeys, tenantPrefix, type ScriptedRedis } from '@meterline/redis';
 import { sleep, type Logger } from '@meterline/platform';
@@ -103,12 +103,14 @@ async function rebuildLocked(deps: RebuildDeps): Promise<{ events: number; count
   const cutCondition = cutList.map(([p, o]) => `(source_partition = ${p} AND source_offset < ${o})`).join(' OR ');
   const result = await deps.clickhouse.client.query({
     query: `SELECT event_id, toUnixTimestamp64Milli(occurred_at) AS occurred_at, tenant_id, project_id, api_key_hash, provider, model, operation,
-                   input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens, latency_ms, ttft_ms, status_code, error_type, metadata,
+                   input_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens,
+                   audio_input_tokens, audio_output_tokens, image_input_tokens, image_output_tokens, units, service_tier,
+                   toFloat64(latency_ms) AS latency_ms, toFloat64(ttft_ms) AS ttft_ms, status_code, error_type, metadata,
                    source_partition, source_offset, (toUnixTimestamp(ingested_at) + 60) * 1000 AS ingested_at
             FROM ${db}.usage_events FINAL WHERE ${cutCondition} ORDER BY source_partition, source_offset`,
     format: 'JSONEachRow',
   });
-  type Row = Omit<UsageEvent, 'occurred_at' | 'input_tokens' | 'cache_read_tokens' | 'cache_write_tokens' | 'output_tokens' | 'reasoning_tokens'> & Record<'occurred_at' | 'input_tokens' | 'cache_read_tokens' | 'cache_write_tokens' | 'output_tokens' | 'reasoning_tokens' | 'source_offset' | 'ingested_at', string> & { source_partition: number };
+  type Row = Omit<UsageEvent, 'occurred_at' | TokenBucket | 'units'> & Record<'occurred_at' | TokenBucket | 'source_offset' | 'ingested_at', string> & { source_partition: number; units: Record<string, string | number> };
   const rows = await result.json<Row>();
 
   const maxts = new Map<string, number>(); // tenant|partition
@@ -120,6 +122,12 @@ async function rebuildLocked(deps: RebuildDeps): Promise<{ events: number; count
     cache_write_tokens: Number(r.cache_write_tokens),
     output_tokens: Number(r.output_tokens),
     reasoning_tokens: Number(r.reasoning_tokens),
+    cache_write_1h_tokens: Number(r.cache_write_1h_tokens),
+    audio_input_tokens: Number(r.audio_input_tokens),
+    audio_output_tokens: Number(r.audio_output_tokens),
+    image_input_tokens: Number(r.image_input_tokens),
+    image_output_tokens: Number(r.image_output_tokens),
+    units: Object.fromEntries(Object.entries(r.units).map(([name, n]) => [name, Number(n)])),
     client_id: null, user_id: null, trace_id: null, endpoint_id: null,
     partition: r.source_partition,
     ingestedAt: Number(r.ingested_at),
@@ -184,15 +192,22 @@ async function rebuildLocked(deps: RebuildDeps): Promise<{ events: number; count
     const key = `${tenantPrefix(e.tenant_id)}r:${e.partition}:${hour}:${dims}`;
     let f = groups.get(key);
     if (!f) {
-      groups.set(key, (f = { req: 0, in: 0, cr: 0, cw: 0, out: 0, rs: 0, err: 0, lat: 0, latmax: 0, latn: 0, ttft: 0, ttftmax: 0, ttftn: 0, late: 0, upc: 0, uph: 0 }));
+      // The fields apply-usage-batch-2.lua keeps (latency and ttft in whole microseconds).
+      groups.set(key, (f = { req: 0, in: 0, cr: 0, cw: 0, cw1: 0, out: 0, rs: 0, ai: 0, ao: 0, ii: 0, io: 0, err: 0, latu: 0, latumax: 0, latn: 0, ttftu: 0, ttftumax: 0, ttftn: 0, late: 0, upc: 0, uph: 0 }));
       pipeline.zadd(`${tenantPrefix(e.tenant_id)}open:${e.partition}`, hour, `${hour}:${dims}`);
     }
     f.req! += 1;
     f.in! += e.input_tokens;
     f.cr! += e.cache_read_tokens;
     f.cw! += e.cache_write_tokens;
+    f.cw1! += e.cache_write_1h_tokens;
     f.out! += e.output_tokens;
     f.rs! += e.reasoning_tokens;
+    f.ai! += e.audio_input_tokens;
+    f.ao! += e.audio_output_tokens;
+    f.ii! += e.image_input_tokens;
+    f.io! += e.image_output_tokens;
+    for (const [unit, n] of Object.entries(e.units)) if (n > 0) f[`u:${unit}`] = (f[`u:${unit}`] ?? 0) + n;
     const m = money.get(e)!;
     const sums = (moneySums.get(key) ?? moneySums.set(key, { cost: 0n, charge: 0n, savings: 0n }).get(key))!;
     sums.cost += m.costPico;
@@ -211,14 +226,16 @@ async function rebuildLocked(deps: RebuildDeps): Promise<{ events: number; count
     const sc = `s:${statusClass(e.status_code)}`;
     f[sc] = (f[sc] ?? 0) + 1;
     if (e.latency_ms !== null) {
-      f.lat! += Number(e.latency_ms);
+      const us = millisToMicros(Number(e.latency_ms));
+      f.latu! += us;
       f.latn! += 1;
-      f.latmax = Math.max(f.latmax!, Number(e.latency_ms));
+      f.latumax = Math.max(f.latumax!, us);
     }
     if (e.ttft_ms !== null) {
-      f.ttft! += Number(e.ttft_ms);
+      const us = millisToMicros(Number(e.ttft_ms));
+      f.ttftu! += us;
       f.ttftn! += 1;
-      f.ttftmax = Math.max(f.ttftmax!, Number(e.ttft_ms));
+      f.ttftumax = Math.max(f.ttftumax!, us);
     }
   }
   for (const [key, fields] of groups) {

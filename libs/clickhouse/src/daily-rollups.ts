@@ -10,9 +10,10 @@ export const SEAL_MARGIN_SECONDS = 60;
 
 /** The measure columns of both usage_rollups_hourly and usage_rollups_daily, and how each sums. */
 export const rollupMeasures = {
-  sum: ['requests', 'input_tokens', 'cache_read_tokens', 'cache_write_tokens', 'output_tokens', 'reasoning_tokens', 'errors', 'latency_ms_sum', 'latency_count', 'ttft_ms_sum', 'ttft_count', 'late_events', 'cost_pico', 'charge_pico', 'cache_savings_pico', 'unpriced_cost_events', 'unpriced_charge_events'],
+  sum: ['requests', 'input_tokens', 'cache_read_tokens', 'cache_write_tokens', 'cache_write_1h_tokens', 'output_tokens', 'reasoning_tokens',
+    'audio_input_tokens', 'audio_output_tokens', 'image_input_tokens', 'image_output_tokens', 'errors', 'latency_ms_sum', 'latency_count', 'ttft_ms_sum', 'ttft_count', 'late_events', 'cost_pico', 'charge_pico', 'cache_savings_pico', 'unpriced_cost_events', 'unpriced_charge_events'],
   max: ['latency_ms_max', 'ttft_ms_max'],
-  sumMap: ['errors_by_class', 'requests_by_status_class'],
+  sumMap: ['errors_by_class', 'requests_by_status_class', 'units'],
   union: ['cost_price_versions', 'charge_price_versions'],
 } as const;
 

@@ -3,7 +3,7 @@ export { migrate, loadMigrations, splitStatements, defaultMigrationsDir, type Mi
 export { UsageEventsTable, type UsageEventRow, type RawEventMoney, type TenantUsageTotals } from './usage-events-table';
 export { storedEventUuid } from './event-id';
 export { rawEventsPage, rawEventFilters, type RawEventsQuery, type RawEventsCursor, type RawEventRow, type RawEventFilter } from './usage-events-page';
-export { UsageRollupsTable, type UsageRollupRow, type HourlyUsage } from './usage-rollups-table';
+export { UsageRollupsTable, rollupRow, rollupLatencyMicros, type UsageRollupRow, type HourlyUsage } from './usage-rollups-table';
 export { reconcileUsage, type ReconcileReport, type ReconcileDifference } from './reconcile';
 export { InvoicesTable, type PeriodClose, type StoredInvoiceSummary, type StoredInvoiceRow, type InvoiceCursor, type InvoiceListQuery, type TenantInvoiceHistory } from './invoices-table';
 export { queryUsage, dimensionValues, usageDimensions, usageGranularities, type UsageQuery, type UsageQueryRow, type UsageQueryPage, type UsageDimension, type UsageGranularity, type DimensionFilter } from './usage-query';

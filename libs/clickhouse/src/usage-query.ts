@@ -9,8 +9,9 @@ export const usageGranularities = ['none', 'hour', 'day', 'month'] as const;
 export type UsageGranularity = (typeof usageGranularities)[number];
 
 const COLUMN: Record<UsageDimension, string> = { tenant: 'tenant_id', project: 'project_id', provider: 'provider', model: 'model', operation: 'operation' };
-const SUMS = ['requests', 'input_tokens', 'cache_read_tokens', 'cache_write_tokens', 'output_tokens', 'reasoning_tokens', 'errors', 'latency_ms_sum', 'latency_count', 'ttft_ms_sum', 'ttft_count', 'cost_pico', 'charge_pico', 'cache_savings_pico', 'unpriced_cost_events', 'unpriced_charge_events'] as const;
-const MAXES = ['latency_ms_max', 'ttft_ms_max'] as const;
+// The measures are rollupMeasures (daily-rollups.ts), the one list both rollup tables share.
+const SUMS = rollupMeasures.sum;
+const MAXES = rollupMeasures.max;
 
 export interface DimensionFilter {
   in?: readonly string[] | undefined;
@@ -36,9 +37,10 @@ export interface UsageQueryRow {
   bucket_ms: number | null;
   dimensions: Partial<Record<UsageDimension, string>>;
   sums: Record<(typeof SUMS)[number] | (typeof MAXES)[number], string>;
-  /** HTTP status class (2xx...) -> requests, error class -> errors. */
+  /** HTTP status class (2xx...) -> requests, error class -> errors, unit name -> units. */
   requests_by_status_class: Record<string, string>;
   errors_by_class: Record<string, string>;
+  units: Record<string, string>;
   cost_price_versions: string[];
   charge_price_versions: string[];
 }
@@ -206,7 +208,7 @@ function toRow(r: RawRow, query: UsageQuery): UsageQueryRow {
   const bucket = query.granularity === 'none' ? null : Number(r.bucket_s) * 1000;
   return {
     bucket_ms: bucket, dimensions, sums,
-    requests_by_status_class: r.requests_by_status_class as Record<string, string>, errors_by_class: r.errors_by_class as Record<string, string>,
+    requests_by_status_class: r.requests_by_status_class as Record<string, string>, errors_by_class: r.errors_by_class as Record<string, string>, units: r.units as Record<string, string>,
     cost_price_versions: r.cost_price_versions as string[], charge_price_versions: r.charge_price_versions as string[],
   };
 }

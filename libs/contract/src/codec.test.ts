@@ -187,7 +187,7 @@ describe('the compiled fast path agrees with avsc', () => {
   });
 });
 
-describe('usage-rollup versions (v2 added money, v3 price versions)', () => {
+describe('usage-rollup versions (v2 added money, v3 price versions, v4 the usage-event v2 buckets and microseconds)', () => {
   const registry = SchemaRegistry.load();
   const base = {
     kind: 'cumulative', tenant_id: 'acme', project_id: '', provider: 'openai', model: 'gpt-4o', operation: 'chat', hour_start: 1_795_446_000_000, source_partition: 3,
@@ -197,20 +197,30 @@ describe('usage-rollup versions (v2 added money, v3 price versions)', () => {
   const money = { cost_pico: '123456789012345678901', charge_pico: '7', cache_savings_pico: '-3', unpriced_cost_events: 1, unpriced_charge_events: 0 };
   const versions = { cost_price_versions: ['openai/gpt-4o@2024-08-06'], charge_price_versions: ['tenant:acme/openai/gpt-4o@2025-01-01', 'openai/gpt-4o@2024-08-06'] };
   const latest = usageRollupCodec(registry);
+  const v4Defaults = {
+    cache_write_1h_tokens: 0, audio_input_tokens: 0, audio_output_tokens: 0, image_input_tokens: 0, image_output_tokens: 0, units: {},
+    latency_us_sum: 0, latency_us_max: 0, ttft_us_sum: 0, ttft_us_max: 0,
+  };
+  const v4 = {
+    cache_write_1h_tokens: 4_096, audio_input_tokens: 17, audio_output_tokens: 23, image_input_tokens: 1_568, image_output_tokens: 2, units: { web_search: 3 },
+    latency_ms_sum: 0, latency_ms_max: 0, ttft_ms_sum: 0, ttft_ms_max: 0, latency_us_sum: 100_500, latency_us_max: 60_250, ttft_us_sum: 1, ttft_us_max: 1,
+  };
 
-  it('the latest reader is v3 and reads v1 and v2 bytes with the defaults (no money, no versions)', () => {
-    expect(latest.reader.version).toBe(3);
+  it('the latest reader is v4 and reads v1, v2 and v3 bytes with the defaults (no money, no versions, no v2 buckets, whole ms)', () => {
+    expect(latest.reader.version).toBe(4);
     const v1 = new AvroCodec<object>(registry, 'usage-rollup', { writerVersion: 1, readerVersion: 1 });
     const v2 = new AvroCodec<object>(registry, 'usage-rollup', { writerVersion: 2, readerVersion: 2 });
-    expect(latest.decode(v1.encode(base))).toEqual({ ...base, cost_pico: '0', charge_pico: '0', cache_savings_pico: '0', unpriced_cost_events: 0, unpriced_charge_events: 0, cost_price_versions: [], charge_price_versions: [] });
-    expect(latest.decode(v2.encode({ ...base, ...money }))).toEqual({ ...base, ...money, cost_price_versions: [], charge_price_versions: [] });
+    const v3 = new AvroCodec<object>(registry, 'usage-rollup', { writerVersion: 3, readerVersion: 3 });
+    expect(latest.decode(v1.encode(base))).toEqual({ ...base, ...v4Defaults, cost_pico: '0', charge_pico: '0', cache_savings_pico: '0', unpriced_cost_events: 0, unpriced_charge_events: 0, cost_price_versions: [], charge_price_versions: [] });
+    expect(latest.decode(v2.encode({ ...base, ...money }))).toEqual({ ...base, ...v4Defaults, ...money, cost_price_versions: [], charge_price_versions: [] });
+    expect(latest.decode(v3.encode({ ...base, ...money, ...versions }))).toEqual({ ...base, ...v4Defaults, ...money, ...versions });
   });
 
-  it('v3 round-trips the price versions; a v2 reader ignores them', () => {
-    const record = { ...base, ...money, ...versions } as UsageRollupRecord;
+  it('v4 round-trips the buckets, units and microseconds; a v3 reader keeps what it knows', () => {
+    const record = { ...base, ...money, ...versions, ...v4 } as UsageRollupRecord;
     const bytes = latest.encode(record);
     expect(latest.decode(bytes)).toEqual(record);
-    const v2Reader = new AvroCodec<object>(registry, 'usage-rollup', { writerVersion: 2, readerVersion: 2 });
-    expect(v2Reader.decode(bytes)).toEqual({ ...base, ...money });
+    const v3Reader = new AvroCodec<object>(registry, 'usage-rollup', { writerVersion: 3, readerVersion: 3 });
+    expect(v3Reader.decode(bytes)).toEqual({ ...base, ...money, ...versions, latency_ms_sum: 0, latency_ms_max: 0, ttft_ms_sum: 0, ttft_ms_max: 0 });
   });
 });

@@ -52,8 +52,15 @@ export interface UsageRollupRecord {
   input_tokens: number;
   cache_read_tokens: number;
   cache_write_tokens: number;
+  /** v4 buckets and units (0 / {} when read from v1-v3). */
+  cache_write_1h_tokens: number;
   output_tokens: number;
   reasoning_tokens: number;
+  audio_input_tokens: number;
+  audio_output_tokens: number;
+  image_input_tokens: number;
+  image_output_tokens: number;
+  units: Record<string, number>;
   errors: number;
   errors_by_class: Record<string, number>;
   requests_by_status_class: Record<string, number>;
@@ -63,6 +70,14 @@ export interface UsageRollupRecord {
   ttft_ms_sum: number;
   ttft_ms_max: number;
   ttft_count: number;
+  /**
+   * Whole microseconds (v4). A v3 record read as v4 has 0 here and whole milliseconds in the
+   * *_ms_* fields; a v4 writer writes 0 there. The row's sum is us + 1000 * ms (see rollupLatencyMicros in @meterline/clickhouse).
+   */
+  latency_us_sum: number;
+  latency_us_max: number;
+  ttft_us_sum: number;
+  ttft_us_max: number;
   late_events: number;
   /** Money, integer pico-USD as decimal strings (v2; "0" when read from v1). */
   cost_pico: string;

@@ -1,4 +1,4 @@
-import { lineNames, rateEvent, type LineName, type PriceBooks } from '@meterline/domain';
+import { lineNames, rateEvent, serviceTierOf, type LineName, type PriceBooks, type TokenBucket } from '@meterline/domain';
 import { quoteIdentifier, UsageRollupsTable, type ClickHouseHandle, type UsageEventRow } from '@meterline/clickhouse';
 
 /**
@@ -63,22 +63,27 @@ async function rawEvents(handle: ClickHouseHandle, tenant: string, from: number,
   const result = await handle.client.query({
     query: `SELECT event_id, toUnixTimestamp64Milli(occurred_at) AS occurred_ms, tenant_id, project_id, api_key_hash, client_id, user_id, trace_id, endpoint_id,
                    provider, model, operation, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens,
-                   latency_ms, ttft_ms, status_code, error_type, metadata, source_partition, source_offset,
+                   cache_write_1h_tokens, audio_input_tokens, audio_output_tokens, image_input_tokens, image_output_tokens, units, service_tier,
+                   toFloat64(latency_ms) AS latency_ms, toFloat64(ttft_ms) AS ttft_ms, status_code, error_type, metadata, source_partition, source_offset,
                    toString(cost_pico) AS cost, toString(charge_pico) AS charge, cost_price_version, charge_price_version
             FROM ${db}.usage_events FINAL
             WHERE tenant_id = {tenant:String} AND occurred_at >= fromUnixTimestamp64Milli({from:Int64}) AND occurred_at < fromUnixTimestamp64Milli({to:Int64})`,
     query_params: { tenant, from, to },
     format: 'JSONEachRow',
   });
-  type Stored = Omit<UsageEventRow, 'occurred_at' | 'input_tokens' | 'cache_read_tokens' | 'cache_write_tokens' | 'output_tokens' | 'reasoning_tokens' | 'cost_pico' | 'charge_pico' | 'cost_price_version' | 'charge_price_version'>
-    & Record<'occurred_ms' | 'input_tokens' | 'cache_read_tokens' | 'cache_write_tokens' | 'output_tokens' | 'reasoning_tokens' | 'cost' | 'charge' | 'cost_price_version' | 'charge_price_version', string>;
+  type Counted = TokenBucket | 'units';
+  type Stored = Omit<UsageEventRow, 'occurred_at' | Counted | 'cost_pico' | 'charge_pico' | 'cost_price_version' | 'charge_price_version'>
+    & Record<'occurred_ms' | TokenBucket | 'cost' | 'charge' | 'cost_price_version' | 'charge_price_version', string> & { units: Record<string, string | number> };
   const rows = await result.json<Stored>();
   const version = (v: string): string | null => (v === '' ? null : v);
   return rows.map(({ occurred_ms, cost, charge, cost_price_version, charge_price_version, ...r }) => ({
     ...r,
     occurred_at: Number(occurred_ms),
     input_tokens: Number(r.input_tokens), cache_read_tokens: Number(r.cache_read_tokens), cache_write_tokens: Number(r.cache_write_tokens),
-    output_tokens: Number(r.output_tokens), reasoning_tokens: Number(r.reasoning_tokens),
+    output_tokens: Number(r.output_tokens), reasoning_tokens: Number(r.reasoning_tokens), cache_write_1h_tokens: Number(r.cache_write_1h_tokens),
+    audio_input_tokens: Number(r.audio_input_tokens), audio_output_tokens: Number(r.audio_output_tokens),
+    image_input_tokens: Number(r.image_input_tokens), image_output_tokens: Number(r.image_output_tokens),
+    units: Object.fromEntries(Object.entries(r.units).map(([name, n]) => [name, Number(n)])),
     cost_pico: BigInt(cost), charge_pico: BigInt(charge), cost_price_version: version(cost_price_version), charge_price_version: version(charge_price_version),
   }));
 }
@@ -167,7 +172,7 @@ export async function rerateUsage(handle: ClickHouseHandle, options: { tenant: s
   const repriced: NewMoney[] = [];
   for (const e of events) {
     // Both sides once per event with the new books (and once with the previous ones, if given).
-    const usage = { ...e, tier: e.metadata.service_tier ?? null };
+    const usage = { ...e, tier: serviceTierOf(e) };
     const now = rate(books, usage);
     const money = {
       cost_pico: now.cost.priced ? now.cost.total : 0n, charge_pico: now.charge.priced ? now.charge.total : 0n,
@@ -234,8 +239,10 @@ export async function rerateUsage(handle: ClickHouseHandle, options: { tenant: s
     rows.push({
       kind: 'correction' as const, tenant_id: tenant, project_id: g.project_id, provider: g.provider, model: g.model, operation: g.operation,
       hour_start: g.hour, source_partition: RERATE_PARTITION, correction_offset: -1, version,
-      requests: 0, input_tokens: 0, cache_read_tokens: 0, cache_write_tokens: 0, output_tokens: 0, reasoning_tokens: 0, errors: 0,
-      errors_by_class: {}, requests_by_status_class: {}, latency_ms_sum: 0, latency_ms_max: 0, latency_count: 0, ttft_ms_sum: 0, ttft_ms_max: 0, ttft_count: 0, late_events: 0,
+      requests: 0, input_tokens: 0, cache_read_tokens: 0, cache_write_tokens: 0, cache_write_1h_tokens: 0, output_tokens: 0, reasoning_tokens: 0,
+      audio_input_tokens: 0, audio_output_tokens: 0, image_input_tokens: 0, image_output_tokens: 0, units: {}, errors: 0,
+      errors_by_class: {}, requests_by_status_class: {}, latency_ms_sum: 0, latency_ms_max: 0, latency_count: 0, ttft_ms_sum: 0, ttft_ms_max: 0, ttft_count: 0,
+      latency_us_sum: 0, latency_us_max: 0, ttft_us_sum: 0, ttft_us_max: 0, late_events: 0,
       cost_pico: delta.cost.toString(), charge_pico: delta.charge.toString(), cache_savings_pico: delta.savings.toString(),
       unpriced_cost_events: delta.unpricedCost, unpriced_charge_events: delta.unpricedCharge,
       cost_price_versions: [...(versionsAfter.get(key)?.cost ?? [])].sort(),

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { completenessSchema, signedDigits } from './wire';
+import { completenessSchema, millisDecimal, signedDigits } from './wire';
 import { dimensionValues, queryUsage, usageDimensions, usageGranularities, type ClickHouseHandle, type UsageQuery, type UsageQueryRow } from '@meterline/clickhouse';
 import { AccessError, formatScaled, zoneFitsHours } from '@meterline/domain';
 import { tenantOf } from '../auth';
@@ -37,12 +37,17 @@ const getQuerySchema = z.strictObject({
 const row = z.object({
   bucket_start: z.string().nullable(),
   tenant: z.string().optional(), project: z.string().optional(), provider: z.string().optional(), model: z.string().optional(), operation: z.string().optional(),
-  requests: signedDigits, input_tokens: signedDigits, cache_read_tokens: signedDigits, cache_write_tokens: signedDigits, output_tokens: signedDigits, reasoning_tokens: signedDigits, errors: signedDigits,
-  latency_ms_avg: z.number().nullable(), latency_ms_max: signedDigits, ttft_ms_avg: z.number().nullable(), ttft_ms_max: signedDigits,
+  requests: signedDigits, input_tokens: signedDigits, cache_read_tokens: signedDigits, cache_write_tokens: signedDigits, cache_write_1h_tokens: signedDigits,
+  output_tokens: signedDigits, reasoning_tokens: signedDigits, audio_input_tokens: signedDigits, audio_output_tokens: signedDigits, image_input_tokens: signedDigits, image_output_tokens: signedDigits,
+  total_tokens: signedDigits.describe('every token bucket (they are disjoint): input + cache_read + cache_write + cache_write_1h + output + reasoning + audio and image input and output'),
+  errors: signedDigits,
+  latency_ms_avg: z.number().nullable().describe('sum / count of the stored latencies (whole microseconds), rounded to the microsecond'),
+  latency_ms_max: millisDecimal, ttft_ms_avg: z.number().nullable(), ttft_ms_max: millisDecimal,
   cost_usd: usd, cost_pico: signedDigits, charge_usd: usd, charge_pico: signedDigits, margin_usd: usd, margin_pico: signedDigits, cache_savings_usd: usd, cache_savings_pico: signedDigits,
   unpriced_cost_events: signedDigits, unpriced_charge_events: signedDigits,
   requests_by_status_class: z.record(z.string(), signedDigits).describe('HTTP status class (2xx, 4xx, 5xx...) -> requests'),
   errors_by_class: z.record(z.string(), signedDigits).describe('error class -> errors'),
+  units: z.record(z.string(), signedDigits).describe('per-request priced unit (web_search, ...) -> units'),
 });
 const answer = z.object({
   data: z.array(row),
@@ -169,15 +174,24 @@ function toWire(r: UsageQueryRow): z.infer<typeof row> {
   const charge = money(BigInt(s.charge_pico));
   const margin = money(BigInt(s.charge_pico) - BigInt(s.cost_pico));
   const savings = money(BigInt(s.cache_savings_pico));
-  const avg = (sum: string, count: string) => (count === '0' ? null : Math.round((Number(sum) / Number(count)) * 1000) / 1000);
+  // Sums are exact milliseconds with three decimals: the average is computed on whole microseconds.
+  const avg = (sum: string, count: string) => {
+    if (count === '0') return null;
+    const [whole = '0', fraction = ''] = sum.split('.');
+    const micros = BigInt(whole) * 1_000n + BigInt(fraction.padEnd(3, '0').slice(0, 3) || '0');
+    const n = BigInt(count);
+    return Number((2n * micros + n) / (2n * n)) / 1000;
+  };
+  const tokens = ['input_tokens', 'cache_read_tokens', 'cache_write_tokens', 'cache_write_1h_tokens', 'output_tokens', 'reasoning_tokens', 'audio_input_tokens', 'audio_output_tokens', 'image_input_tokens', 'image_output_tokens'] as const;
   return {
     bucket_start: r.bucket_ms === null ? null : new Date(r.bucket_ms).toISOString(),
     ...r.dimensions,
-    requests: s.requests, input_tokens: s.input_tokens, cache_read_tokens: s.cache_read_tokens, cache_write_tokens: s.cache_write_tokens, output_tokens: s.output_tokens, reasoning_tokens: s.reasoning_tokens, errors: s.errors,
+    requests: s.requests, ...Object.fromEntries(tokens.map((t) => [t, s[t]])) as Record<(typeof tokens)[number], string>,
+    total_tokens: tokens.reduce((sum, t) => sum + BigInt(s[t]), 0n).toString(), errors: s.errors,
     latency_ms_avg: avg(s.latency_ms_sum, s.latency_count), latency_ms_max: s.latency_ms_max, ttft_ms_avg: avg(s.ttft_ms_sum, s.ttft_count), ttft_ms_max: s.ttft_ms_max,
     cost_usd: cost.usd, cost_pico: cost.pico, charge_usd: charge.usd, charge_pico: charge.pico, margin_usd: margin.usd, margin_pico: margin.pico, cache_savings_usd: savings.usd, cache_savings_pico: savings.pico,
     unpriced_cost_events: s.unpriced_cost_events, unpriced_charge_events: s.unpriced_charge_events,
-    requests_by_status_class: r.requests_by_status_class, errors_by_class: r.errors_by_class,
+    requests_by_status_class: r.requests_by_status_class, errors_by_class: r.errors_by_class, units: r.units,
   };
 }
 
@@ -185,7 +199,7 @@ function union(lists: readonly string[][]): string[] {
   return [...new Set(lists.flat())].sort();
 }
 
-const MAP_COLUMNS: readonly string[] = ['requests_by_status_class', 'errors_by_class'];
+const MAP_COLUMNS: readonly string[] = ['requests_by_status_class', 'errors_by_class', 'units'];
 
 /** CSV of the rows, one header line, values as they are in JSON (RFC 4180 quoting). */
 function toCsv(rows: readonly z.infer<typeof row>[], groupBy: readonly string[]): string {

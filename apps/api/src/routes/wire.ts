@@ -4,6 +4,8 @@ import { z } from 'zod';
 export const decimalDigits = z.string().regex(/^\d+$/);
 /** The same, for amounts that may be negative (a margin). */
 export const signedDigits = z.string().regex(/^-?\d+$/);
+/** Milliseconds as an exact decimal with up to three places (microseconds): `1834.271`. */
+export const millisDecimal = z.string().regex(/^\d+(\.\d{1,3})?$/);
 
 /** How complete the rollups were when an answer was read (apps/api/src/completeness.ts). */
 export const completenessSchema = z.object({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { defaultQuotaId, MAX_QUOTA_LIMIT, parseQuotaDefinition, QuotaDefinitionError, type QuotaDefinition } from './definition';
+import { defaultQuotaId, legacyQuotaMetrics, MAX_QUOTA_LIMIT, parseQuotaDefinition, quotaMetrics, QuotaDefinitionError, type QuotaDefinition } from './definition';
 
 const KEY = 'ab'.repeat(32);
 const minimal = { tenant_id: 'acme', metric: 'total_tokens', period: 'month', limit: '1000000', enforcement: 'hard', updated_at: 1_700_000_000_000 };
@@ -153,8 +153,8 @@ describe('defaultQuotaId', () => {
     ['tenant-wide monthly', { scope: {}, metric: 'total_tokens', period: 'month' }, 'monthly-total_tokens'],
     ['daily by model', { scope: { model: 'gpt-4o' }, metric: 'requests', period: 'day' }, 'daily-requests-model:gpt-4o'],
     ['every scope field', { scope: { project_id: 'web', api_key_hash: KEY, model: 'gpt-4o' }, metric: 'cost_pico_usd', period: 'month' }, 'monthly-cost_pico_usd-project:web-key:abababababababab-model:gpt-4o'],
-    ['a model with "/" and ":"', { scope: { model: 'meta/llama3:8b' }, metric: 'output_tokens', period: 'day' }, /^daily-output_tokens-model:meta_llama3_8b\.[0-9a-f]{8}$/],
-    ['a very long project', { scope: { project_id: 'p'.repeat(200) }, metric: 'input_tokens', period: 'day' }, /^daily-input_tokens-project:p{48}\.[0-9a-f]{8}$/],
+    ['a model with "/" and ":"', { scope: { model: 'meta/llama3:8b' }, metric: 'completion_tokens', period: 'day' }, /^daily-completion_tokens-model:meta_llama3_8b\.[0-9a-f]{8}$/],
+    ['a very long project', { scope: { project_id: 'p'.repeat(200) }, metric: 'prompt_tokens', period: 'day' }, /^daily-prompt_tokens-project:p{48}\.[0-9a-f]{8}$/],
   ])('%s', (_what, def, expected) => {
     const id = defaultQuotaId(def);
     if (typeof expected === 'string') expect(id).toBe(expected);
@@ -173,5 +173,25 @@ describe('defaultQuotaId', () => {
 
   it('is what parseQuotaDefinition fills in', () => {
     expect(parseQuotaDefinition({ ...minimal, scope: { model: 'gpt-4o' } }).quota_id).toBe('monthly-total_tokens-model:gpt-4o');
+  });
+});
+
+describe('legacy metric names (stored before usage-event v2)', () => {
+  it.each<[string, string]>([
+    ['input_tokens', 'prompt_tokens'],
+    ['output_tokens', 'completion_tokens'],
+  ])('%s is read as %s; a generated quota id stays the one the old name gave', (legacy, metric) => {
+    const def = parseQuotaDefinition({ tenant_id: 'acme', metric: legacy, period: 'month', limit: '1000', enforcement: 'soft', updated_at: 1 });
+    expect(def.metric).toBe(metric);
+    expect(def.quota_id).toBe(`monthly-${legacy}`);
+    expect(legacyQuotaMetrics[legacy]).toBe(metric);
+    // A definition with its own id keeps it, and reads the same metric.
+    expect(parseQuotaDefinition({ quota_id: 'q', tenant_id: 'acme', metric: legacy, period: 'day', limit: 5, enforcement: 'hard', updated_at: 1 })).toMatchObject({ quota_id: 'q', metric });
+  });
+
+  it('the new names are the only ones a definition is written with', () => {
+    expect(quotaMetrics).not.toContain('input_tokens');
+    expect(quotaMetrics).not.toContain('output_tokens');
+    expect(parseQuotaDefinition({ tenant_id: 'acme', metric: 'prompt_tokens', period: 'month', limit: '1', enforcement: 'soft', updated_at: 1 }).quota_id).toBe('monthly-prompt_tokens');
   });
 });

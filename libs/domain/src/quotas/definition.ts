@@ -7,9 +7,43 @@ import { isValidTimeZone, quotaPeriodKinds, type QuotaPeriodKind } from './perio
  * an API key or a model) per calendar day or month in the tenant's time zone.
  */
 
-/** cost_pico_usd: what the provider charges the platform; charge_pico_usd: what the tenant is charged. */
-export const quotaMetrics = ['total_tokens', 'input_tokens', 'output_tokens', 'requests', 'cost_pico_usd', 'charge_pico_usd'] as const;
+/**
+ * What a quota counts per event (buckets are disjoint, see UsageEvent):
+ * - total_tokens: every token bucket;
+ * - prompt_tokens: everything the model read: input (uncached text) + cache reads + cache writes
+ *   (5-minute and 1-hour) + audio and image input;
+ * - completion_tokens: everything it produced: output (visible text) + reasoning + audio and image output;
+ * - a bucket's own name (cache_read_tokens ... image_output_tokens): exactly that bucket, as the
+ *   rollup column of that name counts it;
+ * - requests: 1; cost_pico_usd: what the provider charges the platform; charge_pico_usd: what the
+ *   tenant is charged.
+ */
+export const quotaMetrics = [
+  'total_tokens',
+  'prompt_tokens',
+  'completion_tokens',
+  'cache_read_tokens',
+  'cache_write_tokens',
+  'cache_write_1h_tokens',
+  'reasoning_tokens',
+  'audio_input_tokens',
+  'audio_output_tokens',
+  'image_input_tokens',
+  'image_output_tokens',
+  'requests',
+  'cost_pico_usd',
+  'charge_pico_usd',
+] as const;
 export type QuotaMetric = (typeof quotaMetrics)[number];
+
+/**
+ * Metric names of stored definitions from before usage-event v2, read as their new names. The
+ * quota metric `input_tokens` counted cached input too, unlike the rollup column `input_tokens`
+ * (uncached text only); `output_tokens` counted reasoning too. The names now say what they count.
+ * A definition stored without a quota_id keeps the id its old name generated (its counters and
+ * alerts stay its own).
+ */
+export const legacyQuotaMetrics: Readonly<Record<string, QuotaMetric>> = { input_tokens: 'prompt_tokens', output_tokens: 'completion_tokens' };
 
 export const quotaEnforcements = ['hard', 'soft'] as const;
 /** `hard`: calls are refused once the limit is reached. `soft`: alerts only. */
@@ -251,6 +285,9 @@ export function defaultQuotaId(def: Pick<QuotaDefinition, 'scope' | 'metric' | '
  * bigint. Throws a {@link QuotaDefinitionError} listing every problem at once.
  */
 export function parseQuotaDefinition(input: unknown): QuotaDefinition {
+  const written = typeof input === 'object' && input !== null ? (input as Record<string, unknown>).metric : undefined;
+  const legacy = typeof written === 'string' && Object.hasOwn(legacyQuotaMetrics, written) ? written : undefined;
+  if (legacy !== undefined) input = { ...(input as Record<string, unknown>), metric: legacyQuotaMetrics[legacy] };
   const parsed = definitionSchema.safeParse(input, { reportInput: true });
   if (!parsed.success) {
     const id = typeof input === 'object' && input !== null ? (input as Record<string, unknown>).quota_id : undefined;
@@ -263,7 +300,7 @@ export function parseQuotaDefinition(input: unknown): QuotaDefinition {
   if (doc.scope?.model !== undefined) scope.model = doc.scope.model;
   const thresholds = [...new Set(doc.thresholds ?? DEFAULT_QUOTA_THRESHOLDS)].sort((a, b) => a - b);
   return {
-    quota_id: doc.quota_id ?? defaultQuotaId({ scope, metric: doc.metric, period: doc.period }),
+    quota_id: doc.quota_id ?? defaultQuotaId({ scope, metric: (legacy ?? doc.metric) as QuotaMetric, period: doc.period }),
     tenant_id: doc.tenant_id,
     scope,
     metric: doc.metric,

@@ -60,16 +60,28 @@ describe('matchesQuota', () => {
 
 describe('quotaAmount', () => {
   it.each<[string, QuotaDefinition['metric'], { costPico: bigint; chargePico: bigint } | undefined, bigint]>([
-    ['total: all five disjoint buckets', 'total_tokens', undefined, 168n],
-    ['input: input + cache read + cache write', 'input_tokens', undefined, 123n],
-    ['output: output + reasoning', 'output_tokens', undefined, 45n],
+    ['total: every disjoint bucket', 'total_tokens', undefined, 168n + 4_000n + 15n + 30n + 700n + 1n],
+    ['prompt: input + cache read + both cache writes + audio and image input', 'prompt_tokens', undefined, 123n + 4_000n + 15n + 700n],
+    ['completion: output + reasoning + audio and image output', 'completion_tokens', undefined, 45n + 30n + 1n],
+    ['a bucket metric: exactly that bucket (1-hour writes)', 'cache_write_1h_tokens', undefined, 4_000n],
+    ['a bucket metric: cache reads only', 'cache_read_tokens', undefined, 20n],
+    ['a bucket metric: audio input', 'audio_input_tokens', undefined, 15n],
+    ['a bucket metric: audio output', 'audio_output_tokens', undefined, 30n],
+    ['a bucket metric: image input', 'image_input_tokens', undefined, 700n],
+    ['a bucket metric: image output', 'image_output_tokens', undefined, 1n],
+    ['a bucket metric: reasoning', 'reasoning_tokens', undefined, 5n],
     ['requests: one per event', 'requests', undefined, 1n],
     ['cost: the provider cost given', 'cost_pico_usd', { costPico: 1_234_567_890n, chargePico: 7n }, 1_234_567_890n],
     ['charge: the customer charge given', 'charge_pico_usd', { costPico: 7n, chargePico: 9_000_000_000_000_000_001n }, 9_000_000_000_000_000_001n],
     ['cost: 0 when unpriced', 'cost_pico_usd', undefined, 0n],
-    ['money is ignored for token metrics', 'total_tokens', { costPico: 99n, chargePico: 99n }, 168n],
+    ['money is ignored for token metrics', 'total_tokens', { costPico: 99n, chargePico: 99n }, 168n + 4_746n],
   ])('%s', (_what, metric, cost, expected) => {
-    expect(quotaAmount({ metric }, event, cost)).toBe(expected);
+    expect(quotaAmount({ metric }, { ...event, cache_write_1h_tokens: 4_000, audio_input_tokens: 15, audio_output_tokens: 30, image_input_tokens: 700, image_output_tokens: 1 }, cost)).toBe(expected);
+  });
+
+  it('a v1 event (no v2 buckets): total is still the five buckets', () => {
+    expect(quotaAmount({ metric: 'total_tokens' }, event)).toBe(168n);
+    expect(quotaAmount({ metric: 'prompt_tokens' }, event)).toBe(123n);
   });
 
   it('sums beyond 2^53 exactly', () => {

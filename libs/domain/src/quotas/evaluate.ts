@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { UsageEvent } from '../usage-event/usage-event';
+import type { TokenBucket, UsageEvent } from '../usage-event/usage-event';
 import type { QuotaDefinition, QuotaEnforcement, QuotaMetric } from './definition';
 import { quotaPeriod, type QuotaPeriod } from './period';
 
@@ -16,23 +16,34 @@ export function matchesQuota(
   return true;
 }
 
-type TokenFields = Pick<UsageEvent, 'input_tokens' | 'cache_read_tokens' | 'cache_write_tokens' | 'output_tokens' | 'reasoning_tokens'>;
+type TokenFields = Pick<UsageEvent, TokenBucket>;
 
 /**
- * What one event adds to the quota's counter. Buckets are disjoint, so:
- * total_tokens = all five buckets; input_tokens = input + cache_read + cache_write;
- * output_tokens = output + reasoning; requests = 1; cost_pico_usd / charge_pico_usd = the event's
- * provider cost / customer charge (0 when that side is unpriced).
+ * What one event adds to the quota's counter (see `quotaMetrics`). Buckets are disjoint, so:
+ * total_tokens = prompt_tokens + completion_tokens = every bucket; prompt_tokens = input +
+ * cache_read + cache_write (both TTLs) + audio and image input; completion_tokens = output +
+ * reasoning + audio and image output; a bucket metric = that bucket; requests = 1;
+ * cost_pico_usd / charge_pico_usd = the event's provider cost / customer charge (0 when that
+ * side is unpriced).
  */
 export function quotaAmount(def: Pick<QuotaDefinition, 'metric'>, event: TokenFields, money?: { costPico: bigint; chargePico: bigint }): bigint {
   const metric: QuotaMetric = def.metric;
   switch (metric) {
     case 'total_tokens':
-      return exactSum(event.input_tokens, event.cache_read_tokens, event.cache_write_tokens, event.output_tokens, event.reasoning_tokens);
-    case 'input_tokens':
-      return exactSum(event.input_tokens, event.cache_read_tokens, event.cache_write_tokens, 0, 0);
-    case 'output_tokens':
-      return exactSum(event.output_tokens, event.reasoning_tokens, 0, 0, 0);
+      return bucketSum(event, promptBuckets) + bucketSum(event, completionBuckets);
+    case 'prompt_tokens':
+      return bucketSum(event, promptBuckets);
+    case 'completion_tokens':
+      return bucketSum(event, completionBuckets);
+    case 'cache_read_tokens':
+    case 'cache_write_tokens':
+    case 'cache_write_1h_tokens':
+    case 'reasoning_tokens':
+    case 'audio_input_tokens':
+    case 'audio_output_tokens':
+    case 'image_input_tokens':
+    case 'image_output_tokens':
+      return BigInt(event[metric]);
     case 'requests':
       return 1n;
     case 'cost_pico_usd':
@@ -42,17 +53,27 @@ export function quotaAmount(def: Pick<QuotaDefinition, 'metric'>, event: TokenFi
   }
 }
 
-/**
- * a + b + c + d + e of integer token counts, exactly: one BigInt from a double sum while every
- * part is a non-negative safe integer and so is the sum (then no partial sum was rounded; this
- * runs per event and quota), else BigInt per part (which throws for a non-integer).
- */
 const count = (x: number): boolean => Number.isSafeInteger(x) && x >= 0;
+const promptBuckets = ['input_tokens', 'cache_read_tokens', 'cache_write_tokens', 'cache_write_1h_tokens', 'audio_input_tokens', 'image_input_tokens'] as const satisfies readonly TokenBucket[];
+const completionBuckets = ['output_tokens', 'reasoning_tokens', 'audio_output_tokens', 'image_output_tokens'] as const satisfies readonly TokenBucket[];
 
-function exactSum(a: number, b: number, c: number, d: number, e: number): bigint {
-  const sum = a + b + c + d + e;
-  if (Number.isSafeInteger(sum) && count(a) && count(b) && count(c) && count(d) && count(e)) return BigInt(sum);
-  return BigInt(a) + BigInt(b) + BigInt(c) + BigInt(d) + BigInt(e);
+/**
+ * The sum of some buckets, exactly: one BigInt from a double sum while every part is a
+ * non-negative safe integer and so is the sum (then no partial sum was rounded; this runs per
+ * event and quota), else BigInt per part (which throws for a non-integer).
+ */
+function bucketSum(e: TokenFields, buckets: readonly TokenBucket[]): bigint {
+  let sum = 0;
+  let exact = true;
+  for (const bucket of buckets) {
+    const n = e[bucket];
+    sum += n;
+    if (!count(n)) exact = false;
+  }
+  if (exact && Number.isSafeInteger(sum)) return BigInt(sum);
+  let big = 0n;
+  for (const bucket of buckets) big += BigInt(e[bucket]);
+  return big;
 }
 
 /**

@@ -1,5 +1,6 @@
 export {
   quotaMetrics,
+  legacyQuotaMetrics,
   quotaEnforcements,
   DEFAULT_QUOTA_THRESHOLDS,
   MAX_QUOTA_LIMIT,

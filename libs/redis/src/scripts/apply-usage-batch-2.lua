@@ -14,22 +14,27 @@
   then     V, then V x price_version_id                               price versions used in the call
   then     C, then C x error_class                                    error classes used in the call
   then     S, then S x status_class                                   status classes used in the call
+  then     U, then U x unit_name                                      units used in the call
   then     the latest occurred_at of the call's events
   then     E, then the events packed in one binary string (little-endian), E x:
              c12 id_hash, d offset, I4 group_index, d occurred_at,
-             d input, d cache_read, d cache_write, d output, d reasoning,
-             B error_class (index, 0 = none), B status_class (index), d latency|-1, d ttft|-1,
+             d input, d cache_read, d cache_write, d cache_write_1h, d output, d reasoning,
+             d audio_input, d audio_output, d image_input, d image_output,
+             B error_class (index, 0 = none), B status_class (index),
+             d latency|-1, d ttft|-1 (whole microseconds),
              d cost_hi, I4 cost_lo, d charge_hi, I4 charge_lo, d savings_hi, I4 savings_lo,
              H cost_version, H charge_version, H K,
-             then K x (I4 quota_index, d amount|-1)
+             then K x (I4 quota_index, d amount|-1),
+             then H N, N x (H unit index, d count)
   then     the quota amounts the packed record could not hold exactly (-1 there), in event order,
            as decimal strings
 
-  A group's `sums` are what all its events in the call add up to, packed: 21 doubles (requests,
-  input, cache_read, cache_write, output, reasoning, errors, latency sum, latency count,
-  latency max, ttft sum, ttft count, ttft max, cost hi/lo, charge hi/lo, savings hi/lo,
-  unpriced cost events, unpriced charge events), then four lists, each H n + n x (H index,
-  d count): error classes, status classes, cost versions, charge versions. Empty when a sum
+  A group's `sums` are what all its events in the call add up to, packed: 26 doubles (requests,
+  input, cache_read, cache_write, cache_write_1h, output, reasoning, audio_input, audio_output,
+  image_input, image_output, errors, latency sum, latency count, latency max, ttft sum, ttft
+  count, ttft max, cost hi/lo, charge hi/lo, savings hi/lo, unpriced cost events, unpriced
+  charge events), then five lists, each H n + n x (H index, d count): error classes, status
+  classes, cost versions, charge versions, units (summed counts). Empty when a sum
   would pass 2^53 (the group is then summed here event by event). A quota slot's `total` is
   the sum of its amounts in the call, -1 when one of them or the sum is past a double.
 
@@ -42,7 +47,10 @@
   Rollup hashes keep the two parts in separate fields (cph/cpl, chh/chl, svh/svl); readers
   recombine them with integer arithmetic. cost_version / charge_version: the index (1..V) of the
   price version that priced that side, 0 when the side is unpriced. A rollup records the versions
-  of its events as hash fields vc:<id> (cost) and vh:<id> (charge); readers list them.
+  of its events as hash fields vc:<id> (cost) and vh:<id> (charge); readers list them. Units are
+  hash fields u:<name> (summed counts). Latency and ttft are summed in whole microseconds in
+  latu/latumax/ttftu/ttftumax (lat/latmax/ttft/ttftmax are whole milliseconds of state written
+  before usage-event v2; readers add both).
 
   Events must come in offset order. An event whose offset is <= the watermark was applied
   before (a replay after a crash) and is skipped. A new event whose id was seen in its hour
@@ -78,14 +86,14 @@ local maxts = tonumber(redis.call('HGET', wmKey, 'maxts') or '0')
 
 local i = 6
 local EXACT = 9007199254740992 -- doubles are exact below 2^53
-local SUMS = '<ddddddddddddddddddddd' -- a group's sums (see below), then its four count lists
+local SUMS = '<dddddddddddddddddddddddddd' -- a group's sums (see below), then its five count lists
 
 local groups = {}
 local G = tonumber(ARGV[i]); i = i + 1
 for g = 1, G do
   groups[g] = { hour = ARGV[i], dims = ARGV[i + 1], sums = ARGV[i + 2], touched = false,
-    req = 0, inp = 0, cr = 0, cw = 0, out = 0, rs = 0, err = 0, lat = 0, latmax = 0, latn = 0,
-    ttft = 0, ttftmax = 0, ttftn = 0, late = 0, ec = {}, sc = {},
+    req = 0, inp = 0, cr = 0, cw = 0, cw1 = 0, out = 0, rs = 0, ai = 0, ao = 0, ii = 0, io = 0,
+    err = 0, lat = 0, latmax = 0, latn = 0, ttft = 0, ttftmax = 0, ttftn = 0, late = 0, ec = {}, sc = {}, un = {},
     cph = 0, cpl = 0, chh = 0, chl = 0, svh = 0, svl = 0, upc = 0, uph = 0, vc = {}, vh = {} }
   i = i + 3
 end
@@ -111,15 +119,34 @@ for c = 1, C do errorClasses[c] = ARGV[i]; i = i + 1 end
 local statusClasses = {}
 local S = tonumber(ARGV[i]); i = i + 1
 for c = 1, S do statusClasses[c] = ARGV[i]; i = i + 1 end
+local unitNames = {}
+local U = tonumber(ARGV[i]); i = i + 1
+for u = 1, U do unitNames[u] = ARGV[i]; i = i + 1 end
 
 local maxAtInCall = tonumber(ARGV[i])
 local E = tonumber(ARGV[i + 1])
 local packed = ARGV[i + 2]
 local bigAmountAt = i + 3 -- the next amount the packed record could not hold
-local EVENT = '<c12 d I4 d ddddd B B d d d I4 d I4 d I4 H H H'
-local FIXED = 132 -- bytes of EVENT
-local K_AT = 130 -- where K sits in it
+local EVENT = '<c12 d I4 d dddddddddd B B d d d I4 d I4 d I4 H H H'
+local FIXED = 172 -- bytes of EVENT
+local K_AT = 170 -- where K sits in it
+local LAT_AT = 114 -- where latency sits in it (ttft follows)
 local QUOTA_ENTRY = '<I4 d'
+local UNIT_ENTRY = '<H d'
+
+-- An event's units: { name, count, name, count, ... } (read after its K quota entries).
+local function unitsOf(start, K)
+  local at = start + FIXED + 12 * K
+  local n = struct.unpack('<H', packed, at)
+  local out = {}
+  at = at + 2
+  for u = 1, n do
+    local index, count = struct.unpack(UNIT_ENTRY, packed, at)
+    out[2 * u - 1], out[2 * u] = unitNames[index], count
+    at = at + 10
+  end
+  return out
+end
 
 -- redis.call takes its arguments on Lua's C stack (8,000 slots): long lists go in slices.
 local SLICE = 4000
@@ -142,7 +169,8 @@ local pos = 1
 for e = 1, E do
   local idHash, offset, gi, at = struct.unpack('<c12 d I4 d', packed, pos)
   starts[e], groupOf[e], timeOf[e] = pos, gi, at
-  pos = pos + FIXED + 12 * struct.unpack('<H', packed, pos + K_AT)
+  local unitsAt = pos + FIXED + 12 * struct.unpack('<H', packed, pos + K_AT)
+  pos = unitsAt + 2 + 10 * struct.unpack('<H', packed, unitsAt)
   if offset > wmOff then
     lastOffset = offset
     local group = groups[gi]
@@ -180,10 +208,12 @@ for _, ask in pairs(askBySet) do
 end
 
 -- Adds (sign 1) or takes back (sign -1) one event in its group's running sums (maxima aside).
-local function accumulate(group, sign, inp, cr, cw, out, rs, ec, sc, lat, ttft, cph, cpl, chh, chl, svh, svl, cv, hv)
+local function accumulate(group, sign, inp, cr, cw, cw1, out, rs, ai, ao, ii, io, units, ec, sc, lat, ttft, cph, cpl, chh, chl, svh, svl, cv, hv)
   group.req = group.req + sign
   group.inp = group.inp + sign * inp; group.cr = group.cr + sign * cr; group.cw = group.cw + sign * cw
-  group.out = group.out + sign * out; group.rs = group.rs + sign * rs
+  group.cw1 = group.cw1 + sign * cw1; group.out = group.out + sign * out; group.rs = group.rs + sign * rs
+  group.ai = group.ai + sign * ai; group.ao = group.ao + sign * ao; group.ii = group.ii + sign * ii; group.io = group.io + sign * io
+  for u = 1, #units, 2 do group.un[units[u]] = (group.un[units[u]] or 0) + sign * units[u + 1] end
   if ec ~= '' then
     group.err = group.err + sign
     group.ec[ec] = (group.ec[ec] or 0) + sign
@@ -207,11 +237,12 @@ for _, group in ipairs(groups) do
   if group.sums ~= '' and tonumber(group.hour) + HOUR > bound then
     group.fast = true
     local s = { struct.unpack(SUMS, group.sums) }
-    group.req, group.inp, group.cr, group.cw, group.out, group.rs, group.err = s[1], s[2], s[3], s[4], s[5], s[6], s[7]
-    group.lat, group.latn, group.latmax, group.ttft, group.ttftn, group.ttftmax = s[8], s[9], s[10], s[11], s[12], s[13]
-    group.cph, group.cpl, group.chh, group.chl, group.svh, group.svl, group.upc, group.uph = s[14], s[15], s[16], s[17], s[18], s[19], s[20], s[21]
-    local at = s[22]
-    for _, list in ipairs({ { group.ec, errorClasses }, { group.sc, statusClasses }, { group.vc }, { group.vh } }) do
+    group.req, group.inp, group.cr, group.cw, group.cw1, group.out, group.rs = s[1], s[2], s[3], s[4], s[5], s[6], s[7]
+    group.ai, group.ao, group.ii, group.io, group.err = s[8], s[9], s[10], s[11], s[12]
+    group.lat, group.latn, group.latmax, group.ttft, group.ttftn, group.ttftmax = s[13], s[14], s[15], s[16], s[17], s[18]
+    group.cph, group.cpl, group.chh, group.chl, group.svh, group.svl, group.upc, group.uph = s[19], s[20], s[21], s[22], s[23], s[24], s[25], s[26]
+    local at = s[27]
+    for _, list in ipairs({ { group.ec, errorClasses }, { group.sc, statusClasses }, { group.vc }, { group.vh }, { group.un, unitNames } }) do
       local n
       n, at = struct.unpack('<H', group.sums, at)
       for _ = 1, n do
@@ -228,11 +259,11 @@ end
 -- once; others are walked event by event so the crossing event (and its time) is exact.
 -- Past 2^53 each amount goes through HINCRBY and thresholds compare the exact decimal string.
 local function takeBack(e)
-  local _, _, gi, _, inp, cr, cw, out, rs, eci, sci, lat, ttft, cph, cpl, chh, chl, svh, svl, cv, hv, K, quotaAt =
+  local _, _, gi, _, inp, cr, cw, cw1, out, rs, ai, ao, ii, io, eci, sci, lat, ttft, cph, cpl, chh, chl, svh, svl, cv, hv, K, quotaAt =
     struct.unpack(EVENT, packed, starts[e])
   local group = groups[gi]
   if group.fast then
-    accumulate(group, -1, inp, cr, cw, out, rs, eci > 0 and errorClasses[eci] or '', statusClasses[sci], lat, ttft, cph, cpl, chh, chl, svh, svl, cv, hv)
+    accumulate(group, -1, inp, cr, cw, cw1, out, rs, ai, ao, ii, io, unitsOf(starts[e], K), eci > 0 and errorClasses[eci] or '', statusClasses[sci], lat, ttft, cph, cpl, chh, chl, svh, svl, cv, hv)
     if (lat >= 0 and lat == group.latmax) or (ttft >= 0 and ttft == group.ttftmax) then group.remax = true end
   end
   for k = 0, K - 1 do
@@ -333,8 +364,9 @@ for e = 1, E do
     applied = applied + 1
     local group = groups[groupOf[e]]
     if not group.fast then
-      local _, offset, _, _, inp, cr, cw, out, rs, eci, sci, lat, ttft, cph, cpl, chh, chl, svh, svl, cv, hv =
+      local _, offset, _, _, inp, cr, cw, cw1, out, rs, ai, ao, ii, io, eci, sci, lat, ttft, cph, cpl, chh, chl, svh, svl, cv, hv, K =
         struct.unpack(EVENT, packed, starts[e])
+      local units = unitsOf(starts[e], K)
       local ec = eci > 0 and errorClasses[eci] or ''
       local sc = statusClasses[sci]
       local hour = tonumber(group.hour)
@@ -343,10 +375,11 @@ for e = 1, E do
       if hour + HOUR + lateness <= maxts then
         -- The hour closed: a correction row of its own, keyed by the event's offset.
         corrections = corrections + 1
-        local f = { req = 1, ['in'] = inp, cr = cr, cw = cw, out = out, rs = rs,
+        local f = { req = 1, ['in'] = inp, cr = cr, cw = cw, cw1 = cw1, out = out, rs = rs, ai = ai, ao = ao, ii = ii, io = io,
           err = (ec ~= '' and 1 or 0), late = 1,
-          lat = (lat >= 0 and lat or 0), latmax = (lat >= 0 and lat or 0), latn = (lat >= 0 and 1 or 0),
-          ttft = (ttft >= 0 and ttft or 0), ttftmax = (ttft >= 0 and ttft or 0), ttftn = (ttft >= 0 and 1 or 0) }
+          latu = (lat >= 0 and lat or 0), latumax = (lat >= 0 and lat or 0), latn = (lat >= 0 and 1 or 0),
+          ttftu = (ttft >= 0 and ttft or 0), ttftumax = (ttft >= 0 and ttft or 0), ttftn = (ttft >= 0 and 1 or 0) }
+        for u = 1, #units, 2 do f['u:' .. units[u]] = units[u + 1] end
         if ec ~= '' then f['e:' .. ec] = 1 end
         f['s:' .. sc] = 1
         -- Money as decimal strings: cjson writes numbers with 14 significant digits.
@@ -357,7 +390,7 @@ for e = 1, E do
         outbox[#outbox + 1] = cjson.encode({ t = 'c', h = group.hour, d = group.dims, p = partition, o = string.format('%d', offset), f = f })
       else
         group.touched = true
-        accumulate(group, 1, inp, cr, cw, out, rs, ec, sc, lat, ttft, cph, cpl, chh, chl, svh, svl, cv, hv)
+        accumulate(group, 1, inp, cr, cw, cw1, out, rs, ai, ao, ii, io, units, ec, sc, lat, ttft, cph, cpl, chh, chl, svh, svl, cv, hv)
         if lat > group.latmax then group.latmax = lat end
         if ttft > group.ttftmax then group.ttftmax = ttft end
         if isLate then group.late = group.late + 1 end
@@ -394,7 +427,7 @@ if anyTakenBack then
     if group.remax then
       if group.remaxed == nil then group.remaxed, group.latmax, group.ttftmax = true, 0, 0 end
       if isNew[e] then
-        local lat, ttft = struct.unpack('<d d', packed, starts[e] + 12 + 8 + 4 + 8 + 40 + 2)
+        local lat, ttft = struct.unpack('<d d', packed, starts[e] + LAT_AT)
         if lat > group.latmax then group.latmax = lat end
         if ttft > group.ttftmax then group.ttftmax = ttft end
       end
@@ -432,7 +465,13 @@ for _, group in ipairs(groups) do
     end
     add('req', group.req); add('in', group.inp); add('cr', group.cr); add('cw', group.cw)
     add('out', group.out); add('rs', group.rs); add('err', group.err)
-    add('lat', group.lat); add('latn', group.latn); add('ttft', group.ttft); add('ttftn', group.ttftn)
+    if group.cw1 ~= 0 or f.cw1 then add('cw1', group.cw1) end
+    if group.ai ~= 0 or f.ai then add('ai', group.ai) end
+    if group.ao ~= 0 or f.ao then add('ao', group.ao) end
+    if group.ii ~= 0 or f.ii then add('ii', group.ii) end
+    if group.io ~= 0 or f.io then add('io', group.io) end
+    for unit, n in pairs(group.un) do if n ~= 0 then add('u:' .. unit, n) end end
+    add('latu', group.lat); add('latn', group.latn); add('ttftu', group.ttft); add('ttftn', group.ttftn)
     add('late', group.late)
     add('cph', group.cph); add('cpl', group.cpl); add('chh', group.chh); add('chl', group.chl)
     add('svh', group.svh); add('svl', group.svl)
@@ -442,8 +481,8 @@ for _, group in ipairs(groups) do
     for v, n in pairs(group.vh) do if n > 0 and f['vh:' .. versions[v]] == nil then put('vh:' .. versions[v], '1') end end
     for class, n in pairs(group.ec) do if n ~= 0 then add('e:' .. class, n) end end
     for class, n in pairs(group.sc) do if n ~= 0 then add('s:' .. class, n) end end
-    if group.latmax > tonumber(f.latmax or '0') then put('latmax', string.format('%d', group.latmax)) end
-    if group.ttftmax > tonumber(f.ttftmax or '0') then put('ttftmax', string.format('%d', group.ttftmax)) end
+    if group.latmax > tonumber(f.latumax or '0') then put('latumax', string.format('%d', group.latmax)) end
+    if group.ttftmax > tonumber(f.ttftumax or '0') then put('ttftumax', string.format('%d', group.ttftmax)) end
     if #writes > 0 then callSliced('HSET', key, writes) end
     redis.call('ZADD', openKey, group.hour, group.hour .. ':' .. group.dims)
     outbox[#outbox + 1] = cjson.encode({ t = 'r', h = group.hour, d = group.dims, p = partition, v = string.format('%d', lastOffset), f = f })
