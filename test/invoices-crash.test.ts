@@ -31,7 +31,8 @@ it('an invoice worker killed mid-run: after a restart every invoice exists exact
   const p = await pipeline(brokers, 3, handle);
   const reference = new ReferencePrices(p.rig.pricingDir);
   const traffic = monthOfTraffic(reference, tenants, 6_000, 47);
-  const billed = [...new Set(traffic.distinct.map((e) => e.tenant_id))].sort();
+  // Invoiced: every tenant with usage, and those with a minimum commitment (acme-corp in the shipped terms).
+  const billed = [...new Set([...traffic.distinct.map((e) => e.tenant_id), ...new ReferenceInvoices(reference, p.rig.pricingDir).committedTenants()])].sort();
   await p.record(traffic.arrivals);
   await p.caughtUp();
   const pricingDir = p.rig.pricingDir;

@@ -98,9 +98,13 @@ describe('monthly invoices', () => {
       const next = nextPeriod(period);
       now = periodBounds(next).endMs + ALLOWED_LATENESS_MS + 60_000;
       await fleet.scheduler.runPeriod(next);
-      const nextInvoices = await waitFor(() => table.list({ period: next }), (rows) => rows.length === 1, { what: 'the next month invoice of the late tenant', timeoutMs: 60_000, intervalMs: 500 });
+      // Invoiced next month: the late tenant, and the tenant with a minimum commitment (acme-corp in the billing terms), without usage.
+      const nextInvoices = await waitFor(() => table.list({ period: next }), (rows) => rows.length === 2, { what: 'the next month invoices of the late tenant and the committed one', timeoutMs: 60_000, intervalMs: 500 });
       await queueIdle(fleet.scheduler.queue);
-      expect(nextInvoices.map((r) => r.tenant_id)).toEqual([lateTenant]);
+      expect(nextInvoices.map((r) => r.tenant_id).sort()).toEqual(['acme-corp', lateTenant]);
+      const committed = (await table.latest(['acme-corp'], next)).get('acme-corp')!;
+      const expectedCommitted = invoicesRef.invoice('acme-corp', [], [], invoices.get('acme-corp')!.credits_applied_minor);
+      expect({ subtotal: committed.subtotal_minor, top_up: committed.minimum_commitment_top_up_minor, total: committed.total_minor }).toEqual({ subtotal: 0n, top_up: 50_000n, total: expectedCommitted.total_minor });
       const adjusted = (await table.latest([lateTenant], next)).get(lateTenant)!;
       const original = invoices.get(lateTenant)!.invoice_id;
       const adjustmentLines = adjusted.lines.filter((l) => l.kind === 'adjustment');

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { UsageEvent } from '@meterline/domain';
@@ -54,6 +54,11 @@ export class ReferenceInvoices {
   ) {
     const path = join(pricingDir, 'tenants/billing.json');
     if (existsSync(path)) for (const t of (JSON.parse(readFileSync(path, 'utf8')) as { tenants: BillingDoc[] }).tenants) this.#billing.set(t.tenant_id, t);
+  }
+
+  /** Tenants whose terms carry a minimum commitment above zero: invoiced every closed month, usage or not. */
+  committedTenants(): string[] {
+    return [...this.#billing.values()].filter((t) => t.minimum_commitment !== undefined && decimal(t.minimum_commitment).units > 0n).map((t) => t.tenant_id).sort();
   }
 
   /** Sum of per-line rounded amounts of `events` (one line per model, price and bucket). */
@@ -185,9 +190,12 @@ export async function pipeline(brokers: string[], partitions = 3, handle?: Click
   };
 }
 
-/** Generated traffic of the month, priced models only (an unpriced model blocks invoices: tested apart). */
-export function monthOfTraffic(reference: ReferencePrices, tenants: readonly string[], events: number, seed: number): { arrivals: UsageEvent[]; distinct: UsageEvent[] } {
-  const stream = generateStream({ events, tenants, seed, endMs: monthEnd() });
+/**
+ * Generated traffic of the month (the 48 hours before `endMs`: by default the end of last month),
+ * priced models only (an unpriced model blocks invoices: tested apart).
+ */
+export function monthOfTraffic(reference: ReferencePrices, tenants: readonly string[], events: number, seed: number, endMs = monthEnd()): { arrivals: UsageEvent[]; distinct: UsageEvent[] } {
+  const stream = generateStream({ events, tenants, seed, endMs });
   const priced = new Set(stream.distinct.filter((e) => reference.chargeLines(e) !== null).map((e) => e.event_id));
   return { arrivals: stream.arrivals.filter((e) => priced.has(e.event_id)), distinct: stream.distinct.filter((e) => priced.has(e.event_id)) };
 }
@@ -197,3 +205,22 @@ export async function queueIdle(queue: Queue): Promise<void> {
   await waitFor(() => queue.getJobCounts('active', 'waiting', 'prioritized'), (c) => (c.active ?? 0) + (c.waiting ?? 0) + (c.prioritized ?? 0) === 0, { what: 'the invoice queue to drain', timeoutMs: 120_000, intervalMs: 200 });
 }
 
+/** Replaces the billing terms file of a pricing directory (format meterline.tenant-billing/v1). */
+export function writeBillingTerms(pricingDir: string, tenants: readonly BillingDoc[]): void {
+  writeFileSync(join(pricingDir, 'tenants/billing.json'), JSON.stringify({ format: 'meterline.tenant-billing/v1', tenants }, null, 2));
+}
+
+/**
+ * A price correction: a new rate card version of the model `event` names (by name or alias),
+ * in force from `fromMs`, at other prices. Returns the version's id.
+ */
+export function correctRateCard(pricingDir: string, event: Pick<UsageEvent, 'provider' | 'model'>, fromMs: number, prices: { input: string; output: string }): string {
+  const path = join(pricingDir, 'catalog/rate-card.json');
+  const book = JSON.parse(readFileSync(path, 'utf8')) as { models: { provider: string; model: string; aliases?: string[]; versions: unknown[] }[] };
+  const model = book.models.find((m) => m.provider === event.provider && (m.model === event.model || (m.aliases ?? []).includes(event.model)));
+  if (model === undefined) throw new Error(`correctRateCard: ${event.provider}/${event.model} is not on the rate card`);
+  const label = `corrected-${fromMs}`;
+  model.versions.push({ effective_from: new Date(fromMs).toISOString(), label, prices });
+  writeFileSync(path, JSON.stringify(book, null, 2));
+  return `${model.provider}/${model.model}@${label}`;
+}

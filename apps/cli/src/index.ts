@@ -1,1 +1,2 @@
 export { runFleet, type FleetOptions } from './fleet';
+export { invoiceCommand } from './invoice-command';

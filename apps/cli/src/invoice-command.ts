@@ -17,6 +17,8 @@ import { PriceBookStore } from '@meterline/pricing';
  *           invoice scheduler works it too) and follow its tenant jobs until none is left
  *   show:   stored invoices (latest revision), and the invoice jobs of the period that failed
  *   export: the stored invoices' documents (JSON, CSV or HTML) to a directory or stdout
+ *   regenerate: queue a revision of one tenant's invoice on the fleet's invoice queue, work it
+ *           in this process, and show the revision (or that the charges did not change)
  */
 export async function invoiceCommand(config: FleetConfig, args: string[], log: Logger, usageError: new (message: string) => Error): Promise<number> {
   const [sub, ...rest] = args;
@@ -27,8 +29,9 @@ export async function invoiceCommand(config: FleetConfig, args: string[], log: L
     run: { period: { type: 'string' }, tenant: { type: 'string' } },
     show: { period: { type: 'string' }, tenant: { type: 'string' }, json: { type: 'boolean' } },
     export: { period: { type: 'string' }, tenant: { type: 'string' }, format: { type: 'string' }, out: { type: 'string' } },
+    regenerate: { period: { type: 'string' }, tenant: { type: 'string' } },
   } as const;
-  if (sub !== 'run' && sub !== 'show' && sub !== 'export') return fail(`unknown invoice command "${sub ?? ''}" (run, show, export)`);
+  if (sub !== 'run' && sub !== 'show' && sub !== 'export' && sub !== 'regenerate') return fail(`unknown invoice command "${sub ?? ''}" (run, show, export, regenerate)`);
   let values: { period?: string | undefined; tenant?: string | undefined; json?: boolean | undefined; format?: string | undefined; out?: string | undefined };
   try {
     // Each subcommand's own options: any other is an error (parseArgs is strict).
@@ -54,6 +57,9 @@ export async function invoiceCommand(config: FleetConfig, args: string[], log: L
       if (values.out === '') fail('--out must name a directory');
       return exportInvoices(config, period, tenant, format, values.out, log);
     }
+    case 'regenerate':
+      if (period === undefined || tenant === undefined) return fail('invoice regenerate needs --tenant T and --period YYYY-MM (the invoice to regenerate)');
+      return regenerateInvoice(config, tenant, period, log);
   }
 }
 
@@ -146,7 +152,7 @@ async function runInvoices(config: FleetConfig, period: string, tenant: string |
         }
       }
       if (expected !== undefined) progress.update('invoices', bar(period, counts, expected));
-      else progress.update(closeState, `closing ${period}: ${closeState === 'active' ? 'waiting until the pipeline has processed the month (committed offsets past the cut)' : `close job ${closeState}`}`);
+      else progress.update(closeState, `closing ${period}: ${closeState === 'active' ? 'waiting until the pipeline has processed the month (committed offsets past the cut)' : await delayedReason(queue, closeId, closeState)}`);
       await sleep(progress.tty ? 250 : 1_000);
     }
   } finally {
@@ -155,6 +161,14 @@ async function runInvoices(config: FleetConfig, period: string, tenant: string |
     if (fleet !== undefined) await withTimeout(fleet.close(), 10_000, 'closing').catch(() => undefined);
     await clickhouse.close();
   }
+}
+
+/** What a close job waits for: its last log line (an earlier month to close first), or its state. */
+async function delayedReason(queue: Queue, id: string, state: string): Promise<string> {
+  if (state !== 'delayed') return `close job ${state}`;
+  const { logs } = await queue.getJobLogs(id, 0, 0, false);
+  const last = logs[0]?.replace(/^\S+ /, '');
+  return last === undefined ? 'close job delayed (the month may not close yet, or a retry)' : last;
 }
 
 async function retryFailed(queue: Queue, ids: readonly string[]): Promise<number> {
@@ -221,11 +235,11 @@ class ProgressLine {
 async function summarize(queue: Queue, period: string, mine: (id: string) => boolean, expected: number, counts: TenantJobCounts, started: number, dir: string): Promise<number> {
   const seconds = (Date.now() - started) / 1_000;
   // Existing: found stored by this run, or invoiced by an earlier run (its job finished before this one began).
-  const outcomes = { created: 0, existing: 0 };
+  const outcomes = { created: 0, existing: 0, no_usage: 0 };
   for (const job of await jobsById(queue, (await queue.getRanges(['completed'], 0, -1)).filter(mine))) {
     const outcome = (job.returnvalue as TenantInvoiceOutcome | null)?.outcome;
     if (outcome === undefined) continue;
-    outcomes[(job.finishedOn ?? 0) < started ? 'existing' : outcome]++;
+    outcomes[(job.finishedOn ?? 0) < started && outcome !== 'no_usage' ? 'existing' : outcome]++;
   }
   const failed: { tenant: string; id: string; attempts: number; reason: string }[] = [];
   for (const job of await jobsById(queue, (await queue.getRanges(['failed'], 0, -1)).filter(mine))) {
@@ -236,6 +250,7 @@ async function summarize(queue: Queue, period: string, mine: (id: string) => boo
   console.log(
     `${period}: ${expected} tenant${expected === 1 ? '' : 's'} to invoice; ${outcomes.created} invoice${outcomes.created === 1 ? '' : 's'} created, ${outcomes.existing} already existed, ${failed.length} failed (${seconds.toFixed(1)} s)`,
   );
+  if (outcomes.no_usage > 0) console.log(`${outcomes.no_usage} tenant${outcomes.no_usage === 1 ? '' : 's'} named had no usage to bill and no minimum commitment: no invoice`);
   if (missing > 0) console.log(`${missing} invoice job${missing === 1 ? ' is' : 's are'} no longer in the queue (finished jobs are removed after 90 days); meterline invoice show --period ${period} lists what is stored`);
   if (outcomes.created + outcomes.existing > 0) console.log(`documents: ${join(dir, period)}`);
   for (const f of failed) {
@@ -244,6 +259,58 @@ async function summarize(queue: Queue, period: string, mine: (id: string) => boo
   }
   if (failed.length > 0) console.log(`\nno invoice was written for these; fix the cause and run meterline invoice run --period ${period} again (failed jobs are retried)`);
   return failed.length === 0 ? 0 : 4;
+}
+
+// ---------------------------------------------------------------------------------------------
+// invoice regenerate
+
+async function regenerateInvoice(config: FleetConfig, tenant: string, period: string, baseLog: Logger): Promise<number> {
+  const pinned = config.invoices.pinnedClockMs;
+  const clock = pinned === undefined ? Date.now : () => pinned;
+  const log = process.env.LOG_LEVEL === undefined ? baseLog.child({}, { level: 'fatal' }) : baseLog;
+  const clickhouse = openClickHouse(config.clickhouse);
+  let fleet: InvoiceFleet | undefined;
+  try {
+    await migrate(clickhouse, log, { rawTtlMonths: config.clickhouse.rawTtlMonths });
+    const table = new InvoicesTable(clickhouse);
+    const before = (await table.latest([tenant], period)).get(tenant);
+    if (before === undefined) {
+      console.error(`no invoice of tenant "${tenant}" for ${period} to regenerate (meterline invoice run --period ${period} --tenant ${tenant} creates it)`);
+      return 1;
+    }
+    const kafka = createKafka(config.kafka, log);
+    await ensureTopics(kafka, invoiceTopics(config.topics), log);
+    fleet = await invoiceSchedulerFromConfig({ kafka, redisUrl: config.redis.url, clickhouse, prices: new PriceBookStore(config.pricing.dir, log), config, log, clock });
+    const { scheduler } = fleet;
+    await withTimeout(scheduler.queue.waitUntilReady(), 10_000, `Redis at ${config.redis.url} did not answer within 10 s (REDIS_URL)`);
+    scheduler.startWorker();
+    const job = await scheduler.invoices.revise(tenant, period);
+    const id = job.id ?? '';
+    console.error(`regenerating ${before.invoice_id} from the raw events of ${period} with the prices in force (job ${id})`);
+    let state = await scheduler.invoices.revisionState(id);
+    while (state !== undefined && state.status !== 'completed' && state.status !== 'failed') {
+      await sleep(250);
+      state = await scheduler.invoices.revisionState(id);
+    }
+    if (state === undefined) throw new Error(`the revision job ${id} disappeared from queue ${config.invoices.queue}`);
+    if (state.status === 'failed') {
+      console.log(`the regeneration of ${before.invoice_id} failed: ${state.failed_reason ?? 'no reason recorded'}`);
+      return 4;
+    }
+    if (state.outcome === 'unchanged') {
+      console.log(`${state.invoice_id ?? before.invoice_id} stands: recomputed from the raw events with the prices and terms in force, the charges are the same (no revision made)`);
+      return 0;
+    }
+    const invoice = (await table.latest([tenant], period)).get(tenant);
+    if (invoice === undefined) throw new Error(`${state.invoice_id ?? ''} was stored but cannot be read back`);
+    console.log(`${invoice.invoice_id}: revision ${invoice.revision} of ${tenant}'s ${period} invoice, replaces ${invoice.supersedes_invoice_id ?? ''} (kept unchanged)`);
+    printInvoiceLines(invoice);
+    console.log(`documents: ${join(fleet.documents.dir, period)}`);
+    return 0;
+  } finally {
+    if (fleet !== undefined) await withTimeout(fleet.close(), 10_000, 'closing').catch(() => undefined);
+    await clickhouse.close();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -302,7 +369,7 @@ function printInvoiceLines(invoice: Invoice): void {
     invoice.lines.map((l) => [
       String(l.line_no),
       l.kind,
-      l.original_invoice_id === null ? l.description : `${l.description} (late usage of ${l.original_period ?? '?'}, invoice ${l.original_invoice_id})`,
+      l.original_invoice_id === null || l.kind === 'credit_note' ? l.description : `${l.description} (late usage of ${l.original_period ?? '?'}, invoice ${l.original_invoice_id})`,
       l.quantity === null ? '' : `${l.quantity} ${l.quantity_unit ?? ''}`.trim(),
       l.unit_price === null ? (l.percent === null ? '' : `${l.percent}%`) : `${l.unit_price}${l.unit_price_basis === 'per_1m_tokens' ? ' /1M' : l.unit_price_basis === 'per_request' ? ' /req' : ''}`,
       amount(l.amount_minor),
@@ -314,6 +381,7 @@ function printInvoiceLines(invoice: Invoice): void {
     ['minimum commitment top-up', invoice.minimum_commitment_top_up_minor],
     ['discounts', -invoice.discounts_minor],
     ['credits applied', -invoice.credits_applied_minor],
+    ['credit note', invoice.credit_notes_minor],
     ['total', invoice.total_minor],
   ];
   const width = Math.max(...totals.map(([, v]) => amount(v).length));

@@ -55,8 +55,10 @@ Usage:
                               diff (tenant, model, bucket, old, new); --previous-prices fills
                               the per-bucket old amounts
   meterline invoice run --period YYYY-MM [--tenant T]
-                              close the month and invoice every tenant with usage (or one),
-                              with a progress bar; works the invoice queue in this process.
+                              close the month and invoice every tenant with usage or a minimum
+                              commitment (or one), with a progress bar; months close in order
+                              (earlier open months are closed first); works the invoice queue
+                              in this process.
                               Exits 4 when invoices failed (each listed with its reason); run it
                               again after fixing the cause: failed jobs are retried, invoices
                               already stored are not changed (LOG_LEVEL=info shows its log)
@@ -66,6 +68,10 @@ Usage:
   meterline invoice export --period YYYY-MM [--tenant T] --format json|csv|html [--out DIR]
                               write the stored invoices' documents to DIR/YYYY-MM (default
                               METERLINE_INVOICE_DIR), or one tenant's to stdout without --out
+  meterline invoice regenerate --tenant T --period YYYY-MM
+                              recompute a closed month's invoice from its raw events with the
+                              prices and terms in force: a new revision (r2, ...) with a credit
+                              note for what the earlier ones billed, or none when nothing changed
   (prices, rerate and invoice read ClickHouse directly: set CLICKHOUSE_URL, or stop the fleet
   first when it uses the embedded ClickHouse)
   meterline keys create --name NAME --scopes S1,S2 [--tenant T] [--expires ISO|DURATION] [--json]

@@ -1,8 +1,26 @@
-import { Worker, DelayedError, UnrecoverableError as BullUnrecoverableError, type ConnectionOptions, type Job, type Queue } from 'bullmq';
+import { Job, Worker, DelayedError, UnrecoverableError as BullUnrecoverableError, type ConnectionOptions, type JobState, type Queue } from 'bullmq';
 import { periodOf, previousPeriod } from '@meterline/domain';
-import { CLOSE_PERIOD_JOB, INVOICE_JOB, MONTHLY_SCHEDULER_ID, InvoiceQueue, type ClosePeriodData, type CloseResult, type InvoiceJobData, type TenantInvoiceOutcome } from '@meterline/invoice-queue';
+import {
+  CLOSE_PERIOD_JOB,
+  INVOICE_JOB,
+  MONTHLY_SCHEDULER_ID,
+  REVISE_INVOICE_JOB,
+  InvoiceQueue,
+  closeJobId,
+  invoiceJobId,
+  type ClosePeriodData,
+  type CloseResult,
+  type InvoiceJobData,
+  type InvoiceRevisionOutcome,
+  type ReviseInvoiceData,
+  type TenantInvoiceOutcome,
+} from '@meterline/invoice-queue';
 import { errorMessage, isRetriable, type Logger } from '@meterline/platform';
-import { PeriodNotClosableYet, type InvoiceJobs } from './invoice-jobs';
+import { EarlierInvoicePending, EarlierPeriodOpen, PeriodNotClosableYet, type InvoiceJobs } from './invoice-jobs';
+
+/** How often a job waiting for an earlier month (its close, or a tenant's invoice) looks again. */
+const ORDER_RECHECK_MS = 2_000;
+const finished = (state: JobState | 'unknown'): boolean => state === 'completed' || state === 'failed';
 
 export interface InvoiceSchedulerOptions {
   queue: string;
@@ -74,7 +92,7 @@ export class InvoiceScheduler {
     return this.#worker;
   }
 
-  async #process(job: Job, token: string | undefined): Promise<CloseResult | TenantInvoiceOutcome> {
+  async #process(job: Job, token: string | undefined): Promise<CloseResult | TenantInvoiceOutcome | InvoiceRevisionOutcome> {
     try {
       if (job.name === CLOSE_PERIOD_JOB) {
         const data = job.data as ClosePeriodData;
@@ -83,7 +101,14 @@ export class InvoiceScheduler {
       }
       if (job.name === INVOICE_JOB) {
         const data = job.data as InvoiceJobData;
+        // The tenant's invoice job of the month before, when queued, finishes first (a catch-up of two months).
+        const earlier = await this.#jobState(invoiceJobId(data.tenant, previousPeriod(data.period)));
+        if (earlier !== 'missing' && !finished(earlier)) await this.#waitForEarlier(job, token, `the ${previousPeriod(data.period)} invoice job of ${data.tenant} (${earlier})`);
         return await this.jobs.invoiceTenant(data.tenant, data.period);
+      }
+      if (job.name === REVISE_INVOICE_JOB) {
+        const data = job.data as ReviseInvoiceData;
+        return await this.jobs.reviseInvoice(data.tenant, data.period);
       }
       throw new BullUnrecoverableError(`unknown job ${JSON.stringify(job.name)} on the invoice queue`);
     } catch (error) {
@@ -92,12 +117,45 @@ export class InvoiceScheduler {
         await job.moveToDelayed(Date.now() + Math.max(1_000, error.readyAt - this.options.clock()), token);
         throw new DelayedError();
       }
+      if (error instanceof EarlierPeriodOpen) {
+        // Close the earlier month first (its own close job; asked again, the same job), and look again.
+        await this.invoices.runPeriod(error.earlier);
+        await this.#failWithEarlier(closeJobId(error.earlier), `the close of ${error.earlier}`, error.period);
+        await this.#waitForEarlier(job, token, `the close of ${error.earlier}`);
+      }
+      if (error instanceof EarlierInvoicePending) {
+        // Invoice the month before first (queued by its close, or now if that close named other tenants).
+        await this.invoices.enqueueInvoices(error.earlier, [error.tenantId]);
+        await this.#failWithEarlier(invoiceJobId(error.tenantId, error.earlier), `the ${error.earlier} invoice of ${error.tenantId}`, error.period);
+        await this.#waitForEarlier(job, token, `the ${error.earlier} invoice of ${error.tenantId}`);
+      }
       // Our non-retriable errors (a reconciliation mismatch, a period not closed) fail at once.
       if (!isRetriable(error) && !(error instanceof BullUnrecoverableError) && error instanceof Error && 'retriable' in error) {
         throw new BullUnrecoverableError(errorMessage(error));
       }
       throw error;
     }
+  }
+
+  async #jobState(id: string): Promise<JobState | 'unknown' | 'missing'> {
+    const job = await Job.fromId(this.queue, id);
+    return job === undefined ? 'missing' : job.getState();
+  }
+
+  /** The earlier job failed for good: this one cannot go on until it is fixed and run again. */
+  async #failWithEarlier(id: string, what: string, period: string): Promise<void> {
+    const earlier = await Job.fromId(this.queue, id);
+    if (earlier === undefined || (await earlier.getState()) !== 'failed') return;
+    const reason = (earlier.failedReason || 'no reason recorded').split('\n')[0];
+    throw new BullUnrecoverableError(`${period} waits for ${what}, which failed (${reason}); fix it and run it again (meterline invoice run), then this one`);
+  }
+
+  /** Waits in the delayed set (no attempt used) and looks again; the job's log says what it waits for. */
+  async #waitForEarlier(job: Job, token: string | undefined, what: string): Promise<never> {
+    await job.log(`${new Date().toISOString()} waiting for ${what}`);
+    this.#log.info({ job: job.id, waiting_for: what }, 'invoice job waits for an earlier month');
+    await job.moveToDelayed(Date.now() + ORDER_RECHECK_MS, token);
+    throw new DelayedError();
   }
 
   async close(): Promise<void> {

@@ -4,6 +4,7 @@ import { InvoicesTable, type ClickHouseHandle } from '@meterline/clickhouse';
 import { invoiceAlertCodec, invoiceReadyCodec } from '@meterline/contract';
 import type { FleetConfig, Logger } from '@meterline/platform';
 import { loadTenantBilling, type PriceBookStore } from '@meterline/pricing';
+import { redisCloseLock } from './close-lock';
 import { KafkaInvoiceAnnouncer } from './invoice-announcer';
 import { FileInvoiceDocuments } from './invoice-documents';
 import { InvoiceJobs } from './invoice-jobs';
@@ -50,6 +51,7 @@ export async function invoiceSchedulerFromConfig(deps: { kafka: Kafka; redisUrl:
     clock,
     allowedLatenessMs: config.rollups.allowedLatenessMs,
     catchUpTimeoutMs: config.invoices.catchUpTimeoutMs,
+    closeLock: redisCloseLock(redis, `meterline:invoices:${config.invoices.queue}:close-lock`),
     log,
   });
   // BullMQ keeps its own connection (a worker blocks on it); shared instances are not closed by BullMQ.

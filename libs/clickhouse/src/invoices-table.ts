@@ -1,4 +1,4 @@
-import { decodeInvoice, encodeInvoice, periodBounds, tokenLineNames, unitBucket, type BillableEvent, type Invoice, type InvoiceBucket, type UsageTotal } from '@meterline/domain';
+import { decodeInvoice, encodeInvoice, periodBounds, tokenLineNames, unitBucket, type BillableEvent, type ClosedMonths, type Invoice, type InvoiceBucket, type UsageTotal } from '@meterline/domain';
 import { InfrastructureError } from '@meterline/platform';
 import { quoteIdentifier, type ClickHouseHandle } from './client';
 
@@ -93,6 +93,16 @@ export class InvoicesTable {
     return rows[0] === undefined ? undefined : this.getClose(rows[0].period);
   }
 
+  /** The first and last months closed (undefined: none yet). Closes are in order, so every month between is closed. */
+  async closedMonths(): Promise<ClosedMonths | undefined> {
+    const rows = await this.#rows<{ first: string; last: string; n: string }>(
+      `SELECT min(period) AS first, max(period) AS last, count() AS n FROM ${this.#db}.invoice_period_closes FINAL`,
+      {},
+    );
+    const row = rows[0];
+    return row === undefined || Number(row.n) === 0 ? undefined : { first: row.first, last: row.last };
+  }
+
   /** Records the close; when two race, both read back the same first one. */
   async recordClose(close: PeriodClose): Promise<PeriodClose> {
     await this.handle.client.insert({
@@ -106,26 +116,29 @@ export class InvoicesTable {
   }
 
   /**
-   * Tenants to invoice for a closed period: usage of the month below the cut, or late usage of
-   * earlier closed months between the previous cut and this one.
+   * Tenants with usage to bill for a closed period: usage of the month below the cut, or late
+   * usage of earlier months (between the previous cut and this one; below this cut when the
+   * period is the first closed). `only`: among these tenants.
    */
-  async tenantsToInvoice(period: string, cut: readonly number[], previous: PeriodClose | undefined): Promise<string[]> {
+  async tenantsToInvoice(period: string, cut: readonly number[], previous: PeriodClose | undefined, only?: readonly string[]): Promise<string[]> {
     const { startMs, endMs } = periodBounds(period);
     const lateFrom = startMs - LATE_LOOKBACK_MS;
     const rows = await this.#rows<{ tenant_id: string }>(
       `SELECT DISTINCT tenant_id FROM ${this.#db}.usage_events FINAL
-       WHERE (occurred_at >= fromUnixTimestamp64Milli({start:Int64}) AND occurred_at < fromUnixTimestamp64Milli({end:Int64})
+       WHERE ${only === undefined ? '' : 'tenant_id IN {only:Array(String)} AND '}
+             ((occurred_at >= fromUnixTimestamp64Milli({start:Int64}) AND occurred_at < fromUnixTimestamp64Milli({end:Int64})
               AND source_offset < arrayElement({cut:Array(UInt64)}, source_partition + 1))
-          ${lateUsageClause(previous)}
+          ${lateUsageClause(previous)})
        ORDER BY tenant_id`,
-      { start: startMs, end: endMs, lateFrom, cut: [...cut], prev: [...(previous?.cut ?? [])] },
+      { start: startMs, end: endMs, lateFrom, cut: [...cut], prev: [...(previous?.cut ?? [])], only: [...(only ?? [])] },
     );
     return rows.map((r) => r.tenant_id);
   }
 
   /**
    * The tenants' stored events (deduplicated): of the period (all of them, cut or not), and late
-   * ones of earlier months between the previous cut and this one.
+   * ones of earlier months between the previous cut and this one (below this cut when the period
+   * is the first closed: usage from before invoicing began).
    */
   async billableEvents(tenants: readonly string[], period: string, cut: readonly number[], previous: PeriodClose | undefined): Promise<Map<string, { events: BillableEvent[]; lateEvents: BillableEvent[] }>> {
     const { startMs, endMs } = periodBounds(period);
@@ -214,6 +227,25 @@ export class InvoicesTable {
       h.invoicedPeriods.set(row.period, row.invoice_id);
       h.creditsUsed += BigInt(row.credits);
     }
+    return out;
+  }
+
+  /**
+   * Credit used by each tenant's final invoices of every other period (the latest revision of
+   * each): what a revision of `period` may not use again, as later months may have used credit too.
+   */
+  async creditsUsedOutside(tenants: readonly string[], period: string): Promise<Map<string, bigint>> {
+    const rows = await this.#rows<{ tenant_id: string; credits: string }>(
+      `SELECT tenant_id, toString(sum(credits)) AS credits FROM (
+         SELECT tenant_id, period, argMax(credits_applied_minor, revision) AS credits
+         FROM ${this.#db}.invoices FINAL
+         WHERE tenant_id IN {tenants:Array(String)} AND period != {period:String} AND status = 'final'
+         GROUP BY tenant_id, period)
+       GROUP BY tenant_id`,
+      { tenants, period },
+    );
+    const out = new Map<string, bigint>(tenants.map((t) => [t, 0n]));
+    for (const row of rows) out.set(row.tenant_id, BigInt(row.credits));
     return out;
   }
 
@@ -349,12 +381,13 @@ export class InvoicesTable {
 const LATE_LOOKBACK_MS = 400 * 86_400_000;
 
 /**
- * Events of earlier months that arrived between the previous cut and this one (none before the
- * first close: usage from before invoicing began is not billed as late usage).
+ * Events of earlier months that arrived between the previous cut and this one. The first month
+ * ever closed has no previous cut: it bills every earlier event below its cut (usage from before
+ * invoicing began, which no month before it will bill: those months are never closed).
  */
 function lateUsageClause(previous: PeriodClose | undefined): string {
-  if (previous === undefined) return '';
+  const after = previous === undefined ? '' : 'AND source_offset >= arrayElement({prev:Array(UInt64)}, source_partition + 1)';
   return `OR (occurred_at >= fromUnixTimestamp64Milli({lateFrom:Int64}) AND occurred_at < fromUnixTimestamp64Milli({start:Int64})
-              AND source_offset >= arrayElement({prev:Array(UInt64)}, source_partition + 1)
+              ${after}
               AND source_offset < arrayElement({cut:Array(UInt64)}, source_partition + 1))`;
 }

@@ -1,5 +1,19 @@
 import { Job, Queue, type ConnectionOptions, type DefaultJobOptions, type JobState } from 'bullmq';
-import { CLOSE_PERIOD_JOB, INVOICE_JOB, closeJobId, invoiceJobId, runTenants, type ClosePeriodData, type CloseResult, type InvoiceJobData, type TenantInvoiceOutcome } from './jobs';
+import {
+  CLOSE_PERIOD_JOB,
+  INVOICE_JOB,
+  REVISE_INVOICE_JOB,
+  closeJobId,
+  invoiceJobId,
+  reviseJobId,
+  runTenants,
+  type ClosePeriodData,
+  type CloseResult,
+  type InvoiceJobData,
+  type InvoiceRevisionOutcome,
+  type ReviseInvoiceData,
+  type TenantInvoiceOutcome,
+} from './jobs';
 
 export interface InvoiceQueueOptions {
   /** The BullMQ queue name (METERLINE_INVOICE_QUEUE). */
@@ -41,6 +55,22 @@ export interface InvoiceRunState {
   failures: { tenant_id: string; reason: string }[];
 }
 
+/** Where a revision request stands; the revision (or the unchanged latest one) once completed. */
+export interface InvoiceRevisionState {
+  revision_job_id: string;
+  tenant_id: string;
+  period: string;
+  status: 'queued' | 'running' | 'completed' | 'failed';
+  job_state: JobState | 'unknown';
+  attempts: number;
+  failed_reason: string | null;
+  /** null until completed. */
+  outcome: InvoiceRevisionOutcome['outcome'] | null;
+  invoice_id: string | null;
+  revision: number | null;
+  supersedes_invoice_id: string | null;
+}
+
 const BATCH = 500;
 
 /**
@@ -68,6 +98,25 @@ export class InvoiceQueue {
     for (let i = 0; i < tenants.length; i += 1_000) {
       await this.queue.addBulk(tenants.slice(i, i + 1_000).map((tenant) => ({ name: INVOICE_JOB, data: { tenant, period } satisfies InvoiceJobData, opts: { jobId: invoiceJobId(tenant, period) } })));
     }
+  }
+
+  /** Queues a regeneration of the tenant's invoice for `period` (a new revision when the charges changed). */
+  async revise(tenant: string, period: string): Promise<Job> {
+    return this.queue.add(REVISE_INVOICE_JOB, { tenant, period } satisfies ReviseInvoiceData, { jobId: reviseJobId(tenant, period) });
+  }
+
+  /** The state of the revision request `jobId`; undefined when the queue has no such revision job. */
+  async revisionState(jobId: string): Promise<InvoiceRevisionState | undefined> {
+    const job = await Job.fromId<ReviseInvoiceData, InvoiceRevisionOutcome | null>(this.queue, jobId);
+    if (job?.name !== REVISE_INVOICE_JOB) return undefined;
+    const state = await job.getState();
+    const result = state === 'completed' ? (job.returnvalue ?? null) : null;
+    const status = state === 'completed' ? 'completed' : state === 'failed' ? 'failed' : state === 'active' ? 'running' : 'queued';
+    return {
+      revision_job_id: jobId, tenant_id: job.data.tenant, period: job.data.period, status, job_state: state, attempts: job.attemptsMade,
+      failed_reason: state === 'failed' ? job.failedReason || 'no reason recorded' : null,
+      outcome: result?.outcome ?? null, invoice_id: result?.invoice_id ?? null, revision: result?.revision ?? null, supersedes_invoice_id: result?.supersedes_invoice_id ?? null,
+    };
   }
 
   /** The state of the run whose close job is `runId`; undefined when the queue has no such close job. */
@@ -99,7 +148,8 @@ export class InvoiceQueue {
         else if (state === 'completed') {
           invoices.completed++;
           const outcome = job?.returnvalue;
-          if (outcome !== null && outcome !== undefined) ids.push(outcome.invoice_id);
+          // A tenant with no usage and no commitment completes without an invoice.
+          if (outcome?.invoice_id !== null && outcome?.invoice_id !== undefined) ids.push(outcome.invoice_id);
         } else if (state === 'failed') {
           invoices.failed++;
           failures.push({ tenant_id: chunk[k]!, reason: (job?.failedReason || 'no reason recorded').split('\n')[0]!.slice(0, 500) });
