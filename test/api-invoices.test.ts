@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
@@ -9,10 +9,11 @@ import { computeInvoice, invoiceId, periodBounds, periodOf, previousPeriod, type
 import { InvoiceQueue } from '@meterline/invoice-queue';
 import { invoiceSchedulerFromConfig, invoiceJobId, type InvoiceFleet, type TenantInvoiceOutcome } from '@meterline/invoice-scheduler';
 import { accessTopics, ensureTopics, invoiceTopics } from '@meterline/kafka';
+import { invoiceReadyCodec } from '@meterline/contract';
 import { Health } from '@meterline/platform';
 import { QuotaChecker } from '@meterline/quotas';
 import { uniqueName, waitFor } from '@meterline/testing';
-import { ReferenceInvoices, invoiceTestConfig, monthEnd, monthOfTraffic, pipeline, readTopic, type Pipeline, type ReferenceInvoice } from './support/invoices';
+import { ReferenceInvoices, correctRateCard, invoiceTestConfig, monthEnd, monthOfTraffic, pipeline, readTopic, type Pipeline, type ReferenceInvoice } from './support/invoices';
 import { OpenApiCheck } from './support/openapi-check';
 import { testLog } from './support/raw-path';
 import { ReferencePrices } from './support/reference-prices';
@@ -176,6 +177,10 @@ describe('on-demand invoice runs (POST /v1/invoices/runs)', () => {
       expect((await call('POST', '/v1/invoices/runs', token, { body: { period: PERIOD } })).json?.code).toBe('SCOPE_MISSING');
       expect((await call('GET', `/v1/invoices/runs/close-${PERIOD}`, token)).json?.code).toBe('SCOPE_MISSING');
     }
+    // Months close in order from the first one closed (PERIOD, by the run above): an earlier one never closes.
+    const earlier = await call('POST', '/v1/invoices/runs', keys.admin, { body: { period: EARLIER } });
+    expect({ status: earlier.status, code: earlier.json?.code }).toEqual({ status: 409, code: 'PERIOD_OUT_OF_ORDER' });
+    expect(earlier.json?.detail).toContain(`${EARLIER} is before ${PERIOD}, the first month ever closed`);
     const unknown = await call('GET', '/v1/invoices/runs/close-1999-01', keys.admin);
     expect({ status: unknown.status, code: unknown.json?.code }).toEqual({ status: 404, code: 'RUN_NOT_FOUND' });
     expect((await call('GET', `/v1/invoices/runs/${encodeURIComponent(invoiceJobId('acme-corp', PERIOD))}`, keys.admin)).status).toBe(404); // a tenant job is not a run
@@ -378,6 +383,97 @@ describe('price books (GET /v1/prices)', () => {
     expect(globex.body).not.toContain('tenant:acme-corp');
     expect((globex.json!.tenants as { tenant_id: string }[]).map((t) => t.tenant_id)).toEqual(['globex']);
     expect(((await call('GET', '/v1/prices', keys.finance)).json!.tenants as { tenant_id: string }[]).map((t) => t.tenant_id)).toEqual(['acme-corp', 'globex', 'initech']);
+  });
+});
+
+describe('invoice revisions (POST /v1/invoices/{id}/revisions)', () => {
+  interface RevisionState { revision_job_id: string; status: string; outcome: string | null; invoice_id: string | null; revision: number | null; supersedes_invoice_id: string | null; status_url: string }
+  const TENANT = 'initech';
+  /** Asks for a revision of `id` and waits until the fleet's worker has done it. */
+  async function revise(id: string): Promise<RevisionState> {
+    const asked = await call('POST', `${path(id)}/revisions`, keys.admin);
+    expect(asked.status).toBe(202);
+    const state = asked.json as unknown as RevisionState;
+    expect(asked.headers.location).toBe(state.status_url);
+    expect(state.status_url).toBe(`/v1/invoices/revisions/${encodeURIComponent(state.revision_job_id)}`);
+    return waitFor(async () => (await call('GET', state.status_url, keys.admin)).json as unknown as RevisionState, (s) => s.status === 'completed' || s.status === 'failed', { what: `revision ${state.revision_job_id}`, timeoutMs: 120_000, intervalMs: 250 });
+  }
+  const sumOfLines = (invoice: { lines: { amount_minor: string }[] }): bigint => invoice.lines.reduce((sum, l) => sum + BigInt(l.amount_minor), 0n);
+
+  it('a price correction: r2 restates the period from the raw events at the corrected prices with a credit note for r1; r1 unchanged; both listed, each with its documents; asked again, no r3; prices put back, r3 brings the period back', async () => {
+    const dir = p.rig.pricingDir;
+    const rateCard = join(dir, 'catalog/rate-card.json');
+    const original = readFileSync(rateCard, 'utf8');
+    const events = distinct.filter((e) => e.tenant_id === TENANT);
+    const r1id = idOf(TENANT);
+    const r1 = (await call('GET', path(r1id), keys.finance)).json as { total_minor: string; lines: { amount_minor: string }[] };
+    const r1File = readFileSync(join(documentsDir, PERIOD, `${r1id}.json`), 'utf8');
+    try {
+      // The rate card corrected for the model initech used most, from the start of the period.
+      const counts = new Map<string, number>();
+      for (const e of events) counts.set(`${e.provider}/${e.model}`, (counts.get(`${e.provider}/${e.model}`) ?? 0) + 1);
+      const top = events.find((e) => `${e.provider}/${e.model}` === [...counts.entries()].sort((a, b) => b[1] - a[1])[0]![0])!;
+      correctRateCard(dir, top, periodBounds(PERIOD).startMs, { input: '9.99', output: '44.44' });
+      expect(p.rig.prices.reload()).toBe(true);
+      const corrected = new ReferenceInvoices(new ReferencePrices(dir), dir).invoice(TENANT, events);
+      expect(corrected.total_minor).not.toBe(BigInt(r1.total_minor));
+
+      const done = await revise(r1id);
+      const r2id = invoiceId(TENANT, PERIOD, 2);
+      expect(done).toMatchObject({ status: 'completed', outcome: 'created', invoice_id: r2id, revision: 2, supersedes_invoice_id: r1id });
+      const r2 = (await call('GET', path(r2id), keys.finance)).json as { total_minor: string; subtotal_minor: string; credit_notes_minor: string; supersedes_invoice_id: string; lines: { kind: string; amount_minor: string; original_invoice_id: string | null }[] };
+      expect({ subtotal: BigInt(r2.subtotal_minor), notes: BigInt(r2.credit_notes_minor), total: BigInt(r2.total_minor), supersedes: r2.supersedes_invoice_id }).toEqual({
+        subtotal: corrected.subtotal_minor, notes: -BigInt(r1.total_minor), total: corrected.total_minor - BigInt(r1.total_minor), supersedes: r1id,
+      });
+      expect(r2.lines.at(-1)).toMatchObject({ kind: 'credit_note', amount_minor: `-${r1.total_minor}`, original_invoice_id: r1id });
+      expect(sumOfLines(r2)).toBe(BigInt(r2.total_minor));
+      // r1 is the financial record: unchanged, its document too; both revisions listed, newest first.
+      expect((await call('GET', path(r1id), keys.finance)).json).toEqual(r1);
+      expect((await call('GET', `${path(r1id)}/document?format=json`, keys.finance)).body).toBe(r1File);
+      const listed = (await call('GET', `/v1/invoices?tenant=${TENANT}`, keys.finance)).json!.data as { invoice_id: string; total_minor: string }[];
+      expect(listed.map((r) => [r.invoice_id, r.total_minor])).toEqual([[r2id, r2.total_minor], [r1id, r1.total_minor]]);
+      // r2's documents: written by the scheduler, served by the API, the same bytes; the CSV sums to what is due.
+      for (const format of ['json', 'csv', 'html'] as const) {
+        const served = await call('GET', `${path(r2id)}/document?format=${format}`, keys.finance);
+        expect({ format, status: served.status, same: served.body === readFileSync(join(documentsDir, PERIOD, `${r2id}.${format}`), 'utf8') }).toEqual({ format, status: 200, same: true });
+        if (format === 'csv') expect(csvTotal(served.body)).toBe(BigInt(r2.total_minor));
+        if (format === 'html') expect(served.body).toContain(`<th>Credit note (replaces ${r1id})</th>`);
+      }
+      // Asked again with the same inputs (by either revision's id): no r3, r2 stands.
+      for (const id of [r1id, r2id]) expect(await revise(id)).toMatchObject({ status: 'completed', outcome: 'unchanged', invoice_id: r2id, revision: 2 });
+      expect(await new InvoicesTable(p.rig.handle).rowCounts(PERIOD)).toEqual({ rows: TENANTS.length + 1, distinct: TENANTS.length + 1 });
+
+      // The correction withdrawn: r3 credits what r1 and r2 billed; the three add up to the period at the first prices.
+      writeFileSync(rateCard, original);
+      expect(p.rig.prices.reload()).toBe(true);
+      const r3id = invoiceId(TENANT, PERIOD, 3);
+      expect(await revise(r2id)).toMatchObject({ status: 'completed', outcome: 'created', invoice_id: r3id, supersedes_invoice_id: r2id });
+      const r3 = (await call('GET', path(r3id), keys.finance)).json as { total_minor: string; credit_notes_minor: string };
+      expect(BigInt(r3.credit_notes_minor)).toBe(-corrected.total_minor);
+      expect(BigInt(r1.total_minor) + BigInt(r2.total_minor) + BigInt(r3.total_minor)).toBe(expected.get(TENANT)!.total_minor);
+      const announced = (await readTopic(p.rig.kafka, invoicesTopic)).map((m) => invoiceReadyCodec().decode(m.value!)).filter((r) => r.tenant_id === TENANT);
+      expect(announced.map((r) => [r.invoice_id, r.total_minor])).toEqual([[r1id, r1.total_minor], [r2id, r2.total_minor], [r3id, r3.total_minor]]);
+    } finally {
+      writeFileSync(rateCard, original);
+      p.rig.prices.reload();
+    }
+  });
+
+  it('admins only; a malformed id is 400, an invoice not stored 404, an unknown request 404', async () => {
+    for (const token of [keys.finance, keys.acme, keys.acmeToken]) {
+      expect((await call('POST', `${path(idOf('acme-corp'))}/revisions`, token)).json?.code).toBe('SCOPE_MISSING');
+      expect((await call('GET', '/v1/invoices/revisions/anything', token)).json?.code).toBe('SCOPE_MISSING');
+    }
+    const cases: [string, string, number, string][] = [
+      ['POST', '/v1/invoices/nope/revisions', 400, 'INVOICE_ID_INVALID'],
+      ['POST', `${path(invoiceId('acme-corp', '1999-01', 1))}/revisions`, 404, 'INVOICE_NOT_FOUND'],
+      ['GET', '/v1/invoices/revisions/revise-1999-01-nobody-0', 404, 'REVISION_NOT_FOUND'],
+      ['GET', `/v1/invoices/revisions/close-${PERIOD}`, 404, 'REVISION_NOT_FOUND'], // a run is not a revision
+    ];
+    for (const [method, url, status, code] of cases) {
+      const answer = await call(method as 'GET' | 'POST', url, keys.admin);
+      expect({ url, status: answer.status, code: answer.json?.code }).toEqual({ url, status, code });
+    }
   });
 });
 

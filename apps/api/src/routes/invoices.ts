@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { decimalDigits, signedDigits } from './wire';
 import type { InvoiceCursor, InvoicesTable, StoredInvoiceRow } from '@meterline/clickhouse';
 import {
+  closeDecision,
   currencyMinorUnit,
   encodeInvoice,
   formatMinor,
@@ -19,7 +20,7 @@ import {
   type InvoiceDocumentFormat,
   type ParsedInvoiceId,
 } from '@meterline/domain';
-import type { InvoiceQueue, InvoiceRunState } from '@meterline/invoice-queue';
+import type { InvoiceQueue, InvoiceRevisionState, InvoiceRunState } from '@meterline/invoice-queue';
 import { tenantOf } from '../auth';
 import { HttpProblem, problemSchema } from '../problem';
 
@@ -85,6 +86,16 @@ const runState = z.object({
   status_url: z.string(),
 });
 
+const revisionState = z.object({
+  revision_job_id: z.string(), tenant_id: z.string(), period: z.string(),
+  status: z.enum(['queued', 'running', 'completed', 'failed']),
+  job_state: z.string().describe("the revision job's BullMQ state"),
+  attempts: z.number().int(), failed_reason: nullableText,
+  outcome: z.enum(['created', 'unchanged']).nullable().describe('created: a new revision; unchanged: the charges recomputed are those of the latest revision, which stands; null until completed'),
+  invoice_id: nullableText.describe('the new revision, or the latest one when unchanged'), revision: z.number().int().nullable(), supersedes_invoice_id: nullableText,
+  status_url: z.string(),
+});
+
 /**
  * Invoices as resources: the stored revisions (list with a keyset cursor, one whole), their
  * documents in the formats the invoice scheduler writes (content negotiation), and on-demand
@@ -146,7 +157,7 @@ export const invoiceRoutes = ({ invoices, runs, clock }: InvoiceRouteDeps): Fast
     config: { scope: 'admin' },
     schema: {
       tags: ['invoices'],
-      summary: 'Invoice a closed period now, on the fleet\'s invoice queue (asked twice: the same run, each invoice computed once)',
+      summary: 'Invoice a closed period now, on the fleet\'s invoice queue (asked twice: the same run, each invoice computed once); months close in order: a later one waits while earlier open ones close, one before the first closed is refused (409)',
       body: z.strictObject({ period, tenants: z.array(tenantId).min(1).max(1_000).optional().describe('only these tenants; absent: every tenant with usage') }),
       response: { 202: runState, 409: problemSchema, 503: problemSchema },
     },
@@ -157,11 +168,49 @@ export const invoiceRoutes = ({ invoices, runs, clock }: InvoiceRouteDeps): Fast
     if (deps.clock() < closableAt) {
       throw new HttpProblem(409, 'PERIOD_NOT_CLOSABLE_YET', `${month} cannot be invoiced before ${new Date(closableAt).toISOString()}: the month must be over and late events are still counted in it until then (the allowed lateness)`);
     }
+    // Months close in order: a month before the first closed one is never closed (a later one
+    // than the next is queued: it waits while the months before it are closed).
+    const table = invoices();
+    const closed = await table.getClose(month);
+    const decision = closeDecision(month, closed === undefined ? await table.closedMonths() : undefined, closed !== undefined);
+    if (decision.kind === 'refuse') throw new HttpProblem(409, 'PERIOD_OUT_OF_ORDER', `${month} cannot be closed: ${decision.reason}`);
     const job = await deps.queue.runPeriod(month, tenants);
     const state = await deps.queue.runState(job.id ?? '');
     if (state === undefined) throw new Error(`the run ${job.id ?? '(no id)'} was queued but cannot be read back`);
     const url = statusUrl(state.run_id);
     return reply.code(202).header('location', url).send({ ...state, status_url: url });
+  });
+
+  app.post('/v1/invoices/:invoice_id/revisions', {
+    config: { scope: 'admin' },
+    schema: {
+      tags: ['invoices'],
+      summary: "Regenerate an invoice's period as a new revision (r2, ...) with a credit note against the latest, from the raw events and the prices and terms in force; none when the charges are the same (asked twice: one revision)",
+      params: invoiceIdParam,
+      response: { 202: revisionState, 503: problemSchema },
+    },
+  }, async (request, reply) => {
+    const deps = runsOrUnavailable(runs());
+    const invoice = await findInvoice(request, invoices(), request.params.invoice_id, clock());
+    const job = await deps.queue.revise(invoice.tenant_id, invoice.period);
+    const state = await deps.queue.revisionState(job.id ?? '');
+    if (state === undefined) throw new Error(`the revision job ${job.id ?? '(no id)'} was queued but cannot be read back`);
+    const url = revisionUrl(state.revision_job_id);
+    return reply.code(202).header('location', url).send({ ...state, status_url: url });
+  });
+
+  app.get('/v1/invoices/revisions/:revision_job_id', {
+    config: { scope: 'admin' },
+    schema: {
+      tags: ['invoices'],
+      summary: "A revision request's state: the job's BullMQ state, and the revision made (or the latest one, unchanged) once done",
+      params: z.object({ revision_job_id: z.string().min(1).max(2_048) }),
+      response: { 200: revisionState, 503: problemSchema },
+    },
+  }, async (request) => {
+    const state: InvoiceRevisionState | undefined = await runsOrUnavailable(runs()).queue.revisionState(request.params.revision_job_id);
+    if (state === undefined) throw new HttpProblem(404, 'REVISION_NOT_FOUND', `no invoice revision request "${request.params.revision_job_id}" on the queue (finished requests are kept 90 days)`);
+    return { ...state, status_url: revisionUrl(state.revision_job_id) };
   });
 
   app.get('/v1/invoices/runs/:run_id', {
@@ -219,6 +268,7 @@ function runsOrUnavailable(deps: InvoiceRunDeps | undefined): InvoiceRunDeps {
 }
 
 const statusUrl = (runId: string): string => `/v1/invoices/runs/${encodeURIComponent(runId)}`;
+const revisionUrl = (jobId: string): string => `/v1/invoices/revisions/${encodeURIComponent(jobId)}`;
 
 function encodeCursor(cursor: InvoiceCursor): string {
   return Buffer.from(JSON.stringify([cursor.period, cursor.tenant_id, cursor.revision])).toString('base64url');
