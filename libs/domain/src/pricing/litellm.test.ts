@@ -42,7 +42,7 @@ describe('importLiteLLM', () => {
       {
         prices: { input: '2.5', output: '10', cache_read: '1.25' },
         tiers: {
-          batch: { prices: { input: '1.25', output: '5', cache_read: '1.25' } },
+          batch: { prices: { input: '1.25', output: '5', cache_read: '0.625' } },
           priority: { prices: { input: '4.25', output: '17', cache_read: '2.125' } },
         },
       },
@@ -53,7 +53,7 @@ describe('importLiteLLM', () => {
       {
         prices: { input: '2', output: '8', cache_read: '0.5' },
         tiers: {
-          batch: { prices: { input: '1', output: '4', cache_read: '0.5' } },
+          batch: { prices: { input: '1', output: '4', cache_read: '0.25' } },
           flex: { prices: { input: '1', output: '4', cache_read: '0.25' } },
         },
       },
@@ -62,8 +62,8 @@ describe('importLiteLLM', () => {
       'anthropic',
       'claude-sonnet-4-20250514',
       {
-        prices: { input: '3', output: '15', cache_read: '0.3', cache_write: '3.75' },
-        thresholds: [{ above_prompt_tokens: 200_000, prices: { input: '6', output: '22.5', cache_read: '0.6', cache_write: '7.5' } }],
+        prices: { input: '3', output: '15', cache_read: '0.3', cache_write: '3.75', cache_write_1h: '6', units: { web_search: '0.01' } },
+        thresholds: [{ above_prompt_tokens: 200_000, prices: { input: '6', output: '22.5', cache_read: '0.6', cache_write: '7.5', cache_write_1h: '12', units: { web_search: '0.01' } } }],
       },
     ],
     [
@@ -88,9 +88,9 @@ describe('importLiteLLM', () => {
 
   it('warns where it had to fill in or leave out prices', () => {
     expect(result.warnings).toEqual([
-      { key: 'gpt-4o', message: expect.stringContaining('tier batch: cache_read not given') as string },
-      { key: 'o3', message: expect.stringContaining('tier batch: cache_read not given') as string },
-      { key: 'claude-sonnet-4-20250514', message: expect.stringContaining('cache_creation_input_token_cost_above_1hr not imported') as string },
+      { key: 'gpt-4o', message: expect.stringContaining('tier batch: cache_read (0.625: the base cached price times the tier\'s input discount) not given') as string },
+      { key: 'o3', message: expect.stringContaining('tier batch: cache_read (0.25: the base cached price times the tier\'s input discount) not given') as string },
+      { key: 'claude-sonnet-4-20250514', message: 'derived: cache_write_1h above 200000 prompt tokens (12: the 1-hour write price times the threshold\'s input increase)' },
     ]);
   });
 
@@ -183,5 +183,58 @@ describe('importLiteLLM', () => {
   it('rejects a bad effectiveFrom and a non-object input', () => {
     expect(() => importLiteLLM({}, { effectiveFrom: 'July' })).toThrow(RangeError);
     expect(() => importLiteLLM([])).toThrow(TypeError);
+  });
+});
+
+describe('importLiteLLM: the v2 rates', () => {
+  const entry = (fields: Record<string, unknown>) => ({ litellm_provider: 'p', mode: 'chat', input_cost_per_token: 2e-6, output_cost_per_token: 8e-6, ...fields });
+  const one = (fields: Record<string, unknown>) => importLiteLLM({ m: entry(fields) }, { effectiveFrom: '2025-01-01' });
+
+  it.each<[string, Record<string, unknown>, Record<string, unknown>]>([
+    ['1-hour cache writes', { cache_creation_input_token_cost: 2.5e-6, cache_creation_input_token_cost_above_1hr: 4e-6 }, { cache_write: '2.5', cache_write_1h: '4' }],
+    ['audio input and output', { input_cost_per_audio_token: 4e-5, output_cost_per_audio_token: 8e-5 }, { audio_input: '40', audio_output: '80' }],
+    ['image input and output', { input_cost_per_image_token: 5e-6, output_cost_per_image_token: 3e-5 }, { image_input: '5', image_output: '30' }],
+    ['a per-search price equal for every context size', { search_context_cost_per_query: { search_context_size_low: 0.01, search_context_size_medium: 0.01, search_context_size_high: 0.01 } }, { units: { web_search: '0.01' } }],
+  ])('maps %s', (_name, fields, expected) => {
+    const out = one(fields);
+    expect(out.catalog.models[0]!.versions[0]!.prices).toMatchObject(expected);
+    expect(out.warnings).toEqual([]);
+  });
+
+  it('a threshold of the 1-hour write (`..._above_1hr_above_200k_tokens`) is a threshold rate, not a second 1-hour rate', () => {
+    const out = one({ cache_creation_input_token_cost_above_1hr: 6e-6, cache_creation_input_token_cost_above_1hr_above_200k_tokens: 1.2e-5, input_cost_per_token_above_200k_tokens: 4e-6 });
+    expect(out.catalog.models[0]!.versions[0]).toMatchObject({ prices: { cache_write_1h: '6' }, thresholds: [{ above_prompt_tokens: 200_000, prices: { input: '4', cache_write_1h: '12' } }] });
+  });
+
+  it('a threshold without its own cached price scales the cached price with input (not the base cached price), and says so', () => {
+    const out = one({ cache_read_input_token_cost: 2e-7, input_cost_per_token_above_272k_tokens: 4e-6 });
+    expect(out.catalog.models[0]!.versions[0]!.thresholds).toEqual([{ above_prompt_tokens: 272_000, prices: { input: '4', output: '8', cache_read: '0.4' } }]);
+    expect(out.warnings).toEqual([{ key: 'm', message: expect.stringContaining('cache_read above 272000 prompt tokens (0.4') as string }]);
+  });
+
+  it('a tier threshold takes its cached price from the tier threshold field', () => {
+    const out = one({
+      cache_read_input_token_cost: 2e-7, cache_read_input_token_cost_priority: 4e-7, input_cost_per_token_priority: 4e-6, output_cost_per_token_priority: 1.6e-5,
+      input_cost_per_token_above_272k_tokens: 4e-6, cache_read_input_token_cost_above_272k_tokens: 4e-7,
+      input_cost_per_token_above_272k_tokens_priority: 8e-6, cache_read_input_token_cost_above_272k_tokens_priority: 8e-7,
+    });
+    expect(out.catalog.models[0]!.versions[0]!.tiers?.priority?.thresholds).toEqual([{ above_prompt_tokens: 272_000, prices: { input: '8', output: '16', cache_read: '0.8' } }]);
+  });
+
+  it('batch cached input is the cached price at the batch discount, not the full batch input price', () => {
+    const out = one({ cache_read_input_token_cost: 5e-7, input_cost_per_token_batches: 1e-6, output_cost_per_token_batches: 4e-6 });
+    expect(out.catalog.models[0]!.versions[0]!.tiers?.batch?.prices).toEqual({ input: '1', output: '4', cache_read: '0.25' });
+  });
+
+  it('warns for every cost field it cannot map, naming it', () => {
+    const out = one({ search_context_cost_per_query: { search_context_size_low: 0.03, search_context_size_high: 0.05 }, file_search_cost_per_1k_calls: 2.5, input_cost_per_video_per_second: 1e-3, code_interpreter_cost_per_session: 0.03 });
+    expect(out.warnings.map((w) => w.message)).toEqual([
+      expect.stringContaining('file_search_cost_per_1k_calls not imported'),
+      expect.stringContaining('input_cost_per_video_per_second not imported'),
+      expect.stringContaining('code_interpreter_cost_per_session not imported'),
+      expect.stringContaining('search_context_cost_per_query not imported: its search context sizes are priced apart'),
+    ]);
+    // What it could not map is not priced silently at another rate: the unit has no price.
+    expect(out.catalog.models[0]!.versions[0]!.prices.units).toBeUndefined();
   });
 });

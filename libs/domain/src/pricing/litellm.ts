@@ -55,20 +55,45 @@ const TIER_SUFFIXES: readonly (readonly [string, string])[] = [
   ['priority', 'priority'],
 ];
 
-/** Our rate field -> LiteLLM per-token field (before any `_above_*` or tier suffix). */
+/** Our rate field -> LiteLLM per-token field (before any `_above_*` threshold or tier suffix). */
 const TOKEN_FIELDS = {
   input: 'input_cost_per_token',
   cache_read: 'cache_read_input_token_cost',
   cache_write: 'cache_creation_input_token_cost',
+  cache_write_1h: 'cache_creation_input_token_cost_above_1hr',
   output: 'output_cost_per_token',
+  audio_input: 'input_cost_per_audio_token',
+  audio_output: 'output_cost_per_audio_token',
+  image_input: 'input_cost_per_image_token',
+  image_output: 'output_cost_per_image_token',
 } as const;
 type TokenField = keyof typeof TOKEN_FIELDS;
 const tokenFieldNames = Object.keys(TOKEN_FIELDS) as TokenField[];
 
-const THRESHOLD_FIELD = /^(input_cost_per_token|output_cost_per_token|cache_read_input_token_cost|cache_creation_input_token_cost)_above_(\d+)k_tokens(?:_(batches|flex|priority))?$/;
+// `cache_creation_input_token_cost_above_1hr` is the 1-hour write rate, not a threshold: the
+// prompt-size part is `_above_<N>k_tokens` only (`..._above_1hr_above_200k_tokens` is both).
+const THRESHOLD_FIELD = /^(input_cost_per_token|output_cost_per_token|cache_read_input_token_cost|cache_creation_input_token_cost|cache_creation_input_token_cost_above_1hr|input_cost_per_audio_token|output_cost_per_audio_token|input_cost_per_image_token|output_cost_per_image_token)_above_(\d+)k_tokens(?:_(batches|flex|priority))?$/;
 
-/** Fields that price something the catalog has no separate rate for; such tokens get the text / 5-minute-write rate. */
-const UNSUPPORTED_FIELDS = ['cache_creation_input_token_cost_above_1hr', 'input_cost_per_audio_token', 'output_cost_per_audio_token'];
+/** LiteLLM's per-query web search price (by search context size) -> our unit. */
+const SEARCH_FIELD = 'search_context_cost_per_query';
+const SEARCH_UNIT = 'web_search';
+
+/**
+ * Fields that say nothing about price (or that a LiteLLM field above covers), so no warning: the
+ * importer warns for every other field whose name says it is a cost it did not map.
+ */
+const COST_FIELD = /cost|price/;
+const IGNORED_FIELDS = new Set(['litellm_provider', 'mode', 'input_cost_per_request', 'output_cost_per_reasoning_token', SEARCH_FIELD]);
+
+/** Whether a field of an entry was mapped (token rates of every tier and threshold, the request fee, reasoning, search). */
+function mappedField(key: string): boolean {
+  if (IGNORED_FIELDS.has(key) || THRESHOLD_FIELD.test(key)) return true;
+  for (const field of Object.values(TOKEN_FIELDS)) {
+    if (key === field) return true;
+    for (const [suffix] of TIER_SUFFIXES) if (key === `${field}_${suffix}`) return true;
+  }
+  return false;
+}
 
 class SkipEntry extends Error {}
 
@@ -119,6 +144,50 @@ function perRequest(entry: Record<string, unknown>, field: string): string | und
   return shiftDecimal(text, 0);
 }
 
+/**
+ * `rate * to / from` as an exact USD-per-1M decimal, when it is one with at most 6 places (a
+ * whole number of pico-USD per token); undefined otherwise (or when nothing changes).
+ */
+function scaledRate(rate: string, from: string, to: string): string | undefined {
+  try {
+    const r = parseDecimal(rate, 6);
+    const f = parseDecimal(from, 6);
+    const t = parseDecimal(to, 6);
+    if (f === 0n || t === f) return undefined;
+    const scaled = r * t;
+    if (scaled % f !== 0n) return undefined;
+    const pico = scaled / f;
+    return formatPerMillion(pico);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Pico-USD per token as USD per 1M tokens, the shortest exact decimal. */
+function formatPerMillion(pico: bigint): string {
+  const whole = pico / 1_000_000n;
+  const fraction = (pico % 1_000_000n).toString().padStart(6, '0').replace(/0+$/, '');
+  return fraction === '' ? whole.toString() : `${whole}.${fraction}`;
+}
+
+/**
+ * LiteLLM's `search_context_cost_per_query` (USD per web search, by search context size) as our
+ * `web_search` unit price, when every size costs the same (Anthropic). Sizes priced apart cannot
+ * be one unit price: the caller warns.
+ */
+function searchUnits(entry: Record<string, unknown>): Record<string, string> | undefined {
+  const prices = entry[SEARCH_FIELD];
+  if (!isRecord(prices)) return undefined;
+  const values = [...new Set(Object.values(prices).map((v) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? String(v) : 'invalid')))];
+  if (values.length !== 1 || values[0] === 'invalid') return undefined;
+  try {
+    parseDecimal(values[0]!, 12);
+  } catch {
+    return undefined;
+  }
+  return { [SEARCH_UNIT]: shiftDecimal(values[0]!, 0) };
+}
+
 function withSuffix(field: string, suffix: string | null): string {
   return suffix === null ? field : `${field}_${suffix}`;
 }
@@ -151,8 +220,25 @@ function buildPlan(
   const cacheWrite = found.cache_write ?? base?.cache_write;
   if (cacheRead !== undefined) prices.cache_read = cacheRead;
   if (cacheWrite !== undefined) prices.cache_write = cacheWrite;
-  if (suffix !== null && found.cache_read === undefined && base?.cache_read !== undefined) inherited.push('cache_read');
+  if (suffix !== null && found.cache_read === undefined && base?.cache_read !== undefined) {
+    // A tier without its own cached-input price: the base cached price scaled by the tier's input
+    // discount (batch input at half price caches at half the cached price), not the full
+    // cached price, and never the tier's full input price.
+    const scaled = scaledRate(base.cache_read, base.input, prices.input);
+    if (scaled !== undefined) {
+      prices.cache_read = scaled;
+      inherited.push(`cache_read (${scaled}: the base cached price times the tier's input discount)`);
+    } else inherited.push('cache_read');
+  }
   if (suffix !== null && found.cache_write === undefined && base?.cache_write !== undefined) inherited.push('cache_write');
+  const cacheWrite1h = found.cache_write_1h ?? base?.cache_write_1h;
+  if (cacheWrite1h !== undefined) prices.cache_write_1h = cacheWrite1h;
+  for (const media of ['audio_input', 'audio_output', 'image_input', 'image_output'] as const) {
+    const rate = found[media] ?? base?.[media];
+    if (rate !== undefined) prices[media] = rate;
+  }
+  const units = suffix === null ? searchUnits(entry) : base?.units;
+  if (units !== undefined) prices.units = units;
   const reasoning = suffix === null ? perMillion(entry, 'output_cost_per_reasoning_token') : base?.reasoning;
   if (reasoning !== undefined) prices.reasoning = reasoning;
   const request = suffix === null ? perRequest(entry, 'input_cost_per_request') : base?.request;
@@ -175,11 +261,22 @@ function buildPlan(
     .sort((a, b) => a[0] - b[0])
     .map(([above, fields]) => {
       const t: RatesDocument = { input: fields.input ?? prices.input, output: fields.output ?? prices.output };
-      const cr = fields.cache_read ?? prices.cache_read;
+      // A threshold without its own cached price: the plan's cached price scaled as the
+      // threshold scales input (a long prompt's cache reads cost more too), not the base's.
+      const cr = fields.cache_read ?? (prices.cache_read === undefined ? undefined : (scaledRate(prices.cache_read, prices.input, t.input) ?? prices.cache_read));
+      if (fields.cache_read === undefined && cr !== undefined && cr !== prices.cache_read) inherited.push(`cache_read above ${above} prompt tokens (${cr}: the cached price times the threshold's input increase)`);
       const cw = fields.cache_write ?? prices.cache_write;
       if (cr !== undefined) t.cache_read = cr;
       if (cw !== undefined) t.cache_write = cw;
+      const cw1h = fields.cache_write_1h ?? (prices.cache_write_1h === undefined ? undefined : (scaledRate(prices.cache_write_1h, prices.input, t.input) ?? prices.cache_write_1h));
+      if (fields.cache_write_1h === undefined && cw1h !== undefined && cw1h !== prices.cache_write_1h) inherited.push(`cache_write_1h above ${above} prompt tokens (${cw1h}: the 1-hour write price times the threshold's input increase)`);
+      if (cw1h !== undefined) t.cache_write_1h = cw1h;
+      for (const media of ['audio_input', 'audio_output', 'image_input', 'image_output'] as const) {
+        const rate = fields[media] ?? prices[media];
+        if (rate !== undefined) t[media] = rate;
+      }
       if (prices.reasoning !== undefined) t.reasoning = prices.reasoning;
+      if (prices.units !== undefined) t.units = prices.units;
       if (prices.request !== undefined) t.request = prices.request;
       return { above_prompt_tokens: above, prices: t };
     });
@@ -242,7 +339,7 @@ export function importLiteLLM(json: unknown, options: LiteLLMImportOptions = {})
       skip(`duplicate of ${JSON.stringify(first.key)} (same provider ${provider} and model ${model}); the first is kept`);
       continue;
     }
-    const unsupported = UNSUPPORTED_FIELDS.filter((f) => raw[f] !== undefined && raw[f] !== null);
+    const unmapped = Object.keys(raw).filter((field) => COST_FIELD.test(field) && !mappedField(field) && raw[field] !== null && raw[field] !== 0);
     try {
       const inherited: string[] = [];
       const standard = buildPlan(raw, null, null, mode === 'embedding', inherited);
@@ -260,14 +357,18 @@ export function importLiteLLM(json: unknown, options: LiteLLMImportOptions = {})
         }
       }
       if (Object.keys(tiers).length > 0) version.tiers = tiers;
+      if (inherited.length > 0) warnings.push({ key, message: `derived: ${inherited.join(', ')}` });
       if (standard.thresholds !== undefined) {
         for (const [tier, plan] of Object.entries(tiers)) {
           if (plan.thresholds === undefined) warnings.push({ key, message: `tier ${tier} has no prompt-size threshold although the base prices have one` });
         }
       }
       models.set(id, { key, doc: { provider, model, notes: `imported from LiteLLM key ${JSON.stringify(key)}`, versions: [version] } });
-      if (unsupported.length > 0) {
-        warnings.push({ key, message: `${unsupported.join(', ')} not imported: the catalog has no separate rate for 1-hour cache writes or audio tokens; they are priced as 5-minute writes and text tokens` });
+      for (const field of unmapped) {
+        warnings.push({ key, message: `${field} not imported: the catalog has no rate it maps to (usage it prices is unpriced or priced by another rate)` });
+      }
+      if (isRecord(raw[SEARCH_FIELD]) && standard.prices.units === undefined) {
+        warnings.push({ key, message: `${SEARCH_FIELD} not imported: its search context sizes are priced apart (${JSON.stringify(raw[SEARCH_FIELD])}), one ${SEARCH_UNIT} unit price cannot say which` });
       }
     } catch (error) {
       if (error instanceof SkipEntry) skip(error.message);

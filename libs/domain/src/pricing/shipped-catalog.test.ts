@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseCatalog } from './catalog';
 import { chargeUsage, parseTenantOverrides, rateEvent, type ChargeInput } from './charge';
+import { importLiteLLM } from './litellm';
 import { formatPico, toMinorUnits } from './money';
 import { lineNames, priceUsage, type UsageToPrice } from './price';
 import { findEntry, resolvePrice } from './resolve';
@@ -149,5 +150,33 @@ describe('shipped price files', () => {
     const u = { model: 'gpt-4o-2024-05-13', input_tokens: 1_000, output_tokens: 1_000 };
     expect(chargeUsage(rateCard, overrides, costBook, event({ tenant_id: 'globex', ...u }))).toMatchObject({ basis: 'cost_plus_markup', total: 21_850_000_000n });
     expect(chargeUsage(rateCard, overrides, costBook, event({ tenant_id: 'someone', ...u }))).toMatchObject({ priced: false, reason: 'unknown_model' });
+  });
+});
+
+describe('the shipped cost book against the current LiteLLM price map (checked-in excerpt)', () => {
+  const excerpt = JSON.parse(readFileSync(new URL('./fixtures/litellm-current-excerpt.json', import.meta.url), 'utf8')) as { source: { commit: string }; models: Record<string, unknown> };
+  const imported = parseCatalog(importLiteLLM(excerpt.models, { effectiveFrom: '2025-01-01' }).catalog, `LiteLLM @ ${excerpt.source.commit.slice(0, 12)}`);
+  const at = Date.UTC(2025, 7, 1);
+  // Usage touching every rate LiteLLM and the catalog both price, below and above a threshold.
+  const usages: Omit<UsageToPrice, 'provider' | 'model' | 'occurred_at'>[] = [
+    { input_tokens: 1_000, cache_read_tokens: 2_000, cache_write_tokens: 300, cache_write_1h_tokens: 400, output_tokens: 500, reasoning_tokens: 0, units: { web_search: 3 } },
+    { input_tokens: 250_000, cache_read_tokens: 2_000, cache_write_tokens: 300, cache_write_1h_tokens: 400, output_tokens: 500, reasoning_tokens: 0, units: { web_search: 1 } },
+  ];
+
+  it.each(Object.keys(excerpt.models))('%s: every line the shipped catalog charges equals what LiteLLM prices', (key) => {
+    const model = imported.entries.find((e) => e.model === key)!;
+    expect(model).toBeDefined();
+    for (const u of usages) {
+      const ours = priceUsage(costBook, { ...u, provider: 'anthropic', model: key, occurred_at: at });
+      const theirs = priceUsage(imported, { ...u, provider: 'anthropic', model: key, occurred_at: at });
+      if (!ours.priced || !theirs.priced) throw new Error(`${key}: ${ours.priced ? '' : ours.message} ${theirs.priced ? '' : theirs.message}`);
+      for (const line of lineNames) expect(ours.lines[line], `${key} ${line} at ${u.input_tokens} input tokens`).toBe(theirs.lines[line]);
+      expect(ours.unitLines).toEqual(theirs.unitLines);
+    }
+  });
+
+  it('the 1-hour write and web search lines are not zero: the v2 rates are in the shipped book', () => {
+    const sonnet = priceUsage(costBook, { ...usages[0]!, provider: 'anthropic', model: 'claude-sonnet-4-20250514', occurred_at: at });
+    expect(sonnet.priced && sonnet.lines).toMatchObject({ cache_write_1h: 400n * 6_000_000n, units: 3n * 10_000_000_000n });
   });
 });
