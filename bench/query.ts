@@ -3,6 +3,9 @@
 //
 //   node --import tsx bench/query.ts [--events 100000000] [--tenants 1000] [--runs 50] [--api-seconds 20]
 //
+// BENCH_DIR=<dir> keeps the embedded ClickHouse's data there; a later run with the same BENCH_DIR
+// and --reuse measures again without seeding (seeding 100M events takes 20-30 min here).
+//
 // Seeded inside the embedded ClickHouse, as the pipeline would leave it after a month:
 // - usage_events: --events events of November 2026 through the raw table's insert columns (UUIDv7
 //   ids at the event time, key hashes, 3 projects and 6 models of the rate card, status codes
@@ -30,7 +33,7 @@ import { createMeter } from '@meterline/producer';
 import { QuotaChecker, QuotaStore } from '@meterline/quotas';
 import { startKafka, startRedis, uniqueName } from '@meterline/testing';
 
-const { values: args } = parseArgs({ options: { events: { type: 'string', default: '100000000' }, tenants: { type: 'string', default: '1000' }, runs: { type: 'string', default: '50' }, 'api-seconds': { type: 'string', default: '20' } } });
+const { values: args } = parseArgs({ options: { reuse: { type: 'boolean', default: false }, events: { type: 'string', default: '100000000' }, tenants: { type: 'string', default: '1000' }, runs: { type: 'string', default: '50' }, 'api-seconds': { type: 'string', default: '20' } } });
 const EVENTS = Number(args.events);
 const TENANTS = Number(args.tenants);
 const RUNS = Number(args.runs);
@@ -210,7 +213,8 @@ async function measureApi(largest: string): Promise<void> {
 }
 
 try {
-  await seed();
+  if (args.reuse) await migrate(handle, log);
+  else await seed();
   const ranks = await (await handle.client.query({ query: 'SELECT tenant_id FROM bench.usage_rollups_daily GROUP BY tenant_id ORDER BY sum(requests) DESC', format: 'JSONEachRow' })).json<{ tenant_id: string }>();
   const largest = ranks[0]?.tenant_id ?? tenantName(1);
   const median = ranks[Math.floor(ranks.length / 2)]?.tenant_id ?? tenantName(TENANTS / 2);
