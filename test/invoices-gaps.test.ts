@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inject, describe, expect, it, vi } from 'vitest';
 import { invoiceId, nextPeriod, periodBounds, periodOf, previousPeriod, type Invoice, type UsageEvent } from '@meterline/domain';
-import { InvoicesTable, migrate, openClickHouse, type ClickHouseHandle } from '@meterline/clickhouse';
+import { InvoicesTable, UsageEventsTable, migrate, openClickHouse, type ClickHouseHandle } from '@meterline/clickhouse';
 import { invoiceCommand } from '@meterline/cli';
 import { invoiceReadyCodec } from '@meterline/contract';
 import { invoiceSchedulerFromConfig, invoiceJobId, type InvoiceFleet, type TenantInvoiceOutcome } from '@meterline/invoice-scheduler';
@@ -159,7 +159,7 @@ describe('invoices without gaps', () => {
     }
   });
 
-  it('months close in order: a later month waits and the earlier one is closed first; a month waits for each tenant\'s invoice of the month before, which is never skipped; credit is used month after month', async () => {
+  it('months close in order: a later month waits and the earlier one is closed first; a month waits for each tenant\'s invoice of the month before, which is never skipped (a failed one fails the next with its reason); credit is used month after month', async () => {
     const p = await pipeline(brokers, 2, await database('invoice_order'));
     const { rig } = p;
     let fleet: InvoiceFleet | undefined;
@@ -170,10 +170,12 @@ describe('invoices without gaps', () => {
       ]);
       const reference = new ReferencePrices(rig.pricingDir);
       const refs = new ReferenceInvoices(reference, rig.pricingDir);
-      const inM2 = monthOfTraffic(reference, ['alpha', 'beta'], 1_200, 71, periodBounds(M2).endMs);
-      const inM1 = monthOfTraffic(reference, ['alpha', 'beta'], 1_200, 72, periodBounds(M1).endMs);
+      const inM2 = monthOfTraffic(reference, ['alpha', 'beta', 'delta'], 1_500, 71, periodBounds(M2).endMs);
+      const inM1 = monthOfTraffic(reference, ['alpha', 'beta', 'delta'], 1_500, 72, periodBounds(M1).endMs);
       await p.record([...inM2.arrivals, ...inM1.arrivals]);
       await p.caughtUp();
+      // delta's M2 cannot be invoiced: a raw event the rollups never saw (its invoice job fails the reconciliation).
+      await new UsageEventsTable(rig.handle).insert([{ ...of(inM2.distinct, 'delta')[0]!, event_id: uniqueName('lost'), source_partition: 0, source_offset: '0' }], uniqueName('forced-mismatch'));
 
       // A clock that moves forward at every read, so the order of closes and invoices is on record.
       let now = closable(M1);
@@ -193,10 +195,14 @@ describe('invoices without gaps', () => {
       await p.record([late]);
       await p.caughtUp();
 
-      // M1: each tenant's invoice waits for its M2 invoice, which the scheduler queues itself.
+      // M1: each tenant's invoice waits for its M2 invoice, which the scheduler queues itself;
+      // delta's M2 invoice fails, so its M1 invoice fails with that reason rather than skip M2.
       const m1 = await runToEnd(fleet, M1);
       await queueIdle(fleet.scheduler.queue);
-      expect(m1).toMatchObject({ status: 'completed', invoice_ids: ['alpha', 'beta', 'committed'].map((t) => invoiceId(t, M1, 1)) });
+      expect(m1).toMatchObject({ status: 'failed', tenants_to_invoice: 4, invoice_ids: ['alpha', 'beta', 'committed'].map((t) => invoiceId(t, M1, 1)) });
+      expect(m1.failures).toEqual([{ tenant_id: 'delta', reason: expect.stringContaining(`${M1} waits for the ${M2} invoice of delta, which failed (Reconciliation failed for tenant delta, period ${M2}`) as unknown }]);
+      expect(await fleet.scheduler.queue.getJobState(invoiceJobId('delta', M2))).toBe('failed');
+      expect([...(await table.latest(['delta'], M2)).keys(), ...(await table.latest(['delta'], M1)).keys()]).toEqual([]);
       for (const tenant of ['alpha', 'beta']) {
         const earlier = (await fleet.scheduler.queue.getJob(invoiceJobId(tenant, M2)))!;
         expect({ tenant, state: await earlier.getState(), outcome: (earlier.returnvalue as TenantInvoiceOutcome).outcome }).toEqual({ tenant, state: 'completed', outcome: 'created' });
