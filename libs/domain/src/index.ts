@@ -22,6 +22,7 @@ export {
   describeViolations,
   defaultEventLimits,
   screenTelemetry,
+  telemetryWarnings,
   describeTelemetryWarnings,
   TELEMETRY_DROPPED_METADATA_KEY,
   type EventLimits,

@@ -1,5 +1,5 @@
 import { CompressionTypes, Partitioners, type ICustomPartitioner, type Kafka, type Message, type Producer } from 'kafkajs';
-import { defaultEventLimits, screenTelemetry, validateUsageEvent, type EventLimits, type UsageEvent } from '@meterline/domain';
+import { defaultEventLimits, telemetryWarnings, validateUsageEvent, type EventLimits, type UsageEvent } from '@meterline/domain';
 import { InvalidEventError, usageEventCodec, type AvroCodec } from '@meterline/contract';
 import { createKafka } from '@meterline/kafka';
 import { MeterlineError, errorMessage, silentLogger, type Logger } from '@meterline/platform';
@@ -56,7 +56,7 @@ export class MeterClosedError extends MeterlineError {
 export interface MeterStats {
   recorded: number;
   rejected: number;
-  /** Events recorded with a bad latency/ttft/status code dropped (sent as null): the usage is never refused for telemetry. */
+  /** Events recorded with a bad latency/ttft/status code (the consumers drop those values): the usage is never refused for telemetry. */
   telemetryDropped: number;
   sent: number;
   spooled: number;
@@ -207,7 +207,8 @@ class KafkaMeter implements Meter {
       this.#stats.rejected++;
       throw new InvalidEventError(violations);
     }
-    if (screenTelemetry(event, this.#limits).length > 0) this.#stats.telemetryDropped++;
+    // Counted here, sent as given: the consumers drop the values and the raw store records why.
+    if (telemetryWarnings(event, this.#limits).length > 0) this.#stats.telemetryDropped++;
     const value = this.#codec.encode(event);
     if (now !== this.#lastNow) {
       this.#lastNow = now;

@@ -125,21 +125,24 @@ export interface TelemetryWarning {
  * stopwatch never costs a bill. Returns [] (and changes nothing) for clean telemetry.
  */
 export function screenTelemetry(event: UsageEvent, limits: EventLimits = defaultEventLimits): TelemetryWarning[] {
+  const warnings = telemetryWarnings(event, limits);
+  for (const w of warnings) event[w.field] = null;
+  return warnings;
+}
+
+/**
+ * What {@link screenTelemetry} would drop, without changing the event: the shim counts these and
+ * sends the values as they are, so the raw store records what was dropped (a consumer screens).
+ */
+export function telemetryWarnings(event: Pick<UsageEvent, 'latency_ms' | 'ttft_ms' | 'status_code'>, limits: EventLimits = defaultEventLimits): TelemetryWarning[] {
   let warnings: TelemetryWarning[] | undefined;
   const latency = telemetryProblem(event.latency_ms, limits.maxTelemetryMs);
-  if (latency !== undefined) {
-    (warnings ??= []).push({ field: 'latency_ms', rule: latency, value: formatValue(event.latency_ms) });
-    event.latency_ms = null;
-  }
+  if (latency !== undefined) (warnings ??= []).push({ field: 'latency_ms', rule: latency, value: formatValue(event.latency_ms) });
   const ttft = telemetryProblem(event.ttft_ms, limits.maxTelemetryMs);
-  if (ttft !== undefined) {
-    (warnings ??= []).push({ field: 'ttft_ms', rule: ttft, value: formatValue(event.ttft_ms) });
-    event.ttft_ms = null;
-  }
+  if (ttft !== undefined) (warnings ??= []).push({ field: 'ttft_ms', rule: ttft, value: formatValue(event.ttft_ms) });
   const status: unknown = event.status_code;
   if (status !== null && status !== undefined && (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 599)) {
     (warnings ??= []).push({ field: 'status_code', rule: 'http_status', value: formatValue(status) });
-    event.status_code = null;
   }
   return warnings ?? NO_WARNINGS;
 }
