@@ -39,8 +39,8 @@ Usage:
                               or straight from ClickHouse when no fleet runs)
   meterline spool replay [--dir DIR]
                               send events spooled while Kafka was unreachable
-  meterline quota set --tenant T --limit N [--period month|day] [--metric total_tokens|input_tokens|
-                      output_tokens|requests|cost_pico_usd|charge_pico_usd] [--thresholds 50,80,100] [--hard] [--time-zone Z]
+  meterline quota set --tenant T --limit N [--period month|day] [--metric total_tokens|prompt_tokens|
+                      completion_tokens|<bucket>_tokens|requests|cost_pico_usd|charge_pico_usd] [--thresholds 50,80,100] [--hard] [--time-zone Z]
                       [--project P] [--model M] [--api-key-hash H] [--id ID]
   meterline quota list [--tenant T]
   meterline quota remove --tenant T --id ID

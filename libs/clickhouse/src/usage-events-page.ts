@@ -42,8 +42,17 @@ export interface RawEventRow {
   input_tokens: string;
   cache_read_tokens: string;
   cache_write_tokens: string;
+  cache_write_1h_tokens: string;
   output_tokens: string;
   reasoning_tokens: string;
+  audio_input_tokens: string;
+  audio_output_tokens: string;
+  image_input_tokens: string;
+  image_output_tokens: string;
+  /** Unit name -> count (as ClickHouse writes a UInt64 in JSON: a string). */
+  units: Record<string, string>;
+  service_tier: string | null;
+  /** Milliseconds with up to three decimals (Decimal(3)). */
   latency_ms: number | null;
   ttft_ms: number | null;
   status_code: number | null;
@@ -117,7 +126,8 @@ export async function rawEventsPage(handle: ClickHouseHandle, query: RawEventsQu
     query: `
       SELECT event_id, toUnixTimestamp64Milli(occurred_at) AS occurred_ms, tenant_id, project_id, api_key_hash, client_id, user_id, trace_id, endpoint_id,
              provider, model, operation, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens,
-             latency_ms, ttft_ms, status_code, error_type, metadata, source_partition, source_offset,
+             cache_write_1h_tokens, audio_input_tokens, audio_output_tokens, image_input_tokens, image_output_tokens, units, service_tier,
+             toFloat64(latency_ms) AS latency_ms, toFloat64(ttft_ms) AS ttft_ms, status_code, error_type, metadata, source_partition, source_offset,
              toString(cost_pico) AS cost_pico, toString(charge_pico) AS charge_pico, cost_price_version, charge_price_version,
              toUnixTimestamp(${HOUR_KEY}) * 1000 AS hour_ms, toUnixTimestamp64Milli(${ID_TIME_KEY}) AS id_ms, toString(event_uuid) AS uuid, keep_first,
              toUInt64(splitByChar('_', _part)[3]) AS part_block
