@@ -63,7 +63,14 @@ async function snapshot(handle: ClickHouseHandle): Promise<{ counts: Awaited<Ret
       format: 'JSONEachRow',
     })
   ).json();
-  return { counts: await table.counts(), totals: await table.tenantTotals(), rows };
+  // Totals over the buckets both layouts have (tenantTotals reads the v2 buckets of migration 0009).
+  const totals = await (
+    await handle.client.query({
+      query: `SELECT tenant_id, count() AS events, sum(input_tokens) AS input, sum(output_tokens) AS output FROM ${quoteIdentifier(handle.database)}.usage_events FINAL GROUP BY tenant_id ORDER BY tenant_id`,
+      format: 'JSONEachRow',
+    })
+  ).json();
+  return { counts: await table.counts(), totals, rows };
 }
 
 describe('migration 0007 (compact usage_events)', () => {
@@ -104,6 +111,17 @@ describe('migration 0007 (compact usage_events)', () => {
       await handle.client.query({ query: `SELECT name, type FROM system.columns WHERE database = {db:String} AND table = 'usage_events' AND name IN ('event_uuid', 'api_key_sha256')`, query_params: { db: handle.database }, format: 'JSONEachRow' })
     ).json<{ name: string; type: string }>();
     expect(Object.fromEntries(columns.map((c) => [c.name, c.type]))).toEqual({ event_uuid: 'UUID', api_key_sha256: 'LowCardinality(Nullable(FixedString(32)))' });
+
+    // 0009 kept every converted row: the v2 buckets read 0, units {}, the tier NULL; latency is a decimal.
+    const v2 = await (
+      await handle.client.query({
+        query: `SELECT count() AS n, sum(cache_write_1h_tokens + audio_input_tokens + audio_output_tokens + image_input_tokens + image_output_tokens) AS v2, countIf(length(units) > 0) AS with_units,
+                       countIf(service_tier IS NOT NULL) AS with_tier, toTypeName(any(latency_ms)) AS latency_type
+                FROM ${quoteIdentifier(handle.database)}.usage_events FINAL`,
+        format: 'JSONEachRow',
+      })
+    ).json<Record<string, string>>();
+    expect(v2).toEqual([{ n: String(rows.length), v2: '0', with_units: '0', with_tier: '0', latency_type: 'Nullable(Decimal(18, 3))' }]);
 
     // Applying again changes nothing; the table keeps deduplicating after the conversion.
     expect((await migrate(handle, testLog)).applied).toEqual([]);
