@@ -210,6 +210,16 @@ describe('daily rollups: sealed days answer, a late change falls back to the hou
     expect(actual(totals.rows, (r) => `${r.dimensions.tenant}|${r.dimensions.provider}`)).toEqual(reference(events, (e) => `${e.tenant_id}|${e.provider}`));
     const month = await queryUsage(rig.handle, base({ granularity: 'month', groupBy: ['model'] }));
     expect(actual(month.rows, (r) => `${utcDay(r.bucket_ms!)}|${r.dimensions.model}`)).toEqual(reference(events, (e) => `2026-11-01|${e.model}`));
+    // The whole month: from the month rows when every day of November is clean.
+    const november = { fromMs: Date.UTC(2026, 10, 1), toMs: Date.UTC(2026, 11, 1) };
+    const wholeMonth = await queryUsage(rig.handle, base({ ...november, granularity: 'month', groupBy: ['tenant', 'model'] }));
+    expect(actual(wholeMonth.rows, (r) => `${utcDay(r.bucket_ms!)}|${r.dimensions.tenant}|${r.dimensions.model}`)).toEqual(reference(events, (e) => `2026-11-01|${e.tenant_id}|${e.model}`));
+    const monthTotals = await queryUsage(rig.handle, base({ ...november, groupBy: ['provider'] }));
+    expect(actual(monthTotals.rows, (r) => r.dimensions.provider!)).toEqual(reference(events, (e) => e.provider));
+  };
+  const monthRowRequests = async (): Promise<string | undefined> => {
+    const [row] = await (await rig.handle.client.query({ query: `SELECT toString(sum(requests)) AS requests FROM ${rig.handle.database}.usage_rollups_daily WHERE grain = 'month' AND tenant_id IN {t:Array(String)}`, query_params: { t: tenants }, format: 'JSONEachRow' })).json<{ requests: string }>();
+    return row?.requests;
   };
 
   it('sealing writes the daily rows; the answers stay equal to the reference', async () => {
@@ -218,6 +228,7 @@ describe('daily rollups: sealed days answer, a late change falls back to the hou
     expect(await cleanDays(rig.handle, { from: sealedDay, to: '2026-11-20' }, tenants)).toEqual(new Set([sealedDay]));
     const [daily] = await (await rig.handle.client.query({ query: `SELECT sum(requests) AS requests FROM ${rig.handle.database}.usage_rollups_daily WHERE day = '${sealedDay}' AND tenant_id IN {t:Array(String)}`, query_params: { t: tenants }, format: 'JSONEachRow' })).json<{ requests: string }>();
     expect(daily?.requests).toBe(String(distinct.filter((e) => e.occurred_at >= Date.parse(sealedDay) && e.occurred_at < Date.parse(sealedDay) + DAY).length));
+    expect(await monthRowRequests()).toBe(String(distinct.length)); // November's month rows hold every event
     await exactAtEveryGranularity(distinct);
   });
 
@@ -231,6 +242,7 @@ describe('daily rollups: sealed days answer, a late change falls back to the hou
     expect(await cleanDays(rig.handle, { from: sealedDay, to: '2026-11-20' }, [tenants[0]!])).toEqual(new Set([sealedDay])); // another tenant's change
     await exactAtEveryGranularity(events);
     expect((await sealDays(rig.handle, { beforeMs: Date.UTC(2026, 10, 21), marginSeconds: 0 })).sealed).toEqual([sealedDay]);
+    expect(await monthRowRequests()).toBe(String(events.length)); // the reseal rebuilt the month rows too
     expect(await cleanDays(rig.handle, { from: sealedDay, to: '2026-11-20' }, tenants)).toEqual(new Set([sealedDay]));
     await exactAtEveryGranularity(events);
   });

@@ -7,7 +7,9 @@
 --   (tenant_id '', no dimensions, zero measures) whose `sealed_at` is when that day's rows were
 --   computed, minus a margin (every hourly insert stamped before it had committed when the seal
 --   read the day). The seal row travels with its day's rows, so a slower concurrent seal that
---   swaps in older rows also brings back their older seal. Readers skip tenant_id ''.
+--   swaps in older rows also brings back their older seal. Readers skip tenant_id ''. The same
+--   swap brings the month's rows (grain 'month'), summed from its day rows: a month is read from
+--   them when every one of its days is clean.
 -- usage_day_changes: when each (tenant, day) last received an hourly rollup row (any kind: a newer
 --   cumulative value, a late-event correction, a re-rating row), stamped by a materialized view on
 --   insert. A (tenant, day) is read from the daily table only when no change came after its day's
@@ -16,6 +18,9 @@
 CREATE TABLE IF NOT EXISTS ${database}.usage_rollups_daily
 (
     tenant_id                LowCardinality(String),
+    -- 'day': a UTC day's sums (day = that day); 'month': the month's sums (day = its first day),
+    -- built by the same seal from the month's day rows.
+    grain                    Enum8('day' = 1, 'month' = 2) DEFAULT 'day',
     day                      Date,
     project_id               String,
     provider                 LowCardinality(String),
@@ -49,7 +54,7 @@ CREATE TABLE IF NOT EXISTS ${database}.usage_rollups_daily
 )
 ENGINE = MergeTree
 PARTITION BY toYYYYMM(day)
-ORDER BY (tenant_id, day, project_id, provider, model, operation)
+ORDER BY (tenant_id, grain, day, project_id, provider, model, operation)
 -- Small granules: a tenant's month is a few hundred rows, read across some 25 columns.
 SETTINGS index_granularity = 1024;
 

@@ -70,7 +70,7 @@ async function sealMonth(handle: ClickHouseHandle, days: readonly string[], marg
   await handle.client.command({ query: `CREATE TABLE ${staging} AS ${db}.usage_rollups_daily` });
   try {
     await handle.client.command({
-      query: `INSERT INTO ${staging} SELECT * FROM ${db}.usage_rollups_daily WHERE toYYYYMM(day) = {month:UInt32} AND day NOT IN {days:Array(Date)}`,
+      query: `INSERT INTO ${staging} SELECT * FROM ${db}.usage_rollups_daily WHERE toYYYYMM(day) = {month:UInt32} AND grain = 'day' AND day NOT IN {days:Array(Date)}`,
       query_params: params,
     });
     await handle.client.command({
@@ -85,6 +85,13 @@ async function sealMonth(handle: ClickHouseHandle, days: readonly string[], marg
       query: `INSERT INTO ${staging} (tenant_id, day, sealed_at) SELECT '', arrayJoin({days:Array(Date)}), toDateTime64({sealed_at:String}, 6, 'UTC')`,
       query_params: params,
     });
+    // The month's rows, from its day rows as they stand in this swap (recomputed and copied).
+    await handle.client.command({
+      query: `INSERT INTO ${staging} (tenant_id, grain, day, project_id, provider, model, operation, sealed_at, ${measureNames()})
+              SELECT tenant_id, 'month', toStartOfMonth(day) AS month, project_id, provider, model, operation, max(sealed_at), ${measureAggregates('daily')}
+              FROM ${staging} WHERE grain = 'day' AND tenant_id != ''
+              GROUP BY tenant_id, month, project_id, provider, model, operation`,
+    });
     await handle.client.command({ query: `ALTER TABLE ${db}.usage_rollups_daily REPLACE PARTITION {month:UInt32} FROM ${staging}`, query_params: params });
   } finally {
     await handle.client.command({ query: `DROP TABLE IF EXISTS ${staging}` });
@@ -93,7 +100,7 @@ async function sealMonth(handle: ClickHouseHandle, days: readonly string[], marg
 
 /** The seal rows of the daily table: when each day in range was computed. */
 function sealsOf(database: string, range: string): string {
-  return `SELECT day, max(sealed_at) AS sealed_at FROM ${quoteIdentifier(database)}.usage_rollups_daily WHERE tenant_id = '' AND ${range} GROUP BY day`;
+  return `SELECT day, max(sealed_at) AS sealed_at FROM ${quoteIdentifier(database)}.usage_rollups_daily WHERE tenant_id = '' AND grain = 'day' AND ${range} GROUP BY day`;
 }
 
 /** Days (YYYY-MM-DD, oldest first) before `beforeMs` with a rollup change after their seal. */

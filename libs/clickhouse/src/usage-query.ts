@@ -99,16 +99,33 @@ async function sourceRows(handle: ClickHouseHandle, query: UsageQuery, params: R
   const filters = filterClauses(query.filters, params);
   const days = dailyDays(query);
   const clean = days === undefined ? [] : [...(await cleanDays(handle, { from: isoDay(days.fromMs), to: isoDay(days.toMs) }, query.filters.tenant?.in))].map(Date.parse);
-  const dailyRuns = runsOf(clean);
-  const hourlyRuns = complement({ fromMs: query.fromMs, toMs: query.toMs }, dailyRuns);
+  // Month rows serve totals and month buckets, for months whose every day is clean.
+  const monthRuns = query.granularity === 'none' || query.granularity === 'month' ? wholeMonths(clean) : [];
+  const dayRuns = runsOf(clean.filter((day) => !monthRuns.some((m) => day >= m.fromMs && day < m.toMs)));
+  const hourlyRuns = complement({ fromMs: query.fromMs, toMs: query.toMs }, [...dayRuns, ...monthRuns].sort((a, b) => a.fromMs - b.fromMs));
+  const fromDaily = (grain: 'day' | 'month', runs: readonly Run[]) =>
+    `SELECT ${ROW_COLUMNS.replace('hour', "toDateTime(day, 'UTC') AS hour")} FROM ${db}.usage_rollups_daily
+     WHERE ${[`grain = '${grain}'`, rangesClause('day', 'toDate', runs, params, grain), "tenant_id != ''", ...filters].join(' AND ')}`;
   const branches: string[] = [];
-  if (hourlyRuns.length > 0) {
-    branches.push(`SELECT ${ROW_COLUMNS} FROM ${db}.usage_rollups_hourly FINAL WHERE ${[rangesClause('hour', 'toDateTime', hourlyRuns, params), ...filters].join(' AND ')}`);
-  }
-  if (dailyRuns.length > 0) {
-    branches.push(`SELECT ${ROW_COLUMNS.replace('hour', "toDateTime(day, 'UTC') AS hour")} FROM ${db}.usage_rollups_daily WHERE ${[rangesClause('day', 'toDate', dailyRuns, params), "tenant_id != ''", ...filters].join(' AND ')}`);
-  }
+  if (hourlyRuns.length > 0) branches.push(`SELECT ${ROW_COLUMNS} FROM ${db}.usage_rollups_hourly FINAL WHERE ${[rangesClause('hour', 'toDateTime', hourlyRuns, params, 'hour'), ...filters].join(' AND ')}`);
+  if (dayRuns.length > 0) branches.push(fromDaily('day', dayRuns));
+  if (monthRuns.length > 0) branches.push(fromDaily('month', monthRuns));
   return branches.join(' UNION ALL ');
+}
+
+/** The calendar months (UTC) all of whose days are among the sorted clean day starts, as runs. */
+function wholeMonths(cleanDayStarts: readonly number[]): Run[] {
+  const clean = new Set(cleanDayStarts);
+  const months: Run[] = [];
+  for (const day of cleanDayStarts) {
+    const start = new Date(day);
+    if (start.getUTCDate() !== 1) continue;
+    const end = Date.UTC(start.getUTCFullYear(), start.getUTCMonth() + 1, 1);
+    let whole = true;
+    for (let at = day; at < end && whole; at += DAY_MS) whole = clean.has(at);
+    if (whole) months.push({ fromMs: day, toMs: end });
+  }
+  return months;
 }
 
 interface Run {
@@ -139,13 +156,13 @@ function complement(range: Run, holes: readonly Run[]): Run[] {
   return out;
 }
 
-/** `(column >= a AND column < b) OR ...`, the bounds as query parameters (seconds). */
-function rangesClause(column: string, convert: 'toDateTime' | 'toDate', runs: readonly Run[], params: Record<string, unknown>): string {
+/** `(column >= a AND column < b) OR ...`, the bounds as query parameters (seconds) named after `tag`. */
+function rangesClause(column: string, convert: 'toDateTime' | 'toDate', runs: readonly Run[], params: Record<string, unknown>, tag: string): string {
   const at = (ms: number, name: string) => {
     params[name] = ms / 1000;
     return `${convert}(toDateTime({${name}:UInt32}, 'UTC'))`;
   };
-  return `(${runs.map((run, i) => `(${column} >= ${at(run.fromMs, `${column}_from_${i}`)} AND ${column} < ${at(run.toMs, `${column}_to_${i}`)})`).join(' OR ')})`;
+  return `(${runs.map((run, i) => `(${column} >= ${at(run.fromMs, `${tag}_from_${i}`)} AND ${column} < ${at(run.toMs, `${tag}_to_${i}`)})`).join(' OR ')})`;
 }
 
 const isoDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
