@@ -314,15 +314,20 @@ describe('price books (GET /v1/prices)', () => {
     if (m === null) throw new Error(`not a plain decimal: ${text}`);
     return BigInt(m[1]! + (m[2] ?? '').padEnd(12, '0'));
   };
-  interface FileRates { input: string; cache_read?: string; cache_write?: string; output: string; reasoning?: string; request?: string }
+  interface FileRates { input: string; cache_read?: string; cache_write?: string; cache_write_1h?: string; output: string; reasoning?: string; request?: string; audio_input?: string; audio_output?: string; image_input?: string; image_output?: string; units?: Record<string, string> }
   interface FileVersion { effective_from: string; label?: string; prices: FileRates; thresholds?: { above_prompt_tokens: number; prices: FileRates }[]; tiers?: Record<string, { prices: FileRates; thresholds?: { above_prompt_tokens: number; prices: FileRates }[] }> }
   interface FileModel { provider: string; model: string; versions: FileVersion[] }
-  interface WireRates { usd_per_1m_tokens: Record<string, string>; usd_per_request: string }
+  interface WireRates { usd_per_1m_tokens: Record<string, string>; usd_per_request: string; usd_per_unit: Record<string, string> }
   interface WireVersion { price_version_id: string; effective_from: string; effective_to: string | null; rates: WireRates; thresholds: { above_prompt_tokens: number; rates: WireRates }[]; tiers: { tier: string; rates: WireRates; thresholds: unknown[] }[] }
   interface WireEntry { book: string; tenant_id: string | null; provider: string; model: string; versions: WireVersion[] }
   // A file's rates with their documented defaults, as exact values.
-  const fileRates = (r: FileRates) => ({ input: exact(r.input), cache_read: exact(r.cache_read ?? r.input), cache_write: exact(r.cache_write ?? r.input), output: exact(r.output), reasoning: exact(r.reasoning ?? r.output), request: exact(r.request ?? '0') });
-  const wireRates = (r: WireRates) => ({ ...Object.fromEntries(Object.entries(r.usd_per_1m_tokens).map(([k, v]) => [k, exact(v)])), request: exact(r.usd_per_request) });
+  const fileRates = (r: FileRates) => ({
+    input: exact(r.input), cache_read: exact(r.cache_read ?? r.input), cache_write: exact(r.cache_write ?? r.input), cache_write_1h: exact(r.cache_write_1h ?? r.cache_write ?? r.input),
+    output: exact(r.output), reasoning: exact(r.reasoning ?? r.output), request: exact(r.request ?? '0'),
+    ...Object.fromEntries((['audio_input', 'audio_output', 'image_input', 'image_output'] as const).filter((m) => r[m] !== undefined).map((m) => [m, exact(r[m]!)])),
+    units: Object.fromEntries(Object.entries(r.units ?? {}).map(([k, v]) => [k, exact(v)])),
+  });
+  const wireRates = (r: WireRates) => ({ ...Object.fromEntries(Object.entries(r.usd_per_1m_tokens).map(([k, v]) => [k, exact(v)])), request: exact(r.usd_per_request), units: Object.fromEntries(Object.entries(r.usd_per_unit).map(([k, v]) => [k, exact(v)])) });
   const label = (v: FileVersion): string => v.label ?? (v.effective_from.length === 10 ? v.effective_from : new Date(Date.parse(v.effective_from)).toISOString());
 
   function expectBook(entries: WireEntry[], models: FileModel[], book: string, prefix = '', tenant: string | null = null): void {

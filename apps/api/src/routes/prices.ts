@@ -6,8 +6,13 @@ import { HttpProblem, problemSchema } from '../problem';
 
 const usdPerMillion = z.string().regex(/^\d+(\.\d{1,6})?$/).describe('exact decimal USD per 1M tokens');
 const rates = z.object({
-  usd_per_1m_tokens: z.object({ input: usdPerMillion, cache_read: usdPerMillion, cache_write: usdPerMillion, output: usdPerMillion, reasoning: usdPerMillion }),
+  usd_per_1m_tokens: z.object({
+    input: usdPerMillion, cache_read: usdPerMillion, cache_write: usdPerMillion.describe('5-minute (default TTL) cache writes'), cache_write_1h: usdPerMillion.describe('1-hour cache writes'),
+    output: usdPerMillion, reasoning: usdPerMillion,
+    audio_input: usdPerMillion.optional(), audio_output: usdPerMillion.optional(), image_input: usdPerMillion.optional(), image_output: usdPerMillion.optional(),
+  }).describe('a media rate is absent when the plan does not price it: usage with such tokens is then unpriced'),
   usd_per_request: z.string().regex(/^\d+(\.\d{1,12})?$/).describe('exact decimal USD per request'),
+  usd_per_unit: z.record(z.string(), z.string().regex(/^\d+(\.\d{1,12})?$/)).describe('exact decimal USD per unit (web_search, ...); a unit not listed is not priced'),
 });
 const thresholds = z.array(z.object({ above_prompt_tokens: z.number().int(), rates }).describe('every rate of a request switches when its prompt tokens exceed this'));
 const version = z.object({

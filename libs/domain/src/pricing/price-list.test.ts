@@ -32,8 +32,8 @@ describe('listPrices', () => {
       ['acme/alpha@2025-06-01T12:00:00.000Z', '2025-06-01T12:00:00.000Z', null],
     ]);
     const first = alpha!.versions[0]!;
-    expect(first.rates).toEqual({ usd_per_1m_tokens: { input: '1', cache_read: '0.1', cache_write: '1.25', output: '4', reasoning: '5' }, usd_per_request: '0.001' });
-    expect(first.thresholds).toEqual([{ above_prompt_tokens: 200_000, rates: { usd_per_1m_tokens: { input: '2', cache_read: '0.2', cache_write: '2.5', output: '6', reasoning: '7.5' }, usd_per_request: '0.002' } }]);
+    expect(first.rates).toEqual({ usd_per_1m_tokens: { input: '1', cache_read: '0.1', cache_write: '1.25', cache_write_1h: '1.25', output: '4', reasoning: '5' }, usd_per_request: '0.001', usd_per_unit: {} });
+    expect(first.thresholds).toEqual([{ above_prompt_tokens: 200_000, rates: { usd_per_1m_tokens: { input: '2', cache_read: '0.2', cache_write: '2.5', cache_write_1h: '2.5', output: '6', reasoning: '7.5' }, usd_per_request: '0.002', usd_per_unit: {} } }]);
     // Tiers by name; a tier's defaults are its own (cache_read = its input, reasoning = its output, no request fee).
     expect(first.tiers.map((t) => [t.tier, t.rates.usd_per_1m_tokens.cache_read, t.rates.usd_per_1m_tokens.reasoning, t.rates.usd_per_request, t.thresholds.length])).toEqual([
       ['batch', '0.5', '2', '0', 0],

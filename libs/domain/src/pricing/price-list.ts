@@ -15,8 +15,14 @@ export const priceBookKinds = ['cost', 'rate_card', 'tenant'] as const;
 export type PriceBookKind = (typeof priceBookKinds)[number];
 
 export interface ListedRates {
-  usd_per_1m_tokens: { input: string; cache_read: string; cache_write: string; output: string; reasoning: string };
+  /** Media rates only when the plan prices them (usage with such tokens is unpriced otherwise). */
+  usd_per_1m_tokens: {
+    input: string; cache_read: string; cache_write: string; cache_write_1h: string; output: string; reasoning: string;
+    audio_input?: string; audio_output?: string; image_input?: string; image_output?: string;
+  };
   usd_per_request: string;
+  /** USD per unit of per-request priced work (web_search, ...), names sorted. */
+  usd_per_unit: Record<string, string>;
 }
 
 export interface ListedThreshold {
@@ -76,9 +82,18 @@ const PER_REQUEST_SCALE = 12; // pico-USD -> USD
 
 function listRates(rates: RateSet): ListedRates {
   const perMillion = (pico: bigint): string => formatScaled(pico, PER_MILLION_SCALE);
+  const tokens: ListedRates['usd_per_1m_tokens'] = {
+    input: perMillion(rates.input), cache_read: perMillion(rates.cache_read), cache_write: perMillion(rates.cache_write), cache_write_1h: perMillion(rates.cache_write_1h),
+    output: perMillion(rates.output), reasoning: perMillion(rates.reasoning),
+  };
+  for (const media of ['audio_input', 'audio_output', 'image_input', 'image_output'] as const) {
+    const rate = rates[media];
+    if (rate !== null) tokens[media] = perMillion(rate);
+  }
   return {
-    usd_per_1m_tokens: { input: perMillion(rates.input), cache_read: perMillion(rates.cache_read), cache_write: perMillion(rates.cache_write), output: perMillion(rates.output), reasoning: perMillion(rates.reasoning) },
+    usd_per_1m_tokens: tokens,
     usd_per_request: formatScaled(rates.request, PER_REQUEST_SCALE),
+    usd_per_unit: Object.fromEntries([...rates.units].map(([name, pico]) => [name, formatScaled(pico, PER_REQUEST_SCALE)])),
   };
 }
 
