@@ -12,8 +12,9 @@ export interface UsageRouteDeps {
 }
 
 const totals = z.object({
-  tenant_id: z.string(), events: decimalDigits, input_tokens: decimalDigits, cache_read_tokens: decimalDigits, cache_write_tokens: decimalDigits,
-  output_tokens: decimalDigits, reasoning_tokens: decimalDigits, total_tokens: decimalDigits, errors: decimalDigits, first_event_at: z.string(), last_event_at: z.string(),
+  tenant_id: z.string(), events: decimalDigits, input_tokens: decimalDigits, cache_read_tokens: decimalDigits, cache_write_tokens: decimalDigits, cache_write_1h_tokens: decimalDigits,
+  output_tokens: decimalDigits, reasoning_tokens: decimalDigits, audio_input_tokens: decimalDigits, audio_output_tokens: decimalDigits, image_input_tokens: decimalDigits, image_output_tokens: decimalDigits,
+  total_tokens: decimalDigits.describe('every bucket (they are disjoint)'), errors: decimalDigits, first_event_at: z.string(), last_event_at: z.string(),
 });
 const tenantId = z.string().min(1).max(256);
 const reconcileReport = z.object({
