@@ -219,7 +219,8 @@ async function rawMoney(rig: StreamRig, tenant: string): Promise<Map<string, Raw
   const rows = await (await rig.handle.client.query({
     query: `SELECT event_id, toUnixTimestamp64Milli(occurred_at) AS occurred_ms, tenant_id, project_id, api_key_hash, client_id, user_id, trace_id, endpoint_id,
                    provider, model, operation, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens,
-                   latency_ms, ttft_ms, status_code, error_type, metadata, source_partition, source_offset,
+                   cache_write_1h_tokens, audio_input_tokens, audio_output_tokens, image_input_tokens, image_output_tokens, units, service_tier,
+                   toFloat64(latency_ms) AS latency_ms, toFloat64(ttft_ms) AS ttft_ms, status_code, error_type, metadata, source_partition, source_offset,
                    toString(cost_pico) AS cost_pico, toString(charge_pico) AS charge_pico, cost_price_version, charge_price_version
             FROM ${quoteIdentifier(rig.handle.database)}.usage_events FINAL WHERE tenant_id = {tenant:String}`,
     query_params: { tenant },
