@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { expect, inject, it, vi } from 'vitest';
 import { periodBounds, periodOf, type UsageEvent } from '@meterline/domain';
 import { InvoicesTable, openClickHouse, type ReconcileReport, type TenantUsageTotals } from '@meterline/clickhouse';
+import { loadTenantBilling } from '@meterline/pricing';
 import { freePort, startRedis, uniqueIdentifier, uniqueName, waitFor, UsageReference, type ManagedProcess } from '@meterline/testing';
 import { spawnApp } from './support/child-app';
 import { ReferenceInvoices, invoiceTestConfig, monthEnd, monthOfTraffic } from './support/invoices';
@@ -109,7 +110,9 @@ it('api, clickhouse-sink, rollup-consumer and invoice-scheduler as separate proc
     const handle = openClickHouse({ url: clickhouseUrl, database, chdbPath: '' });
     try {
       const table = new InvoicesTable(handle);
-      const billed = [...new Set(traffic.distinct.map((e) => e.tenant_id))].sort();
+      // Every tenant with usage, and the tenants whose terms carry a minimum commitment (billed without usage).
+      const committed = [...loadTenantBilling(shippedPricingDir).tenants.values()].filter((t) => (t.terms.minimum_commitment_minor ?? 0n) > 0n).map((t) => t.tenant_id);
+      const billed = [...new Set([...traffic.distinct.map((e) => e.tenant_id), ...committed])].sort();
       await whileRunning(waitFor(() => table.rowCounts(period), (c) => c.distinct === billed.length, { what: 'an invoice per tenant', timeoutMs: 180_000, intervalMs: 500 }));
       expect(await table.rowCounts(period)).toEqual({ rows: billed.length, distinct: billed.length });
       const invoices = await table.latest(billed, period);
