@@ -71,6 +71,11 @@ describe('parseCatalog', () => {
     expect(problems).toContainEqual(expect.objectContaining({ file: 'costs.json', entry: 'p/m', field, rule }));
   });
 
+  it.each(['standard', 'default', 'on_demand'])('rejects a tier named %j: it means the base prices', (name) => {
+    const problems = problemsOf(doc([{ provider: 'p', model: 'm', versions: [{ effective_from: '2025-01-01', prices: { input: '1', output: '1' }, tiers: { [name]: { prices: { input: '1', output: '1' } } } }] }]), 'costs.json');
+    expect(problems).toContainEqual(expect.objectContaining({ entry: 'p/m', field: `versions[0].tiers.${name}`, rule: 'reserved_tier' }));
+  });
+
   it('explains why a sub-pico price is rejected', () => {
     const problems = problemsOf(doc([model({ input: '0.0000001', output: '1' })]), 'costs.json');
     expect(problems[0]!.message).toContain('"0.0000001"');

@@ -11,8 +11,12 @@ import { DecimalError, parseDecimal } from './money';
 
 export const CATALOG_FORMAT = 'meterline.prices/v1';
 
-/** Tier names that mean "no tier": the base prices of a version apply. */
-export const STANDARD_TIER_NAMES: readonly string[] = ['standard', 'default'];
+/**
+ * Tier names that mean "no tier": the base prices of a version apply. `on_demand` is Vertex AI's
+ * `trafficType` `ON_DEMAND` (pay as you go), which the Gemini adapter reports as the tier; event
+ * tiers are compared in lower case (`normaliseTier`).
+ */
+export const STANDARD_TIER_NAMES: readonly string[] = ['standard', 'default', 'on_demand'];
 
 // ---------------------------------------------------------------------------------------------
 // The file format (what is written in JSON)

@@ -115,8 +115,12 @@ describe('priceUsage: tiers', () => {
     [null, null, 1_000_000_000n, 100_000_000n],
     ['standard', null, 1_000_000_000n, 100_000_000n],
     ['default', null, 1_000_000_000n, 100_000_000n],
+    ['ON_DEMAND', null, 1_000_000_000n, 100_000_000n], // Vertex AI's pay-as-you-go trafficType
+    ['on_demand', null, 1_000_000_000n, 100_000_000n],
+    ['Standard', null, 1_000_000_000n, 100_000_000n], // tiers are compared in lower case
     ['batch', 'batch', 500_000_000n, 500_000_000n], // the batch tier gives no cache_read: it defaults to the tier's input
     ['flex', 'flex', 500_000_000n, 50_000_000n],
+    ['FLEX', 'flex', 500_000_000n, 50_000_000n],
   ])('tier %j prices as %j', (tier, pricedTier, input, cacheRead) => {
     const result = priced(usage({ tier, input_tokens: 1_000, cache_read_tokens: 1_000 }));
     expect(result.tier).toBe(pricedTier);
@@ -136,6 +140,7 @@ describe('priceUsage: tiers', () => {
   it.each([
     ['turbo', MAR_2025],
     ['batch', NOON_JUNE_1], // the June version defines no tiers
+    ['PROVISIONED_THROUGHPUT', MAR_2025], // looked up as provisioned_throughput, which this catalog does not declare
   ])('unknown tier %j -> unpriced, never a base or zero price', (tier, at) => {
     const result = unpriced(usage({ tier, occurred_at: at, input_tokens: 1_000 }));
     expect(result.reason).toBe('unknown_tier');

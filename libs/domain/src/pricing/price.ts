@@ -11,8 +11,9 @@ export interface UsageToPrice {
   model: string;
   /** Event time, epoch ms: decides which price version applies. */
   occurred_at: number;
-  /** Service tier the provider ran the request in (`batch`, `flex`, `priority`); absent, null,
-   * `standard` or `default` mean the base prices. */
+  /** Service tier the provider ran the request in (`batch`, `flex`, `priority`, Vertex's
+   * `PROVISIONED_THROUGHPUT`), compared in lower case; absent, null, `standard`, `default` or
+   * `ON_DEMAND` mean the base prices. */
   tier?: string | null;
   input_tokens: number;
   cache_read_tokens: number;
@@ -127,10 +128,16 @@ export function promptTokens(usage: Pick<UsageToPrice, 'input_tokens' | 'cache_r
   return usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens + (usage.cache_write_1h_tokens ?? 0) + (usage.audio_input_tokens ?? 0) + (usage.image_input_tokens ?? 0);
 }
 
-/** Normalises a tier name: null for the base prices. */
+/**
+ * Normalises a tier name: null for the base prices, else the name in lower case. Providers spell
+ * tiers in their own case (OpenAI `priority`, Vertex `ON_DEMAND` / `PROVISIONED_THROUGHPUT`) while
+ * catalog tier names are lower case, so `PROVISIONED_THROUGHPUT` is priced by a
+ * `provisioned_throughput` tier.
+ */
 export function normaliseTier(tier: string | null | undefined): string | null {
-  if (tier === undefined || tier === null || tier === '' || STANDARD_TIER_NAMES.includes(tier)) return null;
-  return tier;
+  if (tier === undefined || tier === null || tier === '') return null;
+  const name = tier.toLowerCase();
+  return STANDARD_TIER_NAMES.includes(name) ? null : name;
 }
 
 /** The rates a plan charges for a prompt of `prompt` tokens: the highest threshold crossed, else the base. */
@@ -230,7 +237,7 @@ export function resolveRates(catalog: Catalog, usage: UsageToPrice): ResolvedRat
     return {
       priced: false,
       reason: 'unknown_tier',
-      message: `${version.priceVersionId} has no tier ${JSON.stringify(tier)} (tiers: ${known.length === 0 ? 'none' : known.join(', ')})`,
+      message: `${version.priceVersionId} has no tier ${JSON.stringify(tier)}${tier === usage.tier ? '' : ` (the event's ${JSON.stringify(usage.tier)})`} (tiers: ${known.length === 0 ? 'none' : known.join(', ')})`,
     };
   }
   const { rates, above } = ratesFor(plan, promptTokens(usage));
