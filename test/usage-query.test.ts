@@ -1,17 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { formatScaled, type UsageEvent } from '@meterline/domain';
+import { classifyError, formatScaled, statusClass, ERROR_TYPE_ALIASES, STATUS_CLASSES, type UsageEvent } from '@meterline/domain';
 import { KeyBook, KeyStore } from '@meterline/access';
 import { buildApiServer, rollupCompleteness, type ApiServer } from '@meterline/api';
-import { UsageEventsTable, cleanDays, queryUsage, reconcileUsage, sealDays, type UsageQuery, type UsageQueryRow } from '@meterline/clickhouse';
+import { UsageEventsTable, cleanDays, errorClassSql, queryUsage, quoteIdentifier, reconcileUsage, sealDays, type UsageQuery, type UsageQueryRow } from '@meterline/clickhouse';
 import { accessTopics, ensureTopics } from '@meterline/kafka';
 import { Health } from '@meterline/platform';
+import { hashApiKey } from '@meterline/producer';
 import { QuotaChecker } from '@meterline/quotas';
 import { uniqueName, waitFor } from '@meterline/testing';
+import { pipeline, type Pipeline } from './support/invoices';
 import { OpenApiCheck } from './support/openapi-check';
 import { testLog } from './support/raw-path';
 import { ReferencePrices } from './support/reference-prices';
-import { HOUR, generateStream, streamRig, type StreamRig } from './support/stream';
+import { HOUR, generateStream, type StreamRig } from './support/stream';
 
 // The usage query over the hourly rollups equals an independent reference computed from the
 // events the test sent: tokens, requests, cost and charge to the pico, per bucket and group.
@@ -19,19 +21,29 @@ const brokers = inject('kafkaBrokers');
 const tenants = [uniqueName('q-acme'), uniqueName('q-globex'), uniqueName('q-initech')];
 const END = Date.UTC(2026, 10, 20, 6); // 48 h of event time before it, across days in Paris and in UTC
 let rig: StreamRig;
-const rollupSinkGroup = uniqueName('q-rollup-sink');
+let p: Pipeline;
 let distinct: UsageEvent[] = [];
+let arrivals: UsageEvent[] = [];
 const prices = new ReferencePrices(new URL('../pricing', import.meta.url).pathname);
 
 beforeAll(async () => {
-  rig = await streamRig(brokers, 3);
-  await rig.startConsumer();
-  await rig.startRollupSink(rollupSinkGroup);
+  // The whole pipeline: the raw sink too (the raw-only dimensions are read from usage_events).
+  p = await pipeline(brokers, 3);
+  rig = p.rig;
   const stream = generateStream({ events: 3_000, tenants, seed: 4242, endMs: END, lateShare: 0.05, duplicateShare: 0.03 });
   distinct = stream.distinct;
-  for (const event of stream.arrivals) rig.meter.record(event);
-  await rig.meter.flush();
-  await waitFor(() => rig.groupLag(rig.groupId, rig.topics.usageEvents), (lag) => lag === 0, { what: 'the rollup consumer to commit everything', timeoutMs: 120_000 });
+  arrivals = stream.arrivals;
+  // Key hashes and status variety for the raw-only dimensions (re-deliveries are the same objects).
+  distinct.forEach((e, i) => {
+    if (i % 3 !== 0) e.api_key_hash = hashApiKey(`sk-${e.tenant_id}-${i % 4}`);
+    if (i % 11 === 0 && e.error_type === null) e.status_code = null;
+    else if (i % 13 === 0) [e.status_code, e.error_type] = [429, 'Rate-Limit Exceeded'];
+    else if (i % 17 === 0) [e.status_code, e.error_type] = [400, 'ThrottlingException'];
+    else if (i % 19 === 0) [e.status_code, e.error_type] = [null, '503'];
+    else if (i % 23 === 0) [e.status_code, e.error_type] = [502, 'no such kind'];
+  });
+  await p.record(arrivals);
+  await p.caughtUp();
   const expectedRequests = distinct.length;
   await waitFor(async () => (await queryUsage(rig.handle, base({ granularity: 'none', groupBy: [] }))).rows[0]?.sums.requests, (requests) => requests === String(expectedRequests), { what: 'every rollup in ClickHouse', timeoutMs: 120_000 });
 });
@@ -62,7 +74,7 @@ async function startApi(): Promise<void> {
     usage: new UsageEventsTable(rig.handle), clickhouse: rig.handle, quotas: new QuotaChecker(rig.redis), quotaStore: rig.quotaStore, reconcile: (t, f, to) => reconcileUsage(rig.handle, t, f, to),
     meter: rig.meter, health: new Health(), keys: book, keyStore: store, tokenSecret: undefined, log: testLog,
     clock: () => END, // the current billing period is November, 19.25 days in
-    completeness: rollupCompleteness(rig.kafka, { usageEvents: rig.topics.usageEvents, usageRollups: rig.topics.usageRollups, rollupGroup: rig.groupId, rollupSinkGroup }),
+    completeness: rollupCompleteness(rig.kafka, { usageEvents: rig.topics.usageEvents, usageRollups: rig.topics.usageRollups, rollupGroup: rig.groupId, rollupSinkGroup: p.rollupSinkGroup }),
   });
   contract = new OpenApiCheck(api.swagger() as never);
 }
@@ -196,6 +208,118 @@ describe('the usage query over HTTP', () => {
     expect(bound.values).toEqual([tenants[0]]);
     const boundQuery = JSON.parse((await get(`/v1/usage/query?${window}&granularity=none&group_by=tenant`, keys.acme)).body) as { data: { tenant: string }[] };
     expect(boundQuery.data.map((r) => r.tenant)).toEqual([tenants[0]]);
+  });
+});
+
+describe('usage query over the raw events (api_key_hash, status_class, error_class)', () => {
+  const errorClassOf = (e: UsageEvent) => classifyError(e.error_type, e.status_code) ?? 'none';
+  const table = () => `${quoteIdentifier(rig.handle.database)}.usage_events`;
+  const count = async (final: boolean) => (await (await rig.handle.client.query({ query: `SELECT toString(count()) AS n FROM ${table()} ${final ? 'FINAL' : ''} WHERE tenant_id IN {t:Array(String)}`, query_params: { t: tenants }, format: 'JSONEachRow' })).json<{ n: string }>())[0]!.n;
+
+  // The stream's re-deliveries may be merged away by now: every third event gets an unmerged
+  // later copy (a higher source offset, so the first copy is the one kept) whose money differs.
+  beforeAll(async () => {
+    await rig.handle.client.command({ query: `SYSTEM STOP MERGES ${table()}` });
+    const columns = ['occurred_at', 'tenant_id', 'project_id', 'client_id', 'user_id', 'trace_id', 'endpoint_id', 'provider', 'model', 'operation', 'input_tokens', 'cache_read_tokens', 'cache_write_tokens', 'cache_write_1h_tokens',
+      'output_tokens', 'reasoning_tokens', 'audio_input_tokens', 'audio_output_tokens', 'image_input_tokens', 'image_output_tokens', 'units', 'service_tier', 'latency_ms', 'ttft_ms', 'status_code', 'error_type', 'metadata', 'source_partition', 'cost_price_version'];
+    await rig.handle.client.command({
+      query: `INSERT INTO ${table()} (event_id_input, api_key_hash_input, source_offset_input, cost_pico_input, charge_pico_input, charge_price_version_input, ${columns.join(', ')})
+              SELECT event_id, api_key_hash, source_offset + 1000000, cost_pico + 1, charge_pico + 1, charge_price_version, ${columns.join(', ')}
+              FROM ${table()} FINAL WHERE tenant_id IN {t:Array(String)} AND cityHash64(event_id) % 3 = 0`,
+      query_params: { t: tenants },
+    });
+  });
+  afterAll(async () => {
+    await rig.handle.client.command({ query: `SYSTEM START MERGES ${table()}` });
+  });
+
+  it('the traffic has unmerged copies, key hashes and every kind of status', async () => {
+    expect(arrivals.length).toBeGreaterThan(distinct.length);
+    expect(await count(true)).toBe(String(distinct.length));
+    expect(Number(await count(false))).toBeGreaterThan(distinct.length * 1.2);
+    expect(new Set(distinct.map((e) => statusClass(e.status_code)))).toEqual(new Set(['2xx', '4xx', '5xx', 'none']));
+    expect(new Set(distinct.map(errorClassOf)).size).toBeGreaterThan(3);
+  });
+
+  it('the SQL error class equals classifyError for every alias, status and odd spelling', async () => {
+    const types = [null, '', ' ', ' - ', '429', '504', '418', '999', 'nope', ' Rate-Limit Exceeded ', 'Throttling.Exception', 'CUDA/Out Of Memory', ...ERROR_TYPE_ALIASES.keys()].flatMap((t) => [t, t === null ? null : t.toUpperCase()]);
+    const statuses = [null, 0, 200, 302, 399, 400, 405, 429, 503, 599, 600, ...STATUS_CLASSES.keys()];
+    const cases = types.flatMap((error_type) => statuses.map((status_code) => ({ error_type, status_code })));
+    const params: Record<string, unknown> = { types: cases.map((c) => c.error_type), statuses: cases.map((c) => c.status_code) };
+    const result = await rig.handle.client.query({
+      query: `SELECT ${errorClassSql('error_type', 'status_code', params)} AS class FROM (SELECT arrayJoin(arrayZip({types:Array(Nullable(String))}, {statuses:Array(Nullable(UInt16))})) AS c, c.1 AS error_type, c.2 AS status_code)`,
+      query_params: params, format: 'JSONEachRow',
+    });
+    expect((await result.json<{ class: string }>()).map((r) => r.class)).toEqual(cases.map((c) => classifyError(c.error_type, c.status_code) ?? 'none'));
+  });
+
+  it('by Paris day, status class and error class equals the reference (duplicates once, money to the pico)', async () => {
+    const page = await queryUsage(rig.handle, base({ granularity: 'day', timeZone: 'Europe/Paris', groupBy: ['status_class', 'error_class'] }));
+    expect(actual(page.rows, (r) => `${parisDay(r.bucket_ms!)}|${r.dimensions.status_class}|${r.dimensions.error_class}`)).toEqual(reference(distinct, (e) => `${parisDay(e.occurred_at)}|${statusClass(e.status_code)}|${errorClassOf(e)}`));
+    for (const row of page.rows) expect(row.sums.errors).toBe(row.dimensions.error_class === 'none' ? '0' : row.sums.requests);
+  });
+
+  it('by tenant and api key hash equals the reference; the per-row maps and latency as the rollups count them', async () => {
+    const page = await queryUsage(rig.handle, base({ groupBy: ['tenant', 'api_key_hash'] }));
+    expect(actual(page.rows, (r) => `${r.dimensions.tenant}|${r.dimensions.api_key_hash}`)).toEqual(reference(distinct, (e) => `${e.tenant_id}|${e.api_key_hash ?? ''}`));
+    const rollups = await queryUsage(rig.handle, base({ groupBy: ['tenant'] }));
+    for (const tenant of tenants) {
+      const raw = page.rows.filter((r) => r.dimensions.tenant === tenant);
+      const [rolled] = rollups.rows.filter((r) => r.dimensions.tenant === tenant);
+      const sumMaps = (maps: Record<string, string>[]) => maps.reduce<Record<string, string>>((out, m) => { for (const [k, v] of Object.entries(m)) out[k] = String(BigInt(out[k] ?? '0') + BigInt(v)); return out; }, {});
+      expect(sumMaps(raw.map((r) => r.requests_by_status_class))).toEqual(rolled!.requests_by_status_class);
+      expect(sumMaps(raw.map((r) => r.errors_by_class))).toEqual(rolled!.errors_by_class);
+      expect(raw.reduce((n, r) => n + BigInt(r.sums.latency_count), 0n).toString()).toBe(rolled!.sums.latency_count);
+    }
+  });
+
+  it('a filter by api key hash (in and not in), by hour, equals the reference over those events', async () => {
+    const key = distinct.find((e) => e.api_key_hash !== null && e.tenant_id === tenants[1])!.api_key_hash!;
+    const only = await queryUsage(rig.handle, base({ granularity: 'hour', groupBy: ['model'], filters: { tenant: { in: tenants }, api_key_hash: { in: [key] } } }));
+    expect(actual(only.rows, (r) => `${r.bucket_ms}|${r.dimensions.model}`)).toEqual(reference(distinct.filter((e) => e.api_key_hash === key), (e) => `${Math.floor(e.occurred_at / HOUR) * HOUR}|${e.model}`));
+    const others = await queryUsage(rig.handle, base({ groupBy: ['tenant'], filters: { tenant: { in: tenants }, api_key_hash: { not_in: [key, ''] } } }));
+    expect(actual(others.rows, (r) => r.dimensions.tenant!)).toEqual(reference(distinct.filter((e) => e.api_key_hash !== null && e.api_key_hash !== key), (e) => e.tenant_id));
+  });
+
+  it('pages with a keyset cursor: every row once, in order, the same as one big page', async () => {
+    const q = { granularity: 'hour' as const, groupBy: ['tenant', 'error_class'] as const };
+    const whole = await queryUsage(rig.handle, base({ ...q, groupBy: [...q.groupBy] }));
+    const pages: UsageQueryRow[] = [];
+    let after: string[] | undefined;
+    do {
+      const page = await queryUsage(rig.handle, base({ ...q, groupBy: [...q.groupBy], limit: 29, after }));
+      pages.push(...page.rows);
+      after = page.next;
+    } while (after !== undefined);
+    expect(pages).toEqual(whole.rows);
+    expect(whole.rows.length).toBeGreaterThan(100);
+  });
+
+  it('over HTTP: POST and GET agree; a bound key sees its tenant only; unbound without a tenant filter is refused; dimension values', async () => {
+    const from = new Date(END - 48 * HOUR).toISOString();
+    const to = new Date(END).toISOString();
+    const post = async (token: string, body: object) => {
+      const response = await api.inject({ method: 'POST', url: '/v1/usage/query', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, payload: JSON.stringify(body) });
+      contract.check('POST', '/v1/usage/query', response.statusCode, response.json());
+      return { status: response.statusCode, json: response.json<{ code?: string; data: Record<string, string>[] }>() };
+    };
+    const body = { from, to, granularity: 'none', group_by: ['tenant', 'error_class'], filters: { tenant: { in: tenants } } };
+    const posted = await post(keys.reader, body);
+    expect(posted.status).toBe(200);
+    const ref = reference(distinct, (e) => `${e.tenant_id}|${errorClassOf(e)}`);
+    expect(new Map(posted.json.data.map((r) => [`${r.tenant}|${r.error_class}`, [r.requests, r.cost_pico, r.charge_pico]]))).toEqual(new Map([...ref].map(([k, v]) => [k, [v.requests!.toString(), v.cost_pico!.toString(), v.charge_pico!.toString()]])));
+    const viaGet = await get(`/v1/usage/query?from=${from}&to=${to}&granularity=none&group_by=tenant,error_class&tenant=${tenants.join(',')}`, keys.reader);
+    expect(JSON.parse(viaGet.body)).toEqual(posted.json);
+    const key = distinct.find((e) => e.api_key_hash !== null && e.tenant_id === tenants[0])!.api_key_hash!;
+    const byKey = JSON.parse((await get(`/v1/usage/query?from=${from}&to=${to}&granularity=none&group_by=status_class&api_key_hash=${key}`, keys.acme)).body) as { data: { status_class: string; requests: string }[] };
+    expect(new Map(byKey.data.map((r) => [r.status_class, r.requests]))).toEqual(new Map([...reference(distinct.filter((e) => e.api_key_hash === key), (e) => statusClass(e.status_code))].map(([k, v]) => [k, v.requests!.toString()])));
+    const bound = await post(keys.acme, { from, to, granularity: 'none', group_by: ['tenant', 'api_key_hash'] });
+    expect(new Set(bound.json.data.map((r) => r.tenant))).toEqual(new Set([tenants[0]]));
+    expect((await post(keys.acme, { ...body, filters: { tenant: { in: [tenants[1]] } } })).status).toBe(403);
+    const unfiltered = await post(keys.reader, { from, to, group_by: ['status_class'] });
+    expect([unfiltered.status, unfiltered.json.code]).toEqual([400, 'TENANT_FILTER_REQUIRED']);
+    const values = JSON.parse((await get(`/v1/usage/dimensions/status_class/values?from=${from}&to=${to}`, keys.acme)).body) as { values: string[] };
+    expect(values.values).toEqual([...new Set(distinct.filter((e) => e.tenant_id === tenants[0]).map((e) => statusClass(e.status_code)))].sort());
   });
 });
 

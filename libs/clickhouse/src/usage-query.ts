@@ -1,14 +1,20 @@
 import { wholeUtcDays, zoneIsUtc } from '@meterline/domain';
 import { quoteIdentifier, type ClickHouseHandle } from './client';
 import { cleanDays, rollupMeasures } from './daily-rollups';
+import { errorClassSql, statusClassSql } from './error-class-sql';
 
-/** Dimensions of the hourly rollups a query may group and filter by. */
-export const usageDimensions = ['tenant', 'project', 'provider', 'model', 'operation'] as const;
+/** Dimensions of the hourly rollups. */
+export const rollupQueryDimensions = ['tenant', 'project', 'provider', 'model', 'operation'] as const;
+/** Dimensions only the raw events have: a query that groups or filters by one reads usage_events. */
+export const rawOnlyDimensions = ['api_key_hash', 'status_class', 'error_class'] as const;
+/** Every dimension a query may group and filter by. */
+export const usageDimensions = [...rollupQueryDimensions, ...rawOnlyDimensions] as const;
 export type UsageDimension = (typeof usageDimensions)[number];
 export const usageGranularities = ['none', 'hour', 'day', 'month'] as const;
 export type UsageGranularity = (typeof usageGranularities)[number];
 
-const COLUMN: Record<UsageDimension, string> = { tenant: 'tenant_id', project: 'project_id', provider: 'provider', model: 'model', operation: 'operation' };
+// The raw path's source rows name the raw-only dimensions after themselves.
+const COLUMN: Record<UsageDimension, string> = { tenant: 'tenant_id', project: 'project_id', provider: 'provider', model: 'model', operation: 'operation', api_key_hash: 'api_key_hash', status_class: 'status_class', error_class: 'error_class' };
 // The measures are rollupMeasures (daily-rollups.ts), the one list both rollup tables share.
 const SUMS = rollupMeasures.sum;
 const MAXES = rollupMeasures.max;
@@ -73,7 +79,7 @@ export async function queryUsage(handle: ClickHouseHandle, query: UsageQuery): P
            ${rollupMeasures.sumMap.map((m) => `sumMap(${m}) AS ${m}`).join(', ')},
            arraySort(groupUniqArrayArray(cost_price_versions)) AS cost_price_versions,
            arraySort(groupUniqArrayArray(charge_price_versions)) AS charge_price_versions
-    FROM (${await sourceRows(handle, query, params)})
+    FROM (${readsRawEvents(query) ? rawSourceRows(handle, query, params) : await sourceRows(handle, query, params)})
     GROUP BY ${keyColumns.length === 0 ? 'tuple()' : keyColumns.join(', ')}
     ${having}
     ORDER BY ${keyColumns.length === 0 ? 'tuple()' : keyColumns.join(', ')}
@@ -84,6 +90,44 @@ export async function queryUsage(handle: ClickHouseHandle, query: UsageQuery): P
   const last = rows.at(-1);
   const next = raw.length > query.limit && last !== undefined ? keyOf(last, query) : undefined;
   return { rows, next };
+}
+
+/** Whether the query groups or filters by a dimension only the raw events have. */
+export function readsRawEvents(query: Pick<UsageQuery, 'groupBy' | 'filters'>): boolean {
+  return rawOnlyDimensions.some((d) => query.groupBy.includes(d) || query.filters[d] !== undefined);
+}
+
+/**
+ * The raw path: one row per distinct event of the range, shaped like a rollup row (the same
+ * measure names), so the outer aggregation, buckets and pagination are the rollup path's. FINAL
+ * keeps the copy of each event the table keeps (restricted by the tenant filter and the range,
+ * both on the sorting key). Measures the raw rows cannot give: late_events and cache_savings_pico
+ * are 0 (lateness and savings are worked out by the rollup consumer, not stored per event);
+ * unpriced counts are the rows whose price version is empty (unpriced, or stored before 0007).
+ */
+function rawSourceRows(handle: ClickHouseHandle, query: UsageQuery, params: Record<string, unknown>): string {
+  const within = ['occurred_at >= toDateTime64({from:UInt32}, 3, \'UTC\')', 'occurred_at < toDateTime64({to:UInt32}, 3, \'UTC\')'];
+  const tenant = query.filters.tenant;
+  if (tenant?.in !== undefined) {
+    params.raw_tenants = tenant.in;
+    within.push('tenant_id IN {raw_tenants:Array(String)}');
+  }
+  const latency = (m: 'latency_ms' | 'ttft_ms') => `ifNull(${m}, toDecimal64(0, 3)) AS ${m}_sum, ifNull(${m}, toDecimal64(0, 3)) AS ${m}_max, toUInt64(${m} IS NOT NULL) AS ${m.replace('_ms', '')}_count`;
+  const tokens = rollupMeasures.sum.filter((m) => m.endsWith('_tokens'));
+  const events = `
+    SELECT tenant_id, ifNull(project_id, '') AS project_id, provider, model, operation, toStartOfHour(toDateTime(occurred_at, 'UTC')) AS hour,
+           ifNull(api_key_hash, '') AS api_key_hash, ${statusClassSql('status_code')} AS status_class, ${errorClassSql('error_type', 'status_code', params)} AS error_class,
+           toUInt64(1) AS requests, ${tokens.join(', ')}, toUInt64(error_class != 'none') AS errors,
+           CAST(if(error_class = 'none', map(), map(error_class, 1)), 'Map(String, UInt64)') AS errors_by_class,
+           CAST(map(status_class, 1), 'Map(String, UInt64)') AS requests_by_status_class, CAST(units, 'Map(String, UInt64)') AS units,
+           ${latency('latency_ms')}, ${latency('ttft_ms')}, toUInt64(0) AS late_events,
+           cost_pico, charge_pico, toInt128(0) AS cache_savings_pico,
+           toUInt64(cost_price_version = '') AS unpriced_cost_events, toUInt64(charge_price_version = '') AS unpriced_charge_events,
+           if(cost_price_version = '', [], [cost_price_version]) AS cost_price_versions, if(charge_price_version = '', [], [charge_price_version]) AS charge_price_versions
+    FROM ${quoteIdentifier(handle.database)}.usage_events FINAL
+    WHERE ${within.join(' AND ')}`;
+  const filters = filterClauses(query.filters, params);
+  return filters.length === 0 ? events : `SELECT * FROM (${events}) WHERE ${filters.join(' AND ')}`;
 }
 
 const ROW_COLUMNS = ['tenant_id', 'project_id', 'provider', 'model', 'operation', 'hour', ...rollupMeasures.sum, ...rollupMeasures.max, ...rollupMeasures.sumMap, ...rollupMeasures.union].join(', ');
@@ -240,11 +284,19 @@ function keyOf(row: UsageQueryRow, query: UsageQuery): string[] {
  */
 export async function dimensionValues(handle: ClickHouseHandle, dimension: UsageDimension, range: { fromMs: number; toMs: number }, tenants: readonly string[] | undefined, limit: number): Promise<string[]> {
   const tenantClause = tenants === undefined ? '' : 'AND tenant_id IN {tenants:Array(String)}';
+  const params: Record<string, unknown> = { from: range.fromMs / 1000, to: range.toMs / 1000, tenants: tenants ?? [], limit };
+  // The raw-only dimensions are read from the raw events (copies of an event share them: no FINAL needed).
+  const raw = (rawOnlyDimensions as readonly string[]).includes(dimension);
+  const value = !raw ? COLUMN[dimension]
+    : dimension === 'api_key_hash' ? "ifNull(api_key_hash, '')"
+    : dimension === 'status_class' ? statusClassSql('status_code') : errorClassSql('error_type', 'status_code', params);
+  const source = raw
+    ? `usage_events WHERE occurred_at >= toDateTime64({from:UInt32}, 3, 'UTC') AND occurred_at < toDateTime64({to:UInt32}, 3, 'UTC')`
+    : `usage_rollups_hourly WHERE hour >= toDateTime({from:UInt32}, 'UTC') AND hour < toDateTime({to:UInt32}, 'UTC')`;
   const result = await handle.client.query({
-    query: `SELECT DISTINCT ${COLUMN[dimension]} AS value FROM ${quoteIdentifier(handle.database)}.usage_rollups_hourly
-            WHERE hour >= toDateTime({from:UInt32}, 'UTC') AND hour < toDateTime({to:UInt32}, 'UTC') ${tenantClause}
+    query: `SELECT DISTINCT ${value} AS value FROM ${quoteIdentifier(handle.database)}.${source} ${tenantClause}
             ORDER BY value LIMIT {limit:UInt32}`,
-    query_params: { from: range.fromMs / 1000, to: range.toMs / 1000, tenants: tenants ?? [], limit },
+    query_params: params,
     format: 'JSONEachRow',
   });
   return (await result.json<{ value: string }>()).map((r) => r.value);

@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { completenessSchema, millisDecimal, signedDigits } from './wire';
-import { dimensionValues, queryUsage, usageDimensions, usageGranularities, type ClickHouseHandle, type UsageQuery, type UsageQueryRow } from '@meterline/clickhouse';
+import { dimensionValues, queryUsage, readsRawEvents, usageDimensions, usageGranularities, type ClickHouseHandle, type UsageQuery, type UsageQueryRow } from '@meterline/clickhouse';
 import { AccessError, formatScaled, zoneFitsHours } from '@meterline/domain';
 import { tenantOf } from '../auth';
 import type { RollupCompleteness } from '../completeness';
@@ -37,6 +37,8 @@ const getQuerySchema = z.strictObject({
 const row = z.object({
   bucket_start: z.string().nullable(),
   tenant: z.string().optional(), project: z.string().optional(), provider: z.string().optional(), model: z.string().optional(), operation: z.string().optional(),
+  api_key_hash: z.string().optional().describe("hex SHA-256 of the caller's API key ('' when the event had none)"),
+  status_class: z.string().optional().describe('2xx, 4xx, 5xx... or none'), error_class: z.string().optional().describe('the error class, none for a successful call'),
   requests: signedDigits, input_tokens: signedDigits, cache_read_tokens: signedDigits, cache_write_tokens: signedDigits, cache_write_1h_tokens: signedDigits,
   output_tokens: signedDigits, reasoning_tokens: signedDigits, audio_input_tokens: signedDigits, audio_output_tokens: signedDigits, image_input_tokens: signedDigits, image_output_tokens: signedDigits,
   total_tokens: signedDigits.describe('every token bucket (they are disjoint): input + cache_read + cache_write + cache_write_1h + output + reasoning + audio and image input and output'),
@@ -68,7 +70,8 @@ export interface UsageQueryRouteDeps {
 
 /**
  * `POST /v1/usage/query`: usage and money over the exact hourly rollups, bucketed (hour, day or
- * month in a time zone, or totals), grouped and filtered by rollup dimensions, a page at a time.
+ * month in a time zone, or totals), grouped and filtered by rollup dimensions, a page at a time;
+ * by api_key_hash, status_class or error_class over the raw events of the named tenants.
  * Money leaves as exact decimal USD and integer pico-USD strings, never a float.
  */
 export const usageQueryRoutes = ({ clickhouse, completeness, clock }: UsageQueryRouteDeps): FastifyPluginCallbackZod => (app, _options, done) => {
@@ -76,6 +79,8 @@ export const usageQueryRoutes = ({ clickhouse, completeness, clock }: UsageQuery
     const query: UsageQuery = { ...timeRange(body.from, body.to, body.granularity, body.time_zone), granularity: body.granularity, timeZone: body.time_zone, groupBy: body.group_by, filters: { ...body.filters }, limit: body.limit, after: decodeCursor(body.cursor) };
     const bound = tenantOf(request, undefined, clock());
     if (bound !== undefined) query.filters.tenant = confine(bound, body.filters.tenant);
+    // The raw-only dimensions aggregate raw events: bounded to named tenants, never every tenant's month.
+    if (readsRawEvents(query) && query.filters.tenant?.in === undefined) throw new HttpProblem(400, 'TENANT_FILTER_REQUIRED', 'grouping or filtering by api_key_hash, status_class or error_class reads raw events: name the tenants (filters.tenant.in)');
     const measured = await completeness();
     const page = await queryUsage(clickhouse(), query);
     const data = page.rows.map(toWire);
@@ -99,7 +104,7 @@ export const usageQueryRoutes = ({ clickhouse, completeness, clock }: UsageQuery
 
   app.post('/v1/usage/query', {
     config: { scope: 'usage:read' },
-    schema: { tags: ['usage'], summary: 'Usage and money over [from, to), bucketed, grouped and filtered', body: querySchema, response: described },
+    schema: { tags: ['usage'], summary: 'Usage and money over [from, to), bucketed, grouped and filtered', description: 'Reads the exact rollups; grouping or filtering by api_key_hash, status_class or error_class aggregates the raw events instead (each event once), and needs a tenant filter. There late_events and cache_savings are 0 (not stored per event) and unpriced counts are events stored without a price version.', body: querySchema, response: described },
   }, (request, reply) => answerQuery(request, request.body, reply));
 
   app.get('/v1/usage/query', {
