@@ -2,6 +2,7 @@ import type { Producer } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import type { AvroCodec, InvoiceAlertRecord, InvoiceReadyRecord } from '@meterline/contract';
 import { InfrastructureError } from '@meterline/platform';
+import { execChecked } from '@meterline/redis';
 import type { InvoiceAnnouncer } from './invoice-jobs';
 
 /** How long the "already announced" marks are kept: longer than anyone re-runs a month. */
@@ -46,7 +47,7 @@ export class KafkaInvoiceAnnouncer implements InvoiceAnnouncer {
       } catch (error) {
         throw new InfrastructureError('INVOICE_ANNOUNCE_FAILED', `publishing ${fresh.length} InvoiceReady record(s) to ${this.topics.invoices} failed`, error);
       }
-      await this.redis.multi().sadd(key, ...fresh.map((r) => r.invoice_id)).expire(key, MARK_TTL_SECONDS).exec();
+      await execChecked(this.redis.multi().sadd(key, ...fresh.map((r) => r.invoice_id)).expire(key, MARK_TTL_SECONDS), `marking ${fresh.length} InvoiceReady record(s) announced`);
     }
   }
 

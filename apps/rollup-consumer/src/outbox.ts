@@ -1,4 +1,6 @@
 import type { Message } from 'kafkajs';
+import type { Redis } from 'ioredis';
+import { execChecked, redisKeys } from '@meterline/redis';
 import { alertId } from '@meterline/domain';
 import type { AvroCodec, QuotaAlertRecord, UsageRollupRecord } from '@meterline/contract';
 import { joinPico, type AlertMeta } from './plan-batch';
@@ -131,4 +133,24 @@ export function decodeOutbox(tenantId: string, entries: readonly string[], rollu
     result.rollups.push({ key, value: rollupCodec.encode(record) });
   }
   return result;
+}
+
+/**
+ * Marks alerts "sending" before they are published, so a crash after Kafka's ack is resolved
+ * by looking in the topic. Throws when any mark failed: publishing unmarked alerts would
+ * republish them after a crash.
+ */
+export async function markAlertsSending(redis: Redis, alerts: readonly QuotaAlertRecord[], now: number): Promise<void> {
+  if (alerts.length === 0) return;
+  const mark = redis.pipeline();
+  for (const alert of alerts) mark.hset(redisKeys.alertsSending(alert.tenant_id), alert.alert_id, now);
+  await execChecked(mark, 'marking quota alerts sending');
+}
+
+/** Drops the published head of each outbox and the "sending" marks of its alerts; throws when any command failed. */
+export async function trimOutboxes(redis: Redis, outboxes: readonly { tenantId: string; partition: number; published: number }[], alerts: readonly QuotaAlertRecord[]): Promise<void> {
+  const trim = redis.pipeline();
+  for (const { tenantId, partition, published } of outboxes) trim.ltrim(redisKeys.outbox(tenantId, partition), published, -1);
+  for (const alert of alerts) trim.hdel(redisKeys.alertsSending(alert.tenant_id), alert.alert_id);
+  await execChecked(trim, 'trimming published outbox entries');
 }

@@ -2,10 +2,10 @@ import { Partitioners, type Consumer, type EachBatchPayload, type Kafka, type Pr
 import { createHash } from 'node:crypto';
 import { defaultEventLimits, screenTelemetry, validateUsageEvent, type EventLimits, type EventMoney, type UsageEvent } from '@meterline/domain';
 import { pricingAlertCodec, quotaAlertCodec, usageEventCodec, usageRollupCodec, type AvroCodec, type PricingAlertRecord, type QuotaAlertRecord, type UsageRollupRecord } from '@meterline/contract';
-import { redisKeys, type ScriptedRedis } from '@meterline/redis';
+import { execChecked, redisKeys, type ScriptedRedis } from '@meterline/redis';
 import { GroupMembership } from '@meterline/kafka';
 import { errorMessage, retry, type Logger } from '@meterline/platform';
-import { decodeOutbox } from './outbox';
+import { decodeOutbox, markAlertsSending, trimOutboxes } from './outbox';
 import { planTenantBatch, type OffsetEvent, type TenantBatchPlan } from './plan-batch';
 import type { QuotaBook } from '@meterline/quotas';
 import { findPublishedAlertIds } from './published-alerts';
@@ -292,10 +292,7 @@ export class RollupConsumer {
         const pipeline = this.redis.pipeline() as unknown as { applyUsageBatch(args: (string | number | Buffer)[]): void; exec(): Promise<[Error | null, unknown][] | null> };
         // One array argument (ioredis flattens it): spreading ~10^5 arguments overflows the stack.
         for (const plan of plans) pipeline.applyUsageBatch([...plan.keys, ...plan.args]);
-        const replies = ((await pipeline.exec()) ?? []).map(([error, reply]) => {
-          if (error) throw error;
-          return reply as number[];
-        });
+        const replies = (await execChecked(pipeline, 'applying usage batches')) as number[][];
         // The script refuses (-1) when the state epoch is gone: Redis lost its data. Tenants
         // applied before the loss in this pipeline are replayed after the rebuild (skipped by
         // their watermark or recomputed).
@@ -377,7 +374,7 @@ export class RollupConsumer {
     await (this.#producer as Producer).send({ topic: this.config.pricingAlertsTopic, messages, acks: -1 });
     const mark = this.redis.pipeline();
     for (let i = 0; i < marks.length; i += 2) mark.set(marks[i] as string, String(Date.now()));
-    await mark.exec();
+    await execChecked(mark, 'marking unpriced-model alerts published');
     for (let i = 1; i < marks.length; i += 2) this.#unpricedAnnounced.add(marks[i] as string);
     this.#stats.pricingAlertsPublished += messages.length;
   }
@@ -386,10 +383,7 @@ export class RollupConsumer {
   async #drainOutboxes(outboxes: readonly OutboxRef[]): Promise<void> {
     const read = this.redis.pipeline();
     for (const { tenantId, partition } of outboxes) read.lrange(redisKeys.outbox(tenantId, partition), 0, -1);
-    const lists = ((await read.exec()) ?? []).map(([error, entries]) => {
-      if (error) throw error;
-      return entries as string[];
-    });
+    const lists = (await execChecked(read, 'reading outboxes')) as string[][];
     const rollups = [];
     const alerts = [];
     for (const [i, { tenantId }] of outboxes.entries()) {
@@ -409,9 +403,7 @@ export class RollupConsumer {
         toPublish = alerts.filter(({ alert }) => !published.has(alert.alert_id));
         this.#log.warn({ ambiguous: ambiguous.length, alreadyPublished: alerts.length - toPublish.length }, 'resolved alerts of an interrupted publish');
       }
-      const mark = this.redis.pipeline();
-      for (const { alert } of toPublish) mark.hset(redisKeys.alertsSending(alert.tenant_id), alert.alert_id, Date.now());
-      await mark.exec();
+      await markAlertsSending(this.redis, toPublish.map(({ alert }) => alert), Date.now());
     }
 
     const topicMessages = [];
@@ -419,10 +411,7 @@ export class RollupConsumer {
     if (toPublish.length > 0) topicMessages.push({ topic: this.config.alertsTopic, messages: toPublish.map((a) => a.message) });
     if (topicMessages.length > 0) await (this.#producer as Producer).sendBatch({ topicMessages, acks: -1 });
 
-    const trim = this.redis.pipeline();
-    for (const [i, { tenantId, partition }] of outboxes.entries()) trim.ltrim(redisKeys.outbox(tenantId, partition), (lists[i] ?? []).length, -1);
-    for (const { alert } of alerts) trim.hdel(redisKeys.alertsSending(alert.tenant_id), alert.alert_id);
-    await trim.exec();
+    await trimOutboxes(this.redis, outboxes.map((ref, i) => ({ ...ref, published: (lists[i] ?? []).length })), alerts.map(({ alert }) => alert));
     this.#stats.rollupsPublished += rollups.length;
     this.#stats.alertsPublished += toPublish.length;
     for (const { alert } of toPublish) this.#log.info({ alert }, 'quota alert published');

@@ -1,7 +1,7 @@
 import type { Kafka } from 'kafkajs';
 import { MAX_QUOTA_LIMIT, classifyError, hourStart, matchesQuota, millisToMicros, quotaAmount, quotaPeriod, statusClass, type EventMoney, type QuotaDefinition, type TokenBucket, type UsageEvent } from '@meterline/domain';
 import { quoteIdentifier, type ClickHouseHandle } from '@meterline/clickhouse';
-import { KEY_ROOT, redisKeys, tenantPrefix, type ScriptedRedis } from '@meterline/redis';
+import { KEY_ROOT, execChecked, redisKeys, tenantPrefix, type ScriptedRedis } from '@meterline/redis';
 import { sleep, type Logger } from '@meterline/platform';
 import { COUNTER_GRACE_MS, eventIdHash, splitPico, thresholdTrigger } from './plan-batch';
 import { readAlertsSince } from './published-alerts';
@@ -246,9 +246,7 @@ async function rebuildLocked(deps: RebuildDeps): Promise<{ events: number; count
     pipeline.hset(key, { ...fields, cph, cpl, chh, chl, svh, svl });
   }
   pipeline.set(redisKeys.epoch(), String(now));
-  const replies = (await pipeline.exec()) ?? [];
-  const failed = replies.find(([error]) => error !== null);
-  if (failed?.[0]) throw failed[0];
+  await execChecked(pipeline, 'writing rebuilt stream state');
   const summary = { events: events.length, counters: counters.size, rollups: groups.size };
   report(summary, 'Redis stream state rebuilt');
   return summary;

@@ -2,7 +2,7 @@ import type { Kafka } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import { parseQuotaDefinition, type QuotaDefinition } from '@meterline/domain';
 import { CompactedTopicTable } from '@meterline/kafka';
-import { redisKeys } from '@meterline/redis';
+import { execChecked, redisKeys } from '@meterline/redis';
 import { errorMessage, type Logger } from '@meterline/platform';
 import { serializeQuota } from './quota-store';
 
@@ -58,7 +58,7 @@ export class QuotaBook {
       pipeline.del(redisKeys.quotaDefinitions(tenantId));
       if (definitions.size > 0) pipeline.hset(redisKeys.quotaDefinitions(tenantId), Object.fromEntries([...definitions].map(([id, d]) => [id, serializeQuota(d)])));
     }
-    await pipeline.exec();
+    await execChecked(pipeline, 'mirroring quota definitions');
   }
 
   #apply(key: string, value: Buffer | null): void {

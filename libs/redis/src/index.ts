@@ -1,2 +1,3 @@
 export { redisKeys, tenantPrefix, quotaCounterSuffix, KEY_ROOT } from './keys';
 export { loadScripts, withScripts, type ScriptedRedis, type ScriptFile } from './scripts';
+export { execChecked, RedisPipelineError, type RedisCommandFailure } from './exec-checked';
