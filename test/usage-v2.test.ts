@@ -60,8 +60,16 @@ function referenceMoney(e: UsageEvent): { cost: bigint; charge: bigint } {
 function pricing(): string {
   const dir = mkdtempSync(join(tmpdir(), 'meterline-v2-pricing-'));
   cpSync(shippedPricingDir, dir, { recursive: true });
-  const times = (rates: Record<string, string>, k: number): Record<string, string> => Object.fromEntries(Object.entries(rates).map(([name, usd]) => [name, (Number(usd) * k).toFixed(3)]));
-  const model = (k: number) => ({
+  // Rates scaled exactly (decimal strings through integers, never a float): k is a fraction [numerator, denominator].
+  const scaled = (usd: string, [num, den]: readonly [bigint, bigint]): string => {
+    const units = pico(usd, 12) * num;
+    if (units % den !== 0n) throw new Error(`${usd} x ${num}/${den} is not a whole pico`);
+    const digits = (units / den).toString().padStart(13, '0');
+    const fraction = digits.slice(-12).replace(/0+$/, '');
+    return fraction === '' ? digits.slice(0, -12) : `${digits.slice(0, -12)}.${fraction}`;
+  };
+  const times = (rates: Record<string, string>, k: readonly [bigint, bigint]): Record<string, string> => Object.fromEntries(Object.entries(rates).map(([name, usd]) => [name, scaled(usd, k)]));
+  const model = (k: readonly [bigint, bigint]) => ({
     provider: 'testco', model: 'omni',
     versions: [{
       effective_from: '2025-01-01',
@@ -69,7 +77,7 @@ function pricing(): string {
       tiers: { priority: { prices: { ...times(PRIORITY, k), audio_input: times(RATES, k).audio_input, audio_output: times(RATES, k).audio_output, image_input: times(RATES, k).image_input, image_output: times(RATES, k).image_output, units: times(UNIT_RATES, k) } } },
     }],
   });
-  for (const [file, k] of [['catalog/provider-costs.json', 1], ['catalog/rate-card.json', 1.5]] as const) {
+  for (const [file, k] of [['catalog/provider-costs.json', [1n, 1n]], ['catalog/rate-card.json', [3n, 2n]]] as const) {
     const book = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { models: unknown[] };
     book.models.push(model(k));
     writeFileSync(join(dir, file), JSON.stringify(book, null, 2));
