@@ -39,11 +39,38 @@ export interface MeterConfig {
   log?: Logger;
   /** fdatasync after each spool append (default true). */
   spoolFsync?: boolean;
+  /**
+   * Called with a SpoolError when the spool cannot be written or read (disk full,
+   * permissions). The meter never throws from its timers: the events it could not spool
+   * stay in memory (`stats().held`) and are retried, to the spool and to Kafka.
+   */
+  onError?: (error: SpoolError) => void;
 }
 
 export class BufferFullError extends MeterlineError {
   constructor(limit: number) {
     super('BUFFER_FULL', `meter buffer full (${limit} events waiting for Kafka) and onBufferFull is "throw"`, { retriable: true });
+  }
+}
+
+/** The spool failed (disk full, permissions): `events` of them are held in memory and retried. */
+export class SpoolError extends MeterlineError {
+  readonly events: number;
+  constructor(message: string, events: number, cause: unknown) {
+    super('SPOOL_FAILED', `${message}: ${errorMessage(cause)}`, { retriable: true, cause });
+    this.events = events;
+  }
+}
+
+/**
+ * Events reached neither Kafka nor the spool: thrown by record() once the events held in
+ * memory reach `maxBufferedEvents`, and by flush()/close() while any are held.
+ */
+export class SpoolUnavailableError extends MeterlineError {
+  readonly held: number;
+  constructor(held: number, lastError: string | undefined) {
+    super('SPOOL_UNAVAILABLE', `${held} events reached neither Kafka nor the spool (last spool error: ${lastError ?? 'none'})`, { retriable: true });
+    this.held = held;
   }
 }
 
@@ -62,15 +89,28 @@ export interface MeterStats {
   spooled: number;
   replayed: number;
   buffered: number;
+  /** Events neither Kafka nor the spool took yet (spool failing): kept in memory and retried. */
+  held: number;
+  /** record() calls refused with BufferFullError or SpoolUnavailableError (the caller kept the event). */
+  refused: number;
+  /** Events held when close() gave up on them (close() rejected with their count). */
+  dropped: number;
+  /** Failed spool appends and replays. */
+  spoolFailures: number;
+  /** The latest spool failure, until an append succeeds again. */
+  spoolError: string | undefined;
   kafkaReachable: boolean;
 }
 
 export interface Meter {
   /** Validates, fills event_id, hashes the API key, encodes and buffers. Never waits on the network. Returns the event_id. */
   record(record: UsageRecord): string;
-  /** Resolves when every event recorded so far is in Kafka or in the spool on disk. */
+  /**
+   * Resolves when every event recorded so far is in Kafka or in the spool on disk; rejects
+   * with SpoolUnavailableError while some reached neither (they stay held and are retried).
+   */
   flush(): Promise<void>;
-  /** Flushes, tries one last spool replay, disconnects. */
+  /** Flushes, tries one last spool replay, disconnects; rejects with SpoolUnavailableError if events had to be dropped. */
   close(): Promise<void>;
   stats(): MeterStats;
 }
@@ -158,10 +198,14 @@ class KafkaMeter implements Meter {
   readonly #onBufferFull: BufferFullPolicy;
   readonly #replayIntervalMs: number;
   readonly #pepper: string | undefined;
+  readonly #onError: ((error: SpoolError) => void) | undefined;
 
   #pending = new PendingMessages();
   /** Events recorded while the buffer was full, on their way to the spool. */
   #overflow = new PendingMessages();
+  /** Events the spool failed to take (disk full, permissions), retried on the replay timer. */
+  #held = new PendingMessages();
+  #spoolError: string | undefined;
   #spillTimer: NodeJS.Immediate | undefined;
   /** tenant_id -> its UTF-8 bytes, the message key (one Buffer per tenant, reused). */
   readonly #keys = new Map<string, Buffer>();
@@ -175,7 +219,7 @@ class KafkaMeter implements Meter {
   #draining: Promise<void> | undefined;
   #replaying: Promise<void> | undefined;
   #closed = false;
-  readonly #stats = { recorded: 0, rejected: 0, telemetryDropped: 0, sent: 0, spooled: 0, replayed: 0 };
+  readonly #stats = { recorded: 0, rejected: 0, telemetryDropped: 0, sent: 0, spooled: 0, replayed: 0, refused: 0, dropped: 0, spoolFailures: 0 };
 
   constructor(config: MeterConfig) {
     this.#log = (config.log ?? silentLogger()).child({ component: 'meter' });
@@ -193,7 +237,8 @@ class KafkaMeter implements Meter {
     this.#onBufferFull = config.onBufferFull ?? 'spool';
     this.#replayIntervalMs = config.replayIntervalMs ?? 2_000;
     this.#pepper = config.apiKeyPepper;
-    this.#spool = new Spool(config.spoolDir, this.#log, { fsync: config.spoolFsync ?? true });
+    this.#onError = config.onError;
+    this.#spool = openSpool(config.spoolDir, this.#log, config.spoolFsync ?? true);
     // Events a previous run could not send are replayed as soon as Kafka answers.
     if (this.#spool.hasSegments()) this.#scheduleReplay(0);
   }
@@ -215,8 +260,15 @@ class KafkaMeter implements Meter {
       this.#lastNowText = String(now);
     }
     const key = this.#keyFor(event.tenant_id);
+    if (this.#held.length >= this.#maxBuffered) {
+      this.#stats.refused++;
+      throw new SpoolUnavailableError(this.#held.length, this.#spoolError);
+    }
     if (this.#pending.length >= this.#maxBuffered) {
-      if (this.#onBufferFull === 'throw') throw new BufferFullError(this.#maxBuffered);
+      if (this.#onBufferFull === 'throw') {
+        this.#stats.refused++;
+        throw new BufferFullError(this.#maxBuffered);
+      }
       this.#overflow.push(key, value, this.#lastNowText);
       if (this.#overflow.length >= SPILL_BATCH) this.#spill();
       else this.#spillTimer ??= setImmediate(() => this.#spill());
@@ -248,6 +300,40 @@ class KafkaMeter implements Meter {
   }
 
   async flush(): Promise<void> {
+    await this.#drainAll();
+    if (this.#held.length > 0) await this.#replayNow();
+    if (this.#held.length > 0) throw new SpoolUnavailableError(this.#held.length, this.#spoolError);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#drainAll();
+    clearTimeout(this.#replayTimer);
+    await this.#replaying;
+    if (this.#held.length > 0 || this.#spoolHasSegments()) await this.#replayOnce();
+    this.#closeSpool();
+    await this.#producer?.disconnect().catch(() => undefined);
+    const held = this.#held.take().length;
+    if (held > 0) {
+      this.#stats.dropped += held;
+      const error = new SpoolUnavailableError(held, this.#spoolError);
+      this.#log.error({ dropped: held, err: this.#spoolError }, 'meter closed with events neither Kafka nor the spool took: they are dropped');
+      throw error;
+    }
+  }
+
+  stats(): MeterStats {
+    return {
+      ...this.#stats,
+      buffered: this.#pending.length + this.#overflow.length,
+      held: this.#held.length,
+      spoolError: this.#spoolError,
+      kafkaReachable: this.#online,
+    };
+  }
+
+  async #drainAll(): Promise<void> {
     this.#spill();
     while (this.#pending.length > 0 || this.#draining) {
       this.#startDrain();
@@ -255,28 +341,32 @@ class KafkaMeter implements Meter {
     }
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await this.flush();
-    clearTimeout(this.#replayTimer);
-    await this.#replaying;
-    if (this.#spool.hasSegments()) await this.#replayOnce();
-    this.#spool.close();
-    if (this.#spool.hasSegments()) {
-      this.#log.warn({ dir: this.#spool.dir }, 'events remain in the spool: they are replayed at the next start or with `meterline spool replay`');
+  #spoolHasSegments(): boolean {
+    try {
+      return this.#spool.hasSegments();
+    } catch (error) {
+      this.#spoolFailed('spool unreadable', 0, error);
+      return false;
     }
-    await this.#producer?.disconnect().catch(() => undefined);
   }
 
-  stats(): MeterStats {
-    return { ...this.#stats, buffered: this.#pending.length + this.#overflow.length, kafkaReachable: this.#online };
+  #closeSpool(): void {
+    try {
+      this.#spool.close();
+    } catch (error) {
+      this.#spoolFailed('spool segment could not be closed', 0, error);
+    }
+    if (this.#spoolHasSegments()) {
+      this.#log.warn({ dir: this.#spool.dir }, 'events remain in the spool: they are replayed at the next start or with `meterline spool replay`');
+    }
   }
 
   #startDrain(): void {
     clearTimeout(this.#lingerTimer);
     this.#lingerTimer = undefined;
-    this.#draining ??= this.#drain().finally(() => {
+    // #drain spools what Kafka refuses and never rejects; the catch keeps a bug out of the
+    // embedding service's unhandled rejections.
+    this.#draining ??= this.#drain().catch((error: unknown) => this.#log.error({ err: errorMessage(error) }, 'meter drain failed')).finally(() => {
       this.#draining = undefined;
       if (this.#pending.length > 0) this.#startDrain();
     });
@@ -330,40 +420,104 @@ class KafkaMeter implements Meter {
     this.#scheduleReplay(this.#replayIntervalMs);
   }
 
+  /** Never throws: what the spool refuses is held in memory and retried. */
   #spoolMessages(messages: Message[]): void {
+    if (messages.length === 0) return;
     const spooled: SpooledMessage[] = messages.map((m) => ({
       key: Buffer.isBuffer(m.key) ? m.key : Buffer.from(m.key ?? ''),
       value: m.value as Buffer,
       timestamp: Number(m.timestamp),
     }));
-    this.#spool.append(spooled);
-    this.#stats.spooled += spooled.length;
-    if (this.#online) this.#scheduleReplay(this.#replayIntervalMs);
+    try {
+      this.#spool.append(spooled);
+      this.#stats.spooled += spooled.length;
+      if (this.#spoolError !== undefined) this.#log.info({ dir: this.#spool.dir }, 'spool writable again');
+      this.#spoolError = undefined;
+    } catch (error) {
+      for (const m of messages) this.#held.push(m.key as Buffer, m.value as Buffer, m.timestamp as string);
+      this.#spoolFailed('spool append failed', messages.length, error);
+    }
+    this.#scheduleReplay(this.#replayIntervalMs);
+  }
+
+  #spoolFailed(what: string, events: number, cause: unknown): void {
+    const error = new SpoolError(`${what} (${this.#spool.dir})${events > 0 ? `, ${events} events held in memory` : ''}`, events, cause);
+    this.#stats.spoolFailures++;
+    if (this.#spoolError === undefined) this.#log.error({ err: error.message, held: this.#held.length }, 'spool failing: events are held in memory and retried');
+    this.#spoolError = error.message;
+    try {
+      this.#onError?.(error);
+    } catch (callbackError) {
+      this.#log.error({ err: errorMessage(callbackError) }, 'meter onError callback threw');
+    }
+  }
+
+  /** Held events go to the spool again, or straight to Kafka while the spool still fails. */
+  async #placeHeld(send: (messages: Message[]) => Promise<void>): Promise<void> {
+    if (this.#held.length === 0) return;
+    this.#spoolMessages(this.#held.take());
+    while (this.#held.length > 0) {
+      const batch = this.#held.take(MAX_SEND_BATCH);
+      try {
+        await send(batch);
+      } catch (error) {
+        for (const m of batch) this.#held.push(m.key as Buffer, m.value as Buffer, m.timestamp as string);
+        throw error;
+      }
+      this.#stats.sent += batch.length;
+    }
   }
 
   #scheduleReplay(delayMs: number): void {
     if (this.#replayTimer || this.#closed) return;
     this.#replayTimer = setTimeout(() => {
       this.#replayTimer = undefined;
-      this.#replaying ??= this.#replayOnce().finally(() => {
-        this.#replaying = undefined;
-      });
+      void this.#replayNow();
     }, delayMs);
     this.#replayTimer.unref();
   }
 
+  /** One replay at a time; #replayOnce never rejects. */
+  #replayNow(): Promise<void> {
+    this.#replaying ??= this.#replayOnce().finally(() => {
+      this.#replaying = undefined;
+    });
+    return this.#replaying;
+  }
+
   async #replayOnce(): Promise<void> {
+    // Only a failed send means Kafka is away; anything else came from the spool's disk.
+    let kafkaFailed = false;
+    const send = async (messages: Message[]): Promise<void> => {
+      try {
+        await this.#send(messages);
+      } catch (error) {
+        kafkaFailed = true;
+        throw error;
+      }
+    };
     try {
-      const replayed = await this.#spool.replay((messages) =>
-        this.#send(messages.map((m) => ({ key: m.key, value: m.value, timestamp: String(m.timestamp) }))),
-      );
+      await this.#placeHeld(send);
+      const replayed = await this.#spool.replay((messages) => send(messages.map((m) => ({ key: m.key, value: m.value, timestamp: String(m.timestamp) }))));
       this.#stats.replayed += replayed;
       if (!this.#online) this.#log.info({ replayed }, 'Kafka reachable again: spool replayed');
       this.#online = true;
       // Events spooled while the replay ran sit in a new segment: take them too.
-      if (this.#spool.hasSegments()) this.#scheduleReplay(0);
+      if (this.#spoolHasSegments()) this.#scheduleReplay(0);
     } catch (error) {
-      this.#goOffline(error);
+      if (kafkaFailed) this.#goOffline(error);
+      else {
+        this.#spoolFailed('spool replay failed', 0, error);
+        this.#scheduleReplay(this.#replayIntervalMs);
+      }
     }
+  }
+}
+
+function openSpool(dir: string, log: Logger, fsync: boolean): Spool {
+  try {
+    return new Spool(dir, log, { fsync });
+  } catch (error) {
+    throw new MeterlineError('SPOOL_UNAVAILABLE', `spool directory ${dir} is unusable: ${errorMessage(error)}`, { retriable: false, cause: error });
   }
 }

@@ -1,4 +1,4 @@
-import { closeSync, fdatasyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { Logger } from '@meterline/platform';
@@ -73,6 +73,8 @@ export class Spool {
   #openPath: string | undefined;
   #seq = 0;
   #pending = 0;
+  /** Bytes of whole frames in the open segment: a failed append is cut back to this. */
+  #openSize = 0;
 
   constructor(
     readonly dir: string,
@@ -89,12 +91,37 @@ export class Spool {
     if (this.#fd === undefined) {
       this.#openPath = join(this.dir, `${Date.now()}-${process.pid}-${String(this.#seq++).padStart(6, '0')}.open`);
       this.#fd = openSync(this.#openPath, 'a');
+      this.#openSize = 0;
     }
+    const fd = this.#fd;
     const bytes = encodeFrames(messages);
-    let written = 0;
-    while (written < bytes.length) written += writeSync(this.#fd, bytes, written);
-    if (this.options.fsync) fdatasyncSync(this.#fd);
+    try {
+      let written = 0;
+      while (written < bytes.length) written += writeSync(fd, bytes, written);
+      if (this.options.fsync) fdatasyncSync(fd);
+    } catch (error) {
+      this.#cutTornAppend(fd);
+      throw error;
+    }
+    this.#openSize += bytes.length;
     this.#pending += messages.length;
+  }
+
+  /**
+   * A failed append (disk full) may leave part of its frames: the replay stops at the first
+   * torn frame, so later appends behind it would never be read. Cut the segment back to its
+   * whole frames; if even that fails, stop appending to it (the next append opens a new one).
+   */
+  #cutTornAppend(fd: number): void {
+    try {
+      ftruncateSync(fd, this.#openSize);
+    } catch {
+      try {
+        this.rotate();
+      } catch {
+        // rotate() already dropped the segment; the next start adopts it.
+      }
+    }
   }
 
   /** Events appended by this process and not yet replayed (segments of other runs not included). */
@@ -104,11 +131,15 @@ export class Spool {
 
   /** Closes the segment being appended to, so a replay can take it. */
   rotate(): void {
-    if (this.#fd === undefined || this.#openPath === undefined) return;
-    closeSync(this.#fd);
-    renameSync(this.#openPath, this.#openPath.replace(/\.open$/, '.spool'));
+    const fd = this.#fd;
+    const path = this.#openPath;
+    if (fd === undefined || path === undefined) return;
+    // Forgotten first: a segment that fails to close or rename is never appended to again
+    // (left `.open`, it is adopted and replayed at the next start).
     this.#fd = undefined;
     this.#openPath = undefined;
+    closeSync(fd);
+    renameSync(path, path.replace(/\.open$/, '.spool'));
   }
 
   hasSegments(): boolean {
