@@ -1,6 +1,6 @@
 import type { Message } from 'kafkajs';
 import type { Redis } from 'ioredis';
-import { execChecked, redisKeys } from '@meterline/redis';
+import { execChecked, redisKeys, streamLayout } from '@meterline/redis';
 import { alertId } from '@meterline/domain';
 import type { AvroCodec, QuotaAlertRecord, UsageRollupRecord } from '@meterline/contract';
 import { joinPico, type AlertMeta } from './plan-batch';
@@ -17,6 +17,9 @@ export interface DecodedOutbox {
   alerts: { alert: QuotaAlertRecord; message: Message }[];
 }
 
+/** Rollup hash fields, as the script names them. */
+const R = streamLayout.rollup;
+
 const num = (fields: RollupFields, name: string): number => Number(fields[name] ?? 0);
 
 /** The fields named `<prefix><name>` of a rollup hash, read in one pass over it. */
@@ -30,13 +33,13 @@ interface KeyedFields {
 function keyedFields(fields: RollupFields): KeyedFields {
   const out: KeyedFields = { errorsByClass: {}, requestsByStatusClass: {}, costVersions: [], chargeVersions: [], units: {} };
   for (const name in fields) {
-    if (name.startsWith('u:')) {
+    if (name.startsWith(R.unitPrefix)) {
       const n = Number(fields[name]);
-      if (n !== 0) out.units[name.slice(2)] = n;
-    } else if (name.startsWith('e:')) out.errorsByClass[name.slice(2)] = Number(fields[name]);
-    else if (name.startsWith('s:')) out.requestsByStatusClass[name.slice(2)] = Number(fields[name]);
-    else if (name.startsWith('vc:')) out.costVersions.push(name.slice(3));
-    else if (name.startsWith('vh:')) out.chargeVersions.push(name.slice(3));
+      if (n !== 0) out.units[name.slice(R.unitPrefix.length)] = n;
+    } else if (name.startsWith(R.errorClassPrefix)) out.errorsByClass[name.slice(R.errorClassPrefix.length)] = Number(fields[name]);
+    else if (name.startsWith(R.statusClassPrefix)) out.requestsByStatusClass[name.slice(R.statusClassPrefix.length)] = Number(fields[name]);
+    else if (name.startsWith(R.costVersionPrefix)) out.costVersions.push(name.slice(R.costVersionPrefix.length));
+    else if (name.startsWith(R.chargeVersionPrefix)) out.chargeVersions.push(name.slice(R.chargeVersionPrefix.length));
   }
   out.costVersions.sort();
   out.chargeVersions.sort();
@@ -94,38 +97,38 @@ export function decodeOutbox(tenantId: string, entries: readonly string[], rollu
       source_partition: Number(entry.p),
       correction_offset: entry.t === 'c' ? Number(entry.o) : -1,
       version: entry.t === 'r' ? Number(entry.v) : Number(entry.o),
-      requests: num(f, 'req'),
-      input_tokens: num(f, 'in'),
-      cache_read_tokens: num(f, 'cr'),
-      cache_write_tokens: num(f, 'cw'),
-      cache_write_1h_tokens: num(f, 'cw1'),
-      output_tokens: num(f, 'out'),
-      reasoning_tokens: num(f, 'rs'),
-      audio_input_tokens: num(f, 'ai'),
-      audio_output_tokens: num(f, 'ao'),
-      image_input_tokens: num(f, 'ii'),
-      image_output_tokens: num(f, 'io'),
+      requests: num(f, R.requests),
+      input_tokens: num(f, R.input),
+      cache_read_tokens: num(f, R.cacheRead),
+      cache_write_tokens: num(f, R.cacheWrite),
+      cache_write_1h_tokens: num(f, R.cacheWrite1h),
+      output_tokens: num(f, R.output),
+      reasoning_tokens: num(f, R.reasoning),
+      audio_input_tokens: num(f, R.audioInput),
+      audio_output_tokens: num(f, R.audioOutput),
+      image_input_tokens: num(f, R.imageInput),
+      image_output_tokens: num(f, R.imageOutput),
       units: keyed.units,
-      errors: num(f, 'err'),
+      errors: num(f, R.errors),
       errors_by_class: keyed.errorsByClass,
       requests_by_status_class: keyed.requestsByStatusClass,
-      latency_ms_sum: num(f, 'lat'),
-      latency_ms_max: num(f, 'latmax'),
-      latency_count: num(f, 'latn'),
-      ttft_ms_sum: num(f, 'ttft'),
-      ttft_ms_max: num(f, 'ttftmax'),
-      ttft_count: num(f, 'ttftn'),
+      latency_ms_sum: num(f, R.latencyMsSum),
+      latency_ms_max: num(f, R.latencyMsMax),
+      latency_count: num(f, R.latencyCount),
+      ttft_ms_sum: num(f, R.ttftMsSum),
+      ttft_ms_max: num(f, R.ttftMsMax),
+      ttft_count: num(f, R.ttftCount),
       // Microseconds since usage-event v2; whole ms of a hash written before it stay in the ms fields.
-      latency_us_sum: num(f, 'latu'),
-      latency_us_max: num(f, 'latumax'),
-      ttft_us_sum: num(f, 'ttftu'),
-      ttft_us_max: num(f, 'ttftumax'),
-      late_events: num(f, 'late'),
-      cost_pico: joinPico(f.cph, f.cpl).toString(),
-      charge_pico: joinPico(f.chh, f.chl).toString(),
-      cache_savings_pico: joinPico(f.svh, f.svl).toString(),
-      unpriced_cost_events: num(f, 'upc'),
-      unpriced_charge_events: num(f, 'uph'),
+      latency_us_sum: num(f, R.latencyUsSum),
+      latency_us_max: num(f, R.latencyUsMax),
+      ttft_us_sum: num(f, R.ttftUsSum),
+      ttft_us_max: num(f, R.ttftUsMax),
+      late_events: num(f, R.late),
+      cost_pico: joinPico(f[R.costHi], f[R.costLo]).toString(),
+      charge_pico: joinPico(f[R.chargeHi], f[R.chargeLo]).toString(),
+      cache_savings_pico: joinPico(f[R.savingsHi], f[R.savingsLo]).toString(),
+      unpriced_cost_events: num(f, R.unpricedCost),
+      unpriced_charge_events: num(f, R.unpricedCharge),
       cost_price_versions: keyed.costVersions,
       charge_price_versions: keyed.chargeVersions,
     };

@@ -2,6 +2,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
+import { luaTable } from './layout';
 
 const scriptsDir = join(dirname(fileURLToPath(import.meta.url)), 'scripts');
 
@@ -10,21 +11,24 @@ export interface ScriptFile {
   command: string;
   /** KEYS count; undefined for `<command>-n.lua`, whose callers pass the count first. */
   numberOfKeys: number | undefined;
+  /** The script as sent to Redis: `local LAYOUT = {...}` (the stream layout), then the file. */
   lua: string;
 }
 
 /**
  * Every `<command>-<numKeys>.lua` in scripts/ (BullMQ's convention: KEYS count in the name);
- * `<command>-n.lua` takes a count of keys that varies per call.
+ * `<command>-n.lua` takes a count of keys that varies per call. Each gets the stream layout
+ * (layout.ts) as `LAYOUT`, on the file's first line so Lua's line numbers stay the file's.
  */
 export function loadScripts(dir: string = scriptsDir): ScriptFile[] {
+  const prelude = `local LAYOUT = ${luaTable()} `;
   return readdirSync(dir)
     .filter((file) => file.endsWith('.lua'))
     .map((file) => {
       const match = /^([a-z0-9-]+)-(\d+|n)\.lua$/.exec(file);
       if (!match) throw new Error(`script file ${file} is not named <command>-<numKeys>.lua (or <command>-n.lua)`);
       const command = (match[1] as string).replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
-      return { command, numberOfKeys: match[2] === 'n' ? undefined : Number(match[2]), lua: readFileSync(join(dir, file), 'utf8') };
+      return { command, numberOfKeys: match[2] === 'n' ? undefined : Number(match[2]), lua: prelude + readFileSync(join(dir, file), 'utf8') };
     });
 }
 

@@ -1,6 +1,9 @@
 --[[
   Applies one tenant's events from one Kafka partition batch, atomically and exactly once.
 
+  Key names and hash fields come from LAYOUT (libs/redis/src/layout.ts, prepended by the loader);
+  the short names below are its values.
+
   KEYS[1]  ml:{T}:wm:<partition>      hash: off (last applied source offset), maxts (max event time)
   KEYS[2]  ml:{T}:outbox:<partition>  list: JSON entries waiting to be published (rollups, corrections, alerts)
 
@@ -75,14 +78,15 @@
   keys; there, give each shard its own epoch key in the tenant's slot before relying on this.
 ]]
 local wmKey, outboxKey = KEYS[1], KEYS[2]
+local TK, WM, QC, RF = LAYOUT.tenantKeys, LAYOUT.watermark, LAYOUT.quotaCounter, LAYOUT.rollup
 local prefix, partition = ARGV[1], ARGV[2]
 local lateness = tonumber(ARGV[3])
 local window = tonumber(ARGV[4])
 local HOUR = 3600000
 if redis.call('EXISTS', ARGV[5]) == 0 then return { -1 } end
 
-local wmOff = tonumber(redis.call('HGET', wmKey, 'off') or '-1')
-local maxts = tonumber(redis.call('HGET', wmKey, 'maxts') or '0')
+local wmOff = tonumber(redis.call('HGET', wmKey, WM.offset) or '-1')
+local maxts = tonumber(redis.call('HGET', wmKey, WM.maxEventTime) or '0')
 
 local i = 6
 local EXACT = 9007199254740992 -- doubles are exact below 2^53
@@ -101,7 +105,7 @@ end
 local quotas = {}
 local Q = tonumber(ARGV[i]); i = i + 1
 for q = 1, Q do
-  local quota = { key = prefix .. 'q:' .. ARGV[i], expireAt = ARGV[i + 1], meta = ARGV[i + 2], total = tonumber(ARGV[i + 3]), triggers = {} }
+  local quota = { key = prefix .. TK.quotaCounter .. ARGV[i], expireAt = ARGV[i + 1], meta = ARGV[i + 2], total = tonumber(ARGV[i + 3]), triggers = {} }
   local n = tonumber(ARGV[i + 4]); i = i + 5
   for t = 1, n do
     quota.triggers[t] = { threshold = ARGV[i], at = tonumber(ARGV[i + 1]), atText = ARGV[i + 1] }
@@ -176,7 +180,7 @@ for e = 1, E do
     local group = groups[gi]
     local ask = askBySet[group.hour]
     if ask == nil then
-      ask = { key = prefix .. 'seen:' .. group.hour, ids = {}, events = {} }
+      ask = { key = prefix .. TK.seen .. group.hour, ids = {}, events = {} }
       askBySet[group.hour] = ask
     end
     ask.ids[#ask.ids + 1] = idHash
@@ -283,8 +287,8 @@ end
 
 local anyWalk = false
 for _, quota in ipairs(quotas) do
-  local fields = { 'used' }
-  for t, trigger in ipairs(quota.triggers) do fields[t + 1] = 'a:' .. trigger.threshold end
+  local fields = { QC.used }
+  for t, trigger in ipairs(quota.triggers) do fields[t + 1] = QC.alertFlagPrefix .. trigger.threshold end
   local read = redis.call('HMGET', quota.key, unpack(fields))
   local used = tonumber(read[1] or '0')
   local total = quota.total
@@ -303,7 +307,7 @@ for _, quota in ipairs(quotas) do
 end
 
 local function flushPending(quota)
-  if quota.pending ~= 0 then redis.call('HINCRBY', quota.key, 'used', string.format('%d', quota.pending)) end
+  if quota.pending ~= 0 then redis.call('HINCRBY', quota.key, QC.used, string.format('%d', quota.pending)) end
   quota.pending = 0
 end
 -- A counter stops at 2^63 - 1 (Redis's int64; $9.2M in pico-USD), at or past every valid limit.
@@ -311,10 +315,10 @@ end
 -- other counters), and the retry would then drop this call's events as duplicates.
 local INT64_MAX = '9223372036854775807'
 local function addInRedis(quota, amountText)
-  local used = redis.pcall('HINCRBY', quota.key, 'used', amountText)
+  local used = redis.pcall('HINCRBY', quota.key, QC.used, amountText)
   if type(used) == 'table' then
     if not string.find(used.err or '', 'overflow', 1, true) then error(used.err) end
-    redis.call('HSET', quota.key, 'used', INT64_MAX)
+    redis.call('HSET', quota.key, QC.used, INT64_MAX)
     return tonumber(INT64_MAX)
   end
   return used
@@ -322,13 +326,13 @@ end
 -- `used` below 2^53 is exact (a double holds it); at or above, Redis holds the exact value.
 local function reached(quota, used, trigger)
   if used < EXACT then return trigger.at < EXACT and used >= trigger.at end
-  local text = redis.call('HGET', quota.key, 'used')
+  local text = redis.call('HGET', quota.key, QC.used)
   if #text ~= #trigger.atText then return #text > #trigger.atText end
   return text >= trigger.atText
 end
 local function usedText(quota, used)
   if used < EXACT then return string.format('%d', used) end
-  return redis.call('HGET', quota.key, 'used')
+  return redis.call('HGET', quota.key, QC.used)
 end
 -- One event's amount on a walked quota. While the counter stays below 2^53 the amounts are
 -- summed here (`pending`) and written once; past it each goes to Redis (pending flushed
@@ -349,7 +353,7 @@ local function addUsage(quota, amount, amountText, offset, at)
     -- Once asked, a flag is set for the period: no need to ask again in this call.
     if not trigger.asked and reached(quota, used, trigger) then
       trigger.asked = true
-      if redis.call('HSETNX', quota.key, 'a:' .. trigger.threshold, string.format('%d', offset)) == 1 then
+      if redis.call('HSETNX', quota.key, QC.alertFlagPrefix .. trigger.threshold, string.format('%d', offset)) == 1 then
         outbox[#outbox + 1] = cjson.encode({ t = 'a', m = quota.meta, th = trigger.threshold,
           u = usedText(quota, used), at = string.format('%d', at), o = string.format('%d', offset), p = partition })
       end
@@ -375,18 +379,19 @@ for e = 1, E do
       if hour + HOUR + lateness <= maxts then
         -- The hour closed: a correction row of its own, keyed by the event's offset.
         corrections = corrections + 1
-        local f = { req = 1, ['in'] = inp, cr = cr, cw = cw, cw1 = cw1, out = out, rs = rs, ai = ai, ao = ao, ii = ii, io = io,
-          err = (ec ~= '' and 1 or 0), late = 1,
-          latu = (lat >= 0 and lat or 0), latumax = (lat >= 0 and lat or 0), latn = (lat >= 0 and 1 or 0),
-          ttftu = (ttft >= 0 and ttft or 0), ttftumax = (ttft >= 0 and ttft or 0), ttftn = (ttft >= 0 and 1 or 0) }
-        for u = 1, #units, 2 do f['u:' .. units[u]] = units[u + 1] end
-        if ec ~= '' then f['e:' .. ec] = 1 end
-        f['s:' .. sc] = 1
+        local f = { [RF.requests] = 1, [RF.input] = inp, [RF.cacheRead] = cr, [RF.cacheWrite] = cw, [RF.cacheWrite1h] = cw1,
+          [RF.output] = out, [RF.reasoning] = rs, [RF.audioInput] = ai, [RF.audioOutput] = ao, [RF.imageInput] = ii, [RF.imageOutput] = io,
+          [RF.errors] = (ec ~= '' and 1 or 0), [RF.late] = 1,
+          [RF.latencyUsSum] = (lat >= 0 and lat or 0), [RF.latencyUsMax] = (lat >= 0 and lat or 0), [RF.latencyCount] = (lat >= 0 and 1 or 0),
+          [RF.ttftUsSum] = (ttft >= 0 and ttft or 0), [RF.ttftUsMax] = (ttft >= 0 and ttft or 0), [RF.ttftCount] = (ttft >= 0 and 1 or 0) }
+        for u = 1, #units, 2 do f[RF.unitPrefix .. units[u]] = units[u + 1] end
+        if ec ~= '' then f[RF.errorClassPrefix .. ec] = 1 end
+        f[RF.statusClassPrefix .. sc] = 1
         -- Money as decimal strings: cjson writes numbers with 14 significant digits.
-        f.cph = string.format('%d', cph); f.cpl = string.format('%d', cpl); f.chh = string.format('%d', chh)
-        f.chl = string.format('%d', chl); f.svh = string.format('%d', svh); f.svl = string.format('%d', svl)
-        if cv > 0 then f['vc:' .. versions[cv]] = 1 else f.upc = 1 end
-        if hv > 0 then f['vh:' .. versions[hv]] = 1 else f.uph = 1 end
+        f[RF.costHi] = string.format('%d', cph); f[RF.costLo] = string.format('%d', cpl); f[RF.chargeHi] = string.format('%d', chh)
+        f[RF.chargeLo] = string.format('%d', chl); f[RF.savingsHi] = string.format('%d', svh); f[RF.savingsLo] = string.format('%d', svl)
+        if cv > 0 then f[RF.costVersionPrefix .. versions[cv]] = 1 else f[RF.unpricedCost] = 1 end
+        if hv > 0 then f[RF.chargeVersionPrefix .. versions[hv]] = 1 else f[RF.unpricedCharge] = 1 end
         outbox[#outbox + 1] = cjson.encode({ t = 'c', h = group.hour, d = group.dims, p = partition, o = string.format('%d', offset), f = f })
       else
         group.touched = true
@@ -439,10 +444,10 @@ for _, group in ipairs(groups) do
 end
 
 -- Cumulative rollups: each hash read once and written once; the new totals go to the outbox.
-local openKey = prefix .. 'open:' .. partition
+local openKey = prefix .. TK.openHours .. partition
 for _, group in ipairs(groups) do
   if group.touched then
-    local key = prefix .. 'r:' .. partition .. ':' .. group.hour .. ':' .. group.dims
+    local key = prefix .. TK.rollup .. partition .. ':' .. group.hour .. ':' .. group.dims
     local flat = redis.call('HGETALL', key)
     local f = {}
     for n = 1, #flat, 2 do f[flat[n]] = flat[n + 1] end
@@ -463,26 +468,25 @@ for _, group in ipairs(groups) do
         f[name] = redis.call('HGET', key, name)
       end
     end
-    add('req', group.req); add('in', group.inp); add('cr', group.cr); add('cw', group.cw)
-    add('out', group.out); add('rs', group.rs); add('err', group.err)
-    if group.cw1 ~= 0 or f.cw1 then add('cw1', group.cw1) end
-    if group.ai ~= 0 or f.ai then add('ai', group.ai) end
-    if group.ao ~= 0 or f.ao then add('ao', group.ao) end
-    if group.ii ~= 0 or f.ii then add('ii', group.ii) end
-    if group.io ~= 0 or f.io then add('io', group.io) end
-    for unit, n in pairs(group.un) do if n ~= 0 then add('u:' .. unit, n) end end
-    add('latu', group.lat); add('latn', group.latn); add('ttftu', group.ttft); add('ttftn', group.ttftn)
-    add('late', group.late)
-    add('cph', group.cph); add('cpl', group.cpl); add('chh', group.chh); add('chl', group.chl)
-    add('svh', group.svh); add('svl', group.svl)
-    if group.upc > 0 then add('upc', group.upc) end
-    if group.uph > 0 then add('uph', group.uph) end
-    for v, n in pairs(group.vc) do if n > 0 and f['vc:' .. versions[v]] == nil then put('vc:' .. versions[v], '1') end end
-    for v, n in pairs(group.vh) do if n > 0 and f['vh:' .. versions[v]] == nil then put('vh:' .. versions[v], '1') end end
-    for class, n in pairs(group.ec) do if n ~= 0 then add('e:' .. class, n) end end
-    for class, n in pairs(group.sc) do if n ~= 0 then add('s:' .. class, n) end end
-    if group.latmax > tonumber(f.latumax or '0') then put('latumax', string.format('%d', group.latmax)) end
-    if group.ttftmax > tonumber(f.ttftumax or '0') then put('ttftumax', string.format('%d', group.ttftmax)) end
+    add(RF.requests, group.req); add(RF.input, group.inp); add(RF.cacheRead, group.cr); add(RF.cacheWrite, group.cw)
+    add(RF.output, group.out); add(RF.reasoning, group.rs); add(RF.errors, group.err)
+    -- The v2 buckets only once they are used (a v1 group's hash keeps its v1 fields).
+    for _, bucket in ipairs({ { RF.cacheWrite1h, group.cw1 }, { RF.audioInput, group.ai }, { RF.audioOutput, group.ao }, { RF.imageInput, group.ii }, { RF.imageOutput, group.io } }) do
+      if bucket[2] ~= 0 or f[bucket[1]] then add(bucket[1], bucket[2]) end
+    end
+    for unit, n in pairs(group.un) do if n ~= 0 then add(RF.unitPrefix .. unit, n) end end
+    add(RF.latencyUsSum, group.lat); add(RF.latencyCount, group.latn); add(RF.ttftUsSum, group.ttft); add(RF.ttftCount, group.ttftn)
+    add(RF.late, group.late)
+    add(RF.costHi, group.cph); add(RF.costLo, group.cpl); add(RF.chargeHi, group.chh); add(RF.chargeLo, group.chl)
+    add(RF.savingsHi, group.svh); add(RF.savingsLo, group.svl)
+    if group.upc > 0 then add(RF.unpricedCost, group.upc) end
+    if group.uph > 0 then add(RF.unpricedCharge, group.uph) end
+    for v, n in pairs(group.vc) do if n > 0 and f[RF.costVersionPrefix .. versions[v]] == nil then put(RF.costVersionPrefix .. versions[v], '1') end end
+    for v, n in pairs(group.vh) do if n > 0 and f[RF.chargeVersionPrefix .. versions[v]] == nil then put(RF.chargeVersionPrefix .. versions[v], '1') end end
+    for class, n in pairs(group.ec) do if n ~= 0 then add(RF.errorClassPrefix .. class, n) end end
+    for class, n in pairs(group.sc) do if n ~= 0 then add(RF.statusClassPrefix .. class, n) end end
+    if group.latmax > tonumber(f[RF.latencyUsMax] or '0') then put(RF.latencyUsMax, string.format('%d', group.latmax)) end
+    if group.ttftmax > tonumber(f[RF.ttftUsMax] or '0') then put(RF.ttftUsMax, string.format('%d', group.ttftmax)) end
     if #writes > 0 then callSliced('HSET', key, writes) end
     redis.call('ZADD', openKey, group.hour, group.hour .. ':' .. group.dims)
     outbox[#outbox + 1] = cjson.encode({ t = 'r', h = group.hour, d = group.dims, p = partition, v = string.format('%d', lastOffset), f = f })
@@ -492,12 +496,12 @@ end
 -- Hours that closed are final (their last value is already in the outbox or published).
 local closedUpTo = maxts - lateness - HOUR
 for _, member in ipairs(redis.call('ZRANGEBYSCORE', openKey, '-inf', closedUpTo)) do
-  redis.call('DEL', prefix .. 'r:' .. partition .. ':' .. member)
+  redis.call('DEL', prefix .. TK.rollup .. partition .. ':' .. member)
 end
 redis.call('ZREMRANGEBYSCORE', openKey, '-inf', closedUpTo)
 
 if lastOffset > wmOff then
-  redis.call('HSET', wmKey, 'off', string.format('%d', lastOffset), 'maxts', string.format('%d', maxts))
+  redis.call('HSET', wmKey, WM.offset, string.format('%d', lastOffset), WM.maxEventTime, string.format('%d', maxts))
 end
 local outboxLength = #outbox > 0 and callSliced('RPUSH', outboxKey, outbox) or redis.call('LLEN', outboxKey)
 return { applied, duplicates, replayed, corrections, late, outboxLength }

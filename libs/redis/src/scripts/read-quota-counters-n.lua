@@ -11,6 +11,6 @@
 ]]
 local used = {}
 for i = 1, #KEYS do
-  used[i] = redis.call('HGET', KEYS[i], 'used')
+  used[i] = redis.call('HGET', KEYS[i], LAYOUT.quotaCounter.used)
 end
 return used
