@@ -37,6 +37,10 @@ export type ScriptedRedis = Redis & {
   applyUsageBatch(keysAndArgs: (string | number | Buffer)[]): Promise<number[]>;
   /** The key count, then the counter keys (see read-quota-counters-n.lua). */
   readQuotaCounters(numberOfKeys: number, ...keys: string[]): Promise<(string | null)[]>;
+  /** The lease key, its holder's token, the new TTL in ms: 1 renewed, 0 not held (see renew-lease-1.lua). */
+  renewLease(key: string, token: string, ttlMs: number): Promise<number>;
+  /** The lease key, its holder's token: 1 released, 0 not held (see release-lease-1.lua). */
+  releaseLease(key: string, token: string): Promise<number>;
 };
 
 /** Registers the scripts on a client (EVALSHA with automatic fallback to EVAL). */
