@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { usageEventV2Defaults, type UsageEvent } from '../usage-event/usage-event';
 import { parseQuotaDefinition, type QuotaDefinition } from './definition';
-import { alertId, checkAllowed, crossedThresholds, evaluateQuota, matchesQuota, quotaAmount } from './evaluate';
+import { alertId, checkAllowed, crossedThresholds, evaluateQuota, matchesQuota, quotaAmount, quotaAmountOfTotals } from './evaluate';
 
 const KEY_A = 'a'.repeat(64);
 const KEY_B = 'b'.repeat(64);
@@ -87,6 +87,21 @@ describe('quotaAmount', () => {
   it('sums beyond 2^53 exactly', () => {
     const big = { ...event, input_tokens: Number.MAX_SAFE_INTEGER, cache_read_tokens: Number.MAX_SAFE_INTEGER, cache_write_tokens: 0, output_tokens: 1, reasoning_tokens: 1 };
     expect(quotaAmount({ metric: 'total_tokens' }, big)).toBe(2n * BigInt(Number.MAX_SAFE_INTEGER) + 2n);
+  });
+});
+
+describe('quotaAmountOfTotals', () => {
+  const events = [
+    { ...event, cache_write_1h_tokens: 4_000, audio_input_tokens: 15, audio_output_tokens: 30, image_input_tokens: 700, image_output_tokens: 1 },
+    { ...event, input_tokens: 7, output_tokens: 0, reasoning_tokens: 0, cache_write_1h_tokens: 0, audio_input_tokens: 0, audio_output_tokens: 0, image_input_tokens: 0, image_output_tokens: 9 },
+  ];
+  const money = [{ costPico: 10n, chargePico: 13n }, { costPico: 5n, chargePico: 2n ** 62n }];
+  const sum = (bucket: keyof typeof event): number => events.reduce((n, e) => n + Number(e[bucket]), 0);
+  const totals = { ...Object.fromEntries(['input_tokens', 'cache_read_tokens', 'cache_write_tokens', 'cache_write_1h_tokens', 'output_tokens', 'reasoning_tokens', 'audio_input_tokens', 'audio_output_tokens', 'image_input_tokens', 'image_output_tokens'].map((b) => [b, sum(b as keyof typeof event)])), requests: events.length } as Parameters<typeof quotaAmountOfTotals>[1];
+  const summedMoney = { costPico: 15n, chargePico: 13n + 2n ** 62n };
+  it.each<QuotaDefinition['metric']>(['total_tokens', 'prompt_tokens', 'completion_tokens', 'cache_read_tokens', 'cache_write_1h_tokens', 'reasoning_tokens', 'audio_input_tokens', 'audio_output_tokens', 'image_input_tokens', 'image_output_tokens', 'requests', 'cost_pico_usd', 'charge_pico_usd'])('%s: the sum of each event\'s amount', (metric) => {
+    const each = events.reduce((n, e, i) => n + quotaAmount({ metric }, e, money[i]), 0n);
+    expect(quotaAmountOfTotals({ metric }, totals, summedMoney)).toBe(each);
   });
 });
 

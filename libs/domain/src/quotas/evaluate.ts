@@ -54,6 +54,15 @@ export function quotaAmount(def: Pick<QuotaDefinition, 'metric'>, event: TokenFi
 }
 
 const count = (x: number): boolean => Number.isSafeInteger(x) && x >= 0;
+/**
+ * What a group of events adds to the quota's counter, from their sums (an hour's rollup, say):
+ * every metric but `requests` is a sum of each event's buckets or money, so quotaAmount of the
+ * sums is the sum of quotaAmount of the events; `requests` is their count.
+ */
+export function quotaAmountOfTotals(def: Pick<QuotaDefinition, 'metric'>, totals: TokenFields & { requests: number }, money: { costPico: bigint; chargePico: bigint }): bigint {
+  return def.metric === 'requests' ? BigInt(totals.requests) : quotaAmount(def, totals, money);
+}
+
 const promptBuckets = ['input_tokens', 'cache_read_tokens', 'cache_write_tokens', 'cache_write_1h_tokens', 'audio_input_tokens', 'image_input_tokens'] as const satisfies readonly TokenBucket[];
 const completionBuckets = ['output_tokens', 'reasoning_tokens', 'audio_output_tokens', 'image_output_tokens'] as const satisfies readonly TokenBucket[];
 

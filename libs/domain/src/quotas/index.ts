@@ -17,6 +17,7 @@ export { quotaPeriodKinds, quotaPeriod, isValidTimeZone, zoneOffsetMs, type Quot
 export {
   matchesQuota,
   quotaAmount,
+  quotaAmountOfTotals,
   crossedThresholds,
   alertId,
   evaluateQuota,
