@@ -2,9 +2,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Kafka, KafkaMessage } from 'kafkajs';
-import { ClickHouseSink, usageEventsStream } from '@meterline/clickhouse-sink';
+import { ClickHouseSink, usageEventsStream, type RejectedRowsPolicy } from '@meterline/clickhouse-sink';
 import { UsageEventsTable, migrate, openClickHouse, type ClickHouseHandle, type UsageEventRow } from '@meterline/clickhouse';
-import { createKafka, ensureTopics } from '@meterline/kafka';
+import { consumerGroupLag, createKafka, ensureTopics } from '@meterline/kafka';
 import { createMeter, type Meter, type MeterConfig } from '@meterline/producer';
 import { createLogger, type Logger } from '@meterline/platform';
 import { uniqueIdentifier, uniqueName } from '@meterline/testing';
@@ -32,7 +32,12 @@ export interface RawPath {
   table: UsageEventsTable;
   spoolDir: string;
   newMeter(overrides?: Partial<MeterConfig>): Meter;
-  startSink(overrides?: { flushRows?: number; flushMs?: number }): Promise<ClickHouseSink<UsageEventRow>>;
+  /** A sink in a group of its own, or in `groupId` (to restart a sink where another stopped). */
+  startSink(overrides?: { flushRows?: number; flushMs?: number; groupId?: string; rejectedRows?: RejectedRowsPolicy }): Promise<ClickHouseSink<UsageEventRow>>;
+  /** The group of the last sink started. */
+  readonly sinkGroup: string | undefined;
+  /** Messages of the topic not yet committed by the last sink's group. */
+  sinkLag(): Promise<number>;
   readDlq(expected: number): Promise<KafkaMessage[]>;
   close(): Promise<void>;
 }
@@ -52,6 +57,7 @@ export async function rawPath(brokers: string[], options: { partitions?: number;
   const spoolDir = mkdtempSync(join(tmpdir(), 'meterline-spool-'));
   const meters: Meter[] = [];
   const sinks: ClickHouseSink<UsageEventRow>[] = [];
+  let sinkGroup: string | undefined;
   return {
     kafka, topic, dlqTopic, partitions, database, handle, table, spoolDir,
     newMeter(overrides = {}) {
@@ -59,11 +65,19 @@ export async function rawPath(brokers: string[], options: { partitions?: number;
       meters.push(meter);
       return meter;
     },
+    get sinkGroup() {
+      return sinkGroup;
+    },
     async startSink(overrides = {}) {
-      const sink = new ClickHouseSink(kafka, usageEventsStream(table), { groupId: uniqueName('sink'), topic, dlqTopic, flushRows: overrides.flushRows ?? 10_000, flushMs: overrides.flushMs ?? 500, sessionTimeoutMs: 10_000 }, testLog);
+      sinkGroup = overrides.groupId ?? uniqueName('sink');
+      const sink = new ClickHouseSink(kafka, usageEventsStream(table), { groupId: sinkGroup, topic, dlqTopic, flushRows: overrides.flushRows ?? 10_000, flushMs: overrides.flushMs ?? 500, sessionTimeoutMs: 10_000, rejectedRows: overrides.rejectedRows ?? 'dead-letter' }, testLog);
       await sink.start();
       sinks.push(sink);
       return sink;
+    },
+    sinkLag() {
+      if (sinkGroup === undefined) throw new Error('sinkLag: no sink started');
+      return consumerGroupLag(kafka, sinkGroup, topic);
     },
     readDlq(expected) {
       return readMessages(kafka, dlqTopic, expected);

@@ -20,7 +20,7 @@ export const clickhouseSinkApp: App = {
     const { topics } = config;
     await context.ensureTopics([...rawPathTopics(topics), ...streamTopics(topics), ...invoiceTopics(topics), ...alertHistoryTopics(topics)]);
     const clickhouse = await context.clickhouse();
-    const common = { flushRows: config.sink.flushRows, flushMs: config.sink.flushMs };
+    const common = { flushRows: config.sink.flushRows, flushMs: config.sink.flushMs, rejectedRows: config.sink.rejectedRows };
     const run = async (names: { stop: string; check: string }, sink: Pick<ClickHouseSink, 'start' | 'stop' | 'assertReady'>): Promise<void> => {
       await sink.start();
       lifecycle.onStop(names.stop, () => sink.stop());

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { Partitioners, type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
+import { Partitioners, type Consumer, type EachBatchPayload, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
 import { GroupMembership, toDeadLetterMessage, type DeadLetter } from '@meterline/kafka';
-import { errorMessage, retry, sleep, type Logger } from '@meterline/platform';
+import { UnrecoverableError, errorMessage, retry, sleep, type Logger } from '@meterline/platform';
 import { FlushBuffer } from './flush-buffer';
+import { insertIsolatingRejected, type RejectedRows } from './isolate-rejected';
 import type { SinkStream } from './sink-stream';
 
 export interface ClickHouseSinkConfig {
@@ -21,11 +22,31 @@ export interface ClickHouseSinkConfig {
    * least 40,000). Below it the consumer keeps fetching while an insert runs; at it, it waits.
    */
   maxBacklogRows?: number;
+  /**
+   * When ClickHouse rejects rows (a non-retriable insert error: parse, type, constraint):
+   * `dead-letter` (default) isolates the rejected rows and sends them to the DLQ with the
+   * reason, writing the rest; `halt` stops the sink (nothing more is written or committed,
+   * readiness fails with the reason) until an operator fixes the rows or the table.
+   */
+  rejectedRows?: RejectedRowsPolicy;
+}
+
+export type RejectedRowsPolicy = 'dead-letter' | 'halt';
+
+/** The sink stopped on rows ClickHouse rejects (policy `halt`). */
+export class SinkHaltedError extends UnrecoverableError {
+  constructor(message: string, cause?: unknown) {
+    super('SINK_HALTED', message, cause);
+  }
 }
 
 export interface ClickHouseSinkStats {
   rowsWritten: number;
   deadLettered: number;
+  /** Of the dead letters, rows ClickHouse rejected at insert. */
+  rowsRejected: number;
+  /** Why the sink halted (policy `halt`), if it did. */
+  halted: string | undefined;
   flushes: number;
   writeRetries: number;
   paused: boolean;
@@ -38,6 +59,8 @@ interface PartitionBatch<Row> {
   firstOffset: string;
   lastOffset: string;
   rows: Row[];
+  /** The message each row was read from (rows[i] from rowMessages[i]), to dead-letter a rejected row. */
+  rowMessages: KafkaMessage[];
   deadLetters: DeadLetter[];
   size: number;
 }
@@ -60,7 +83,7 @@ export class ClickHouseSink<Row = unknown> {
   readonly #log: Logger;
   readonly #buffer: FlushBuffer<PartitionBatch<Row>>;
   readonly #stopping = new AbortController();
-  readonly #stats: ClickHouseSinkStats = { rowsWritten: 0, deadLettered: 0, flushes: 0, writeRetries: 0, paused: false };
+  readonly #stats: ClickHouseSinkStats = { rowsWritten: 0, deadLettered: 0, rowsRejected: 0, halted: undefined, flushes: 0, writeRetries: 0, paused: false };
   #consumer: Consumer | undefined;
   #membership: GroupMembership | undefined;
   #dlqProducer: Producer | undefined;
@@ -73,6 +96,7 @@ export class ClickHouseSink<Row = unknown> {
   #committed = new Map<string, bigint>();
   /** Batch handlers that have not returned yet. */
   #handlers = 0;
+  #stopped = false;
 
   constructor(
     private readonly kafka: Kafka,
@@ -136,12 +160,13 @@ export class ClickHouseSink<Row = unknown> {
         firstOffset: batch.firstOffset() ?? batch.messages[0]?.offset ?? '0',
         lastOffset: batch.lastOffset(),
         rows,
+        rowMessages: rowMessagesOf(batch.messages, rows.length, deadLetters),
         deadLetters,
         size: rows.length + deadLetters.length,
       };
       // The write commits the offsets once the rows are in (see #write); a failed write is
       // retried there until stop(), whose batches are then read again after a restart.
-      this.#buffer.submit(part).catch((error: unknown) => this.#log.warn({ err: errorMessage(error), partition: part.partition }, 'batch not written before stop; it is read again after restart'));
+      this.#buffer.submit(part).catch((error: unknown) => this.#log.warn({ err: errorMessage(error), partition: part.partition }, 'batch not written (stopped or halted); it is read again after restart'));
       // Moves the fetch position only: nothing is committed before the write.
       payload.resolveOffset(part.lastOffset);
       // Backpressure: wait (keeping the group membership alive) while too much is unwritten.
@@ -185,19 +210,28 @@ export class ClickHouseSink<Row = unknown> {
   }
 
   async #write(parts: PartitionBatch<Row>[]): Promise<void> {
+    if (this.#stats.halted !== undefined) throw new SinkHaltedError(this.#stats.halted);
     const rows = parts.flatMap((p) => p.rows);
-    const letters = parts.flatMap((p) => p.deadLetters);
+    const sources = parts.flatMap((p) => p.rowMessages.map((message) => ({ topic: p.topic, partition: p.partition, message })));
+    const decodeLetters = parts.flatMap((p) => p.deadLetters);
     const token = dedupToken(parts);
     const started = Date.now();
+    let letters = decodeLetters;
+    let rejectedRows = 0;
     await retry(
       async () => {
-        await this.stream.write(rows, token);
+        const rejected = await this.#insert(rows, token, parts);
+        const rejectedLetters = rejected.flatMap((r) => sources.slice(r.start, r.end).map((source) => rejectedLetter(source, r)));
+        rejectedRows = rejectedLetters.length;
+        letters = [...decodeLetters, ...rejectedLetters];
         if (letters.length > 0) await this.#sendDeadLetters(letters);
       },
       {
         policy: { initialMs: 200, maxMs: 15_000, multiplier: 2 },
         signal: this.#stopping.signal,
-        retriable: () => true,
+        // Only a halt ends the retries: any other failure that escapes is retried, since a
+        // later flush committing past an unwritten batch would lose it.
+        retriable: (error) => !(error instanceof SinkHaltedError),
         onRetry: (error, attempt, delayMs) => {
           this.#stats.writeRetries++;
           this.#stats.paused = true;
@@ -208,11 +242,30 @@ export class ClickHouseSink<Row = unknown> {
     this.#commitWritten(parts);
     if (this.#stats.paused) this.#log.info({ rows: rows.length }, 'sink resumed: write succeeded');
     this.#stats.paused = false;
-    this.#stats.rowsWritten += rows.length;
+    this.#stats.rowsWritten += rows.length - rejectedRows;
     this.#stats.deadLettered += letters.length;
+    this.#stats.rowsRejected += rejectedRows;
     this.#stats.flushes++;
-    for (const letter of letters) this.#log.warn({ reason: letter.reason, detail: letter.detail }, 'dead-lettered message');
+    if (letters.length > 0) this.#log.warn({ deadLetters: letters.length, reasons: countReasons(letters), sample: { reason: letters[0]?.reason, detail: letters[0]?.detail } }, 'dead-lettered messages');
     this.#log.debug({ rows: rows.length, deadLetters: letters.length, partitions: parts.length, ms: Date.now() - started }, 'flushed');
+  }
+
+  /** Writes the rows; returns the ranges ClickHouse rejected (dead-letter policy) or halts. */
+  async #insert(rows: Row[], token: string, parts: readonly PartitionBatch<Row>[]): Promise<RejectedRows[]> {
+    const halt = this.config.rejectedRows === 'halt';
+    // Halting needs no isolation: one insert, and its rejection stops the sink.
+    const rejected = await insertIsolatingRejected(rows.length, token, (start, end, rangeToken) => this.stream.write(start === 0 && end === rows.length ? rows : rows.slice(start, end), rangeToken), halt ? 1 : undefined);
+    if (rejected.length > 0 && halt) throw this.#halt(rejected[0]?.error, parts);
+    return rejected;
+  }
+
+  #halt(error: unknown, parts: readonly PartitionBatch<Row>[]): SinkHaltedError {
+    const ranges = parts.map((p) => `${p.topic}[${p.partition}]@${p.firstOffset}-${p.lastOffset}`).join(', ');
+    const message = `sink ${this.stream.name} halted: ClickHouse rejects rows of ${ranges} (${errorMessage(error)}). Nothing after them is written or committed. Fix the rows or the table, or set METERLINE_SINK_REJECTED_ROWS=dead-letter, and restart`;
+    this.#stats.halted = message;
+    this.#consumer?.pause(this.#topics.map((topic) => ({ topic })));
+    this.#log.error({ err: errorMessage(error) }, message);
+    return new SinkHaltedError(message, error);
   }
 
   async #sendDeadLetters(letters: DeadLetter[]): Promise<void> {
@@ -223,6 +276,7 @@ export class ClickHouseSink<Row = unknown> {
   /** Readiness: a member of its group, and not paused by failing writes. Throws why not. */
   assertReady(): void {
     if (this.#membership === undefined) throw new Error(`sink ${this.stream.name}: not started`);
+    if (this.#stats.halted !== undefined) throw new Error(this.#stats.halted);
     this.#membership.assertJoined();
     if (this.#stats.paused) throw new Error(`sink ${this.stream.name}: paused, ClickHouse writes failing (retrying with backoff)`);
   }
@@ -231,8 +285,10 @@ export class ClickHouseSink<Row = unknown> {
     return { ...this.#stats };
   }
 
-  /** Stops fetching, writes and commits what was read, leaves the group. */
+  /** Stops fetching, writes and commits what was read, leaves the group. Once: a second call returns. */
   async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
     const grace = setTimeout(() => this.#stopping.abort(), this.config.stopGraceMs ?? 15_000);
     try {
       const consumer = this.#consumer;
@@ -260,6 +316,28 @@ export class ClickHouseSink<Row = unknown> {
 }
 
 const partitionKey = (topic: string, partition: number): string => `${topic}:${partition}`;
+
+/**
+ * The messages that became rows, in order: a stream's decode turns each message into one row
+ * or one dead letter, keeping their order.
+ */
+function rowMessagesOf(messages: readonly KafkaMessage[], rows: number, deadLetters: readonly DeadLetter[]): KafkaMessage[] {
+  const dead = new Set(deadLetters.map((letter) => letter.message));
+  const rowMessages = dead.size === 0 ? [...messages] : messages.filter((message) => !dead.has(message));
+  if (rowMessages.length !== rows) throw new Error(`decode returned ${rows} rows and ${deadLetters.length} dead letters for ${messages.length} messages: each message must give one or the other`);
+  return rowMessages;
+}
+
+function rejectedLetter(source: { topic: string; partition: number; message: KafkaMessage }, rejected: RejectedRows): DeadLetter {
+  const scope = rejected.isolated ? '' : ` (one of ${rejected.end - rejected.start} rows rejected together: the insert budget ran out before they were isolated)`;
+  return { reason: 'insert_rejected', detail: `${source.topic}[${source.partition}]@${source.message.offset}${scope}: ${errorMessage(rejected.error)}`, ...source };
+}
+
+function countReasons(letters: readonly DeadLetter[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const letter of letters) counts[letter.reason] = (counts[letter.reason] ?? 0) + 1;
+  return counts;
+}
 
 /** Same Kafka offset ranges, same token: ClickHouse drops a retried identical insert. */
 export function dedupToken(parts: readonly { topic: string; partition: number; firstOffset: string; lastOffset: string }[]): string {

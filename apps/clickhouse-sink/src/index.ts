@@ -1,4 +1,5 @@
-export { ClickHouseSink, dedupToken, type ClickHouseSinkConfig, type ClickHouseSinkStats } from './clickhouse-sink';
+export { ClickHouseSink, SinkHaltedError, dedupToken, type ClickHouseSinkConfig, type ClickHouseSinkStats, type RejectedRowsPolicy } from './clickhouse-sink';
+export { insertIsolatingRejected, isolatingInsertBudget, type RejectedRows } from './isolate-rejected';
 export { usageEventsStream, usageRollupsStream, alertsStream, type SinkStream, type AlertTopics } from './sink-stream';
 export { FlushBuffer } from './flush-buffer';
 export { decodeBatch, type EventPricer } from './decode-batch';

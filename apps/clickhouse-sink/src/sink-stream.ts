@@ -9,7 +9,11 @@ import { decodeBatch, type EventPricer } from './decode-batch';
 export interface SinkStream<Row> {
   /** For logs and the DLQ's app header. */
   name: string;
-  /** Rows to write and poison to dead-letter; never throws for one bad message. */
+  /**
+   * Rows to write and poison to dead-letter; never throws for one bad message. Each message
+   * gives one row or one dead letter, in the messages' order (the sink maps a row ClickHouse
+   * rejects back to its message).
+   */
   decode(topic: string, partition: number, messages: readonly KafkaMessage[]): { rows: Row[]; deadLetters: DeadLetter[] };
   /** Idempotent for the same token. */
   write(rows: readonly Row[], dedupToken: string): Promise<void>;

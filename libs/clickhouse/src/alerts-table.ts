@@ -1,6 +1,7 @@
 import type { InvoiceAlertRecord, PricingAlertRecord, QuotaAlertRecord } from '@meterline/contract';
-import { InfrastructureError, MeterlineError } from '@meterline/platform';
+import { MeterlineError } from '@meterline/platform';
 import { quoteIdentifier, type ClickHouseHandle } from './client';
+import { insertError } from './insert-error';
 
 export const alertKinds = ['quota', 'pricing', 'invoice'] as const;
 export type AlertKind = (typeof alertKinds)[number];
@@ -137,7 +138,7 @@ export class AlertsTable {
     try {
       await this.handle.client.insert({ table: `${this.#db}.alerts`, values: rows, format: 'JSONEachRow', clickhouse_settings: { insert_deduplication_token: dedupToken } });
     } catch (error) {
-      throw new InfrastructureError('CLICKHOUSE_INSERT_FAILED', `insert of ${rows.length} alerts failed: ${error instanceof Error ? error.message : String(error)}`, error);
+      throw insertError(`insert of ${rows.length} alerts`, error);
     }
   }
 

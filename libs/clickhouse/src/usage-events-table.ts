@@ -1,6 +1,6 @@
 import { millisDecimal, type UsageEvent } from '@meterline/domain';
-import { InfrastructureError } from '@meterline/platform';
 import { insertFormatted, quoteIdentifier, type ClickHouseHandle } from './client';
+import { insertError } from './insert-error';
 
 /**
  * What the raw sink priced an event at (the rollup consumer's priceEvent with the books in
@@ -160,7 +160,7 @@ export class UsageEventsTable {
         settings: { insert_deduplication_token: dedupToken, async_insert: 0 },
       });
     } catch (error) {
-      throw new InfrastructureError('CLICKHOUSE_INSERT_FAILED', `insert of ${rows.length} rows into ${this.#table} failed: ${error instanceof Error ? error.message : String(error)}`, error);
+      throw insertError(`insert of ${rows.length} rows into ${this.#table}`, error);
     }
   }
 

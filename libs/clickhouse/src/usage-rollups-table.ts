@@ -1,7 +1,7 @@
 import type { UsageRollupRecord } from '@meterline/contract';
 import { microsDecimal } from '@meterline/domain';
-import { InfrastructureError } from '@meterline/platform';
 import { quoteIdentifier, type ClickHouseHandle } from './client';
+import { insertError } from './insert-error';
 
 /** One row of usage_rollups_hourly: the usage-rollup record as it travels on Kafka (hour as ms). */
 export type UsageRollupRow = UsageRollupRecord;
@@ -95,7 +95,7 @@ export class UsageRollupsTable {
         clickhouse_settings: { insert_deduplication_token: dedupToken },
       });
     } catch (error) {
-      throw new InfrastructureError('CLICKHOUSE_INSERT_FAILED', `insert of ${rows.length} rollups failed: ${error instanceof Error ? error.message : String(error)}`, error);
+      throw insertError(`insert of ${rows.length} rollups`, error);
     }
   }
 

@@ -79,6 +79,7 @@ export const fleetConfigSchema = z
     METERLINE_DEDUP_WINDOW: duration('24h'),
     METERLINE_SINK_FLUSH_ROWS: positiveInt(10_000),
     METERLINE_SINK_FLUSH_MS: duration('500ms'),
+    METERLINE_SINK_REJECTED_ROWS: z.enum(['dead-letter', 'halt']).default('dead-letter'),
     METERLINE_DAY_SEAL_INTERVAL: duration('1m'),
     CLICKHOUSE_URL: z.url().optional(),
     CLICKHOUSE_USER: z.string().optional(),
@@ -145,6 +146,8 @@ export const fleetConfigSchema = z
       alertsGroupId: env.METERLINE_ALERTS_SINK_GROUP,
       flushRows: env.METERLINE_SINK_FLUSH_ROWS,
       flushMs: env.METERLINE_SINK_FLUSH_MS,
+      /** Rows ClickHouse rejects at insert: dead-lettered with the reason, or the sink halts. */
+      rejectedRows: env.METERLINE_SINK_REJECTED_ROWS,
       /** How often the sink seals finished days into the daily rollups (0: never). */
       daySealIntervalMs: env.METERLINE_DAY_SEAL_INTERVAL,
     },
