@@ -26,7 +26,7 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { KeyBook, KeyStore } from '@meterline/access';
 import { buildApiServer } from '@meterline/api';
-import { UsageEventsTable, migrate, openClickHouse, queryUsage, rawEventsPage, reconcileUsage, sealDays, type RawEventsQuery, type UsageQuery } from '@meterline/clickhouse';
+import { migrate, openClickHouse, queryUsage, rawEventsPage, reconcileUsage, sealDays, type RawEventsQuery, type UsageQuery } from '@meterline/clickhouse';
 import { accessTopics, createKafka, ensureTopics } from '@meterline/kafka';
 import { Health, createLogger } from '@meterline/platform';
 import { createMeter } from '@meterline/producer';
@@ -180,7 +180,7 @@ async function measureApi(largest: string): Promise<void> {
   const quotaStore = new QuotaStore(kafka, uniqueName('bench-quotas'), log);
   const meter = createMeter({ kafka, topic: uniqueName('bench-events'), spoolDir: join(dir, 'spool'), log });
   const api = await buildApiServer({
-    usage: new UsageEventsTable(handle), clickhouse: handle, quotas: new QuotaChecker(redisClient), quotaStore, reconcile: (t, f, to) => reconcileUsage(handle, t, f, to),
+    clickhouse: handle, quotas: new QuotaChecker(redisClient), quotaStore, reconcile: (t, f, to) => reconcileUsage(handle, t, f, to),
     meter, health: new Health(), keys: book, keyStore: store, tokenSecret: undefined, log,
   });
   const address = await api.listen({ host: '127.0.0.1', port: 0 });

@@ -2,14 +2,16 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { KeyBook, KeyStore } from '@meterline/access';
 import { buildApiServer, type ApiServer } from '@meterline/api';
-import { reconcileUsage, type TenantUsageTotals } from '@meterline/clickhouse';
+import type { TenantUsage } from '@meterline/api';
+import { UsageEventsTable, reconcileUsage } from '@meterline/clickhouse';
 import { accessTopics, ensureTopics, streamTopics } from '@meterline/kafka';
 import { Health } from '@meterline/platform';
 import { QuotaBook, QuotaChecker, QuotaStore } from '@meterline/quotas';
 import { withScripts } from '@meterline/redis';
 import { pricedSampleModels, uniqueName, usageGenerator, waitFor } from '@meterline/testing';
 import { OpenApiCheck } from './support/openapi-check';
-import { rawPath, testLog, type RawPath } from './support/raw-path';
+import { pipeline, type Pipeline } from './support/invoices';
+import { testLog } from './support/raw-path';
 
 // Every route of the API with keys of every kind, on real Kafka (keys, ingest), Redis (last use,
 // quota checks) and ClickHouse (usage): who may read and write what, and nothing leaks across tenants.
@@ -19,7 +21,7 @@ const PEPPER = 'test-pepper';
 const TOKEN_SECRET = 'a-test-token-secret-of-at-least-32-chars';
 
 let clock = Date.now();
-let path: RawPath;
+let pipe: Pipeline;
 let redis: Redis;
 let book: KeyBook;
 let store: KeyStore;
@@ -27,7 +29,6 @@ let quotaStore: QuotaStore;
 let quotaBook: QuotaBook;
 let api: ApiServer;
 let contract: OpenApiCheck;
-let meter: ReturnType<RawPath['newMeter']>;
 const acme = uniqueName('acme');
 const globex = uniqueName('globex');
 const tokens: Record<'admin' | 'acmeReader' | 'globexWriter' | 'reader' | 'revoked' | 'expiring', string> = { admin: '', acmeReader: '', globexWriter: '', reader: '', revoked: '', expiring: '' };
@@ -49,17 +50,17 @@ const eventsFor = (tenant: string, n: number, seed: number) => {
 };
 
 beforeAll(async () => {
-  path = await rawPath(brokers, { partitions: 2 });
+  pipe = await pipeline(brokers, 2);
   const keysTopic = uniqueName('api-keys');
-  await ensureTopics(path.kafka, accessTopics({ apiKeys: keysTopic }), testLog);
+  await ensureTopics(pipe.rig.kafka, accessTopics({ apiKeys: keysTopic }), testLog);
   redis = new Redis(redisUrl);
   // Quota definitions: a topic of this file's own, mirrored into Redis by a book as the rollup consumer's is.
   const quotaTopic = uniqueName('quota-definitions');
-  await ensureTopics(path.kafka, streamTopics({ usageEvents: path.topic, usageEventsPartitions: 1, usageRollups: `${quotaTopic}-r`, quotaAlerts: `${quotaTopic}-a`, quotaDefinitions: quotaTopic, pricingAlerts: `${quotaTopic}-p` }), testLog);
-  quotaStore = new QuotaStore(path.kafka, quotaTopic, testLog);
-  quotaBook = new QuotaBook(path.kafka, quotaTopic, withScripts(new Redis(redisUrl)), testLog);
+  await ensureTopics(pipe.rig.kafka, streamTopics({ usageEvents: pipe.rig.topics.usageEvents, usageEventsPartitions: 1, usageRollups: `${quotaTopic}-r`, quotaAlerts: `${quotaTopic}-a`, quotaDefinitions: quotaTopic, pricingAlerts: `${quotaTopic}-p` }), testLog);
+  quotaStore = new QuotaStore(pipe.rig.kafka, quotaTopic, testLog);
+  quotaBook = new QuotaBook(pipe.rig.kafka, quotaTopic, withScripts(new Redis(redisUrl)), testLog);
   await quotaBook.start();
-  store = new KeyStore(path.kafka, keysTopic, PEPPER, testLog, () => clock);
+  store = new KeyStore(pipe.rig.kafka, keysTopic, PEPPER, testLog, () => clock);
   tokens.admin = (await store.create({ name: 'admin', scopes: ['admin'] })).token;
   tokens.acmeReader = (await store.create({ name: 'acme dashboard', scopes: 'usage:read,quotas:read', tenantId: acme })).token;
   tokens.globexWriter = (await store.create({ name: 'globex gateway', scopes: 'events:write', tenantId: globex })).token;
@@ -68,21 +69,20 @@ beforeAll(async () => {
   tokens.revoked = revoked.token;
   revokedId = revoked.record.id;
   tokens.expiring = (await store.create({ name: 'temp', scopes: 'usage:read', expiresAt: clock + 60_000 })).token;
-  book = new KeyBook(path.kafka, redis, { topic: keysTopic, pepper: PEPPER, tokenSecret: TOKEN_SECRET }, testLog);
+  book = new KeyBook(pipe.rig.kafka, redis, { topic: keysTopic, pepper: PEPPER, tokenSecret: TOKEN_SECRET }, testLog);
   await book.start();
-  meter = path.newMeter();
   api = await buildApiServer({
-    usage: path.table, clickhouse: path.handle, quotas: new QuotaChecker(withScripts(new Redis(redisUrl)), { definitionsTtlMs: 0 }), quotaStore, reconcile: (t, f, to) => reconcileUsage(path.handle, t, f, to),
-    meter, health: new Health(), keys: book, keyStore: store, tokenSecret: TOKEN_SECRET, log: testLog, clock: () => clock,
+    clickhouse: pipe.rig.handle, quotas: new QuotaChecker(withScripts(new Redis(redisUrl)), { definitionsTtlMs: 0 }), quotaStore, reconcile: (t, f, to) => reconcileUsage(pipe.rig.handle, t, f, to),
+    meter: pipe.rig.meter, health: new Health(), keys: book, keyStore: store, tokenSecret: TOKEN_SECRET, log: testLog, clock: () => clock,
   });
   contract = new OpenApiCheck((await api.inject({ method: 'GET', url: '/openapi.json' })).json());
-  // Usage of both tenants through the API's ingest, then the sink into ClickHouse.
-  await path.startSink(); // stopped by path.close()
+  // Usage of both tenants through the API's ingest, then the raw sink and the rollups into ClickHouse.
   for (const [tenant, seed] of [[acme, 1], [globex, 2]] as const) {
     const sent = await call('POST', '/v1/events', tokens.admin, eventsFor(tenant, 50, seed));
     expect(sent.status).toBe(202);
   }
-  await waitFor(() => path.table.tenantTotals(), (t) => t.filter((r) => r.tenant_id === acme || r.tenant_id === globex).length === 2, { what: 'both tenants in ClickHouse', timeoutMs: 60_000 });
+  await waitFor(() => new UsageEventsTable(pipe.rig.handle).tenantTotals(), (t) => t.filter((r) => r.tenant_id === acme || r.tenant_id === globex).length === 2, { what: 'both tenants in ClickHouse', timeoutMs: 60_000 });
+  await pipe.caughtUp();
 });
 
 afterAll(async () => {
@@ -94,7 +94,7 @@ afterAll(async () => {
   await book?.stop();
   await store?.close();
   redis?.disconnect();
-  await path?.close();
+  await pipe?.rig.close();
 });
 
 describe('API keys and scopes', () => {
@@ -111,7 +111,7 @@ describe('API keys and scopes', () => {
 
   it('a tenant-bound key sees only its tenant, from every route (0 leaks), and cannot name another', async () => {
     const own = await call('GET', '/v1/usage', tokens.acmeReader);
-    expect((own.body!.tenants as TenantUsageTotals[]).map((t) => t.tenant_id)).toEqual([acme]);
+    expect((own.body!.data as TenantUsage[]).map((t) => ({ tenant: t.tenant, requests: t.requests }))).toEqual([{ tenant: acme, requests: '50' }]);
     const attempts = [
       ['GET', `/v1/usage?tenant=${globex}`], ['GET', `/v1/usage/${globex}`], ['GET', `/v1/quotas/${globex}/check`],
       ['GET', `/v1/reconcile?tenant=${globex}&from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z`], ['GET', `/v1/events?tenant=${globex}`],
@@ -121,15 +121,15 @@ describe('API keys and scopes', () => {
       expect({ url, status: answer.status, code: answer.body?.code }).toEqual({ url, status: 403, code: 'TENANT_FORBIDDEN' });
       expect(JSON.stringify(answer.body)).not.toContain('"events"');
     }
-    expect((await call('GET', `/v1/usage/${acme}`, tokens.acmeReader)).body?.tenant_id).toBe(acme);
+    expect(((await call('GET', `/v1/usage/${acme}`, tokens.acmeReader)).body?.data as TenantUsage).tenant).toBe(acme);
     expect((await call('GET', `/v1/quotas/${acme}/check`, tokens.acmeReader)).status).toBe(200);
     const events = (await call('GET', '/v1/events?limit=1000', tokens.acmeReader)).body!.data as { tenant_id: string }[];
     expect({ count: events.length, tenants: [...new Set(events.map((e) => e.tenant_id))] }).toEqual({ count: 50, tenants: [acme] });
     const reconcile = await call('GET', `/v1/reconcile?tenant=${acme}&from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z`, tokens.acmeReader);
     expect(reconcile.body?.raw_events).toBe('50');
     // An unbound reader sees every tenant.
-    const all = (await call('GET', '/v1/usage', tokens.reader)).body!.tenants as TenantUsageTotals[];
-    expect(all.map((t) => t.tenant_id)).toEqual(expect.arrayContaining([acme, globex]));
+    const all = (await call('GET', '/v1/usage', tokens.reader)).body!.data as TenantUsage[];
+    expect(all.map((t) => t.tenant)).toEqual(expect.arrayContaining([acme, globex]));
   });
 
   it('usage query: the injected tenant filter, another tenant refused, malformed queries named', async () => {
@@ -232,7 +232,7 @@ describe('API keys and scopes', () => {
     const issued = await call('POST', '/v1/tenant-tokens', tokens.reader, { tenant_id: acme, ttl_seconds: 600 });
     expect(issued.status).toBe(201);
     const token = issued.body!.token as string;
-    expect((await call('GET', '/v1/usage', token)).body?.tenants).toEqual([expect.objectContaining({ tenant_id: acme })]);
+    expect((await call('GET', '/v1/usage', token)).body?.data).toEqual([expect.objectContaining({ tenant: acme })]);
     expect((await call('GET', `/v1/usage/${globex}`, token)).body?.code).toBe('TENANT_FORBIDDEN');
     expect((await call('POST', '/v1/events', token, [])).body?.code).toBe('SCOPE_MISSING');
     expect((await call('POST', '/v1/tenant-tokens', token, { tenant_id: acme })).status).toBe(403);
@@ -244,8 +244,8 @@ describe('API keys and scopes', () => {
 
   it('rate limits per key, shared through Redis: 429 with Retry-After past the limit, other keys unaffected, open routes never limited', async () => {
     const limited = await buildApiServer({
-      usage: path.table, clickhouse: path.handle, quotas: new QuotaChecker(withScripts(new Redis(redisUrl)), { definitionsTtlMs: 0 }), quotaStore, reconcile: (t, f, to) => reconcileUsage(path.handle, t, f, to),
-      meter, health: new Health(), keys: book, keyStore: store, tokenSecret: TOKEN_SECRET, log: testLog, clock: () => clock,
+      clickhouse: pipe.rig.handle, quotas: new QuotaChecker(withScripts(new Redis(redisUrl)), { definitionsTtlMs: 0 }), quotaStore, reconcile: (t, f, to) => reconcileUsage(pipe.rig.handle, t, f, to),
+      meter: pipe.rig.meter, health: new Health(), keys: book, keyStore: store, tokenSecret: TOKEN_SECRET, log: testLog, clock: () => clock,
       rateLimit: { redis, perMinute: 3 },
     });
     const hit = (token?: string, url = `/v1/usage/${acme}`) => limited.inject({ method: 'GET', url, headers: token === undefined ? {} : { authorization: `Bearer ${token}` } });

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { usageEventV2Defaults, periodBounds, periodOf, type UsageEvent } from '@meterline/domain';
 import { KeyBook, KeyStore } from '@meterline/access';
 import { buildApiServer, type ApiServer } from '@meterline/api';
-import { AlertsTable, UsageEventsTable, reconcileUsage, type AlertRow } from '@meterline/clickhouse';
+import { AlertsTable, reconcileUsage, type AlertRow } from '@meterline/clickhouse';
 import { ClickHouseSink, alertsStream, type AlertTopics } from '@meterline/clickhouse-sink';
 import { invoiceAlertCodec, pricingAlertCodec, quotaAlertCodec, type InvoiceAlertRecord, type PricingAlertRecord, type QuotaAlertRecord } from '@meterline/contract';
 import { invoiceSchedulerFromConfig, invoiceJobId, type InvoiceFleet } from '@meterline/invoice-scheduler';
@@ -229,7 +229,7 @@ beforeAll(async () => {
   book = new KeyBook(rig.kafka, rig.redis, { topic, pepper: 'pepper', tokenSecret: TOKEN_SECRET }, testLog);
   await book.start();
   api = await buildApiServer({
-    usage: new UsageEventsTable(rig.handle), clickhouse: rig.handle, quotas: new QuotaChecker(rig.redis), quotaStore: rig.quotaStore, reconcile: (t, f, to) => reconcileUsage(rig.handle, t, f, to),
+    clickhouse: rig.handle, quotas: new QuotaChecker(rig.redis), quotaStore: rig.quotaStore, reconcile: (t, f, to) => reconcileUsage(rig.handle, t, f, to),
     meter: rig.meter, health: new Health(), keys: book, keyStore: store, tokenSecret: TOKEN_SECRET, log: testLog,
   });
   contract = new OpenApiCheck(api.swagger() as never);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { KeyBook, KeyStore } from '@meterline/access';
 import { buildApiServer, type ApiServer } from '@meterline/api';
-import { UsageEventsTable, quoteIdentifier, reconcileUsage } from '@meterline/clickhouse';
+import { quoteIdentifier, reconcileUsage } from '@meterline/clickhouse';
 import { formatScaled, type UsageEvent } from '@meterline/domain';
 import { accessTopics, ensureTopics } from '@meterline/kafka';
 import { Health } from '@meterline/platform';
@@ -52,7 +52,7 @@ beforeAll(async () => {
   book = new KeyBook(p.rig.kafka, p.rig.redis, { topic, pepper: 'pepper', tokenSecret: undefined }, testLog);
   await book.start();
   api = await buildApiServer({
-    usage: new UsageEventsTable(p.rig.handle), clickhouse: p.rig.handle, quotas: new QuotaChecker(p.rig.redis), quotaStore: p.rig.quotaStore, reconcile: (t, f, to) => reconcileUsage(p.rig.handle, t, f, to),
+    clickhouse: p.rig.handle, quotas: new QuotaChecker(p.rig.redis), quotaStore: p.rig.quotaStore, reconcile: (t, f, to) => reconcileUsage(p.rig.handle, t, f, to),
     meter: p.rig.meter, health: new Health(), keys: book, keyStore: store, tokenSecret: undefined, log: testLog,
   });
   contract = new OpenApiCheck(api.swagger() as never);

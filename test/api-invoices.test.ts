@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { KeyBook, KeyStore } from '@meterline/access';
 import { buildApiServer, type ApiServer } from '@meterline/api';
-import { InvoicesTable, reconcileUsage, UsageEventsTable } from '@meterline/clickhouse';
+import { InvoicesTable, reconcileUsage } from '@meterline/clickhouse';
 import { computeInvoice, invoiceId, periodBounds, periodOf, previousPeriod, type Invoice, type UsageEvent } from '@meterline/domain';
 import { InvoiceQueue } from '@meterline/invoice-queue';
 import { invoiceSchedulerFromConfig, invoiceJobId, type InvoiceFleet, type TenantInvoiceOutcome } from '@meterline/invoice-scheduler';
@@ -100,7 +100,7 @@ beforeAll(async () => {
   book = new KeyBook(rig.kafka, rig.redis, { topic: keysTopic, pepper: 'pepper', tokenSecret: TOKEN_SECRET }, testLog);
   await book.start();
   api = await buildApiServer({
-    usage: new UsageEventsTable(rig.handle), clickhouse: rig.handle, quotas: new QuotaChecker(rig.redis), quotaStore: rig.quotaStore, reconcile: (t, f, to) => reconcileUsage(rig.handle, t, f, to),
+    clickhouse: rig.handle, quotas: new QuotaChecker(rig.redis), quotaStore: rig.quotaStore, reconcile: (t, f, to) => reconcileUsage(rig.handle, t, f, to),
     meter: rig.meter, health: new Health(), keys: book, keyStore: store, tokenSecret: TOKEN_SECRET, log: testLog,
     prices: () => rig.prices.books,
     invoiceRuns: { queue: apiQueue, allowedLatenessMs: config.rollups.allowedLatenessMs, clock: () => now },

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, inject, it, vi } from 'vitest';
 import { periodBounds, periodOf, type UsageEvent } from '@meterline/domain';
-import { InvoicesTable, openClickHouse, type ReconcileReport, type TenantUsageTotals } from '@meterline/clickhouse';
+import type { TenantUsage } from '@meterline/api';
+import { InvoicesTable, openClickHouse, type ReconcileReport } from '@meterline/clickhouse';
 import { loadTenantBilling } from '@meterline/pricing';
 import { freePort, startRedis, uniqueIdentifier, uniqueName, waitFor, UsageReference, type ManagedProcess } from '@meterline/testing';
 import { spawnApp } from './support/child-app';
@@ -81,15 +82,15 @@ it('api, clickhouse-sink, rollup-consumer and invoice-scheduler as separate proc
       expect(response.status).toBe(202);
     }
 
-    // Raw path: usage_events (through the api process, reading ClickHouse over HTTP).
-    const expectedRaw = new UsageReference();
-    for (const event of traffic.distinct) expectedRaw.add(event);
-    const raw = await whileRunning(waitFor(
-      async () => ((await (await fetch(`${api}/v1/usage`, { headers: auth })).json()) as { tenants: TenantUsageTotals[] }).tenants.filter((t) => tenants.includes(t.tenant_id)),
-      (totals) => totals.reduce((sum, t) => sum + Number(t.events), 0) === traffic.distinct.length,
-      { what: 'every distinct event in usage_events', timeoutMs: 120_000, intervalMs: 500 },
+    // Lifetime usage through the api process (the rollups, read from ClickHouse over HTTP); raw events are reconciled with them below.
+    const expected = new UsageReference();
+    for (const event of traffic.distinct) expected.add(event);
+    const lifetime = await whileRunning(waitFor(
+      async () => ((await (await fetch(`${api}/v1/usage`, { headers: auth })).json()) as { data: TenantUsage[] }).data.filter((t) => tenants.includes(t.tenant)),
+      (totals) => totals.reduce((sum, t) => sum + Number(t.requests), 0) === traffic.distinct.length,
+      { what: 'every distinct event in the rollups', timeoutMs: 120_000, intervalMs: 500 },
     ));
-    expect(raw.map(({ tenant_id, events, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens }) => ({ tenant_id, events, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens }))).toEqual(expectedRaw.expectedTotals());
+    expect(lifetime.map(({ tenant, requests, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens }) => ({ tenant_id: tenant, events: requests, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens }))).toEqual(expected.expectedTotals());
 
     // Stream: hourly rollups (rollup consumer -> usage-rollups -> sink) agree with the raw events, hour by hour.
     const { startMs, endMs } = periodBounds(period);

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it, vi } from 'vitest';
-import type { TenantUsageTotals } from '@meterline/clickhouse';
+import type { TenantUsage } from '@meterline/api';
 import { UsageReference, freePort, pricedSampleModels, usageGenerator, waitFor } from '@meterline/testing';
 import { spawnApp } from './support/child-app';
 
@@ -31,9 +31,9 @@ it('npm start -- --processes: each app its own child process over the shared Cli
     expect(response.status).toBe(202);
     const [expected] = reference.expectedTotals();
     const totals = await waitFor(
-      async () => ((await (await fetch(`${api}/v1/usage?tenant=${tenant}`, { headers: auth })).json()) as { tenants: TenantUsageTotals[] }).tenants,
-      (t) => t[0]?.events === expected!.events,
-      { what: 'the events in ClickHouse through the sink process', timeoutMs: 60_000, intervalMs: 500 },
+      async () => ((await (await fetch(`${api}/v1/usage?tenant=${tenant}`, { headers: auth })).json()) as { data: TenantUsage[] }).data,
+      (t) => t[0]?.requests === expected!.events,
+      { what: 'the events in the rollups through the rollup and sink processes', timeoutMs: 60_000, intervalMs: 500 },
     );
     expect(totals[0]!.output_tokens).toBe(expected!.output_tokens);
 

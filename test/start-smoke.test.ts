@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { expect, it, vi } from 'vitest';
-import type { ReconcileReport, TenantUsageTotals } from '@meterline/clickhouse';
+import type { TenantUsage } from '@meterline/api';
+import type { ReconcileReport } from '@meterline/clickhouse';
 import { UsageReference, freePort, isPidAlive, pricedSampleModels, repoRoot, usageGenerator, waitFor, type ManagedProcess } from '@meterline/testing';
 import { spawnApp } from './support/child-app';
 
@@ -59,8 +60,8 @@ it('npm start: traffic visible within 60 s, ready, no WARN or ERROR; Ctrl-C to t
     const auth = { authorization: `Bearer ${adminKey}` };
     await waitFor(() => fetch(`${api}/v1/usage`).then((r) => r.status).catch(() => 0), (status) => status === 401, { what: 'the API to refuse a request without a key', timeoutMs: 60_000, intervalMs: 250 });
     const totals = await waitFor(
-      async () => ((await (await fetch(`${api}/v1/usage`, { headers: auth })).json()) as { tenants: TenantUsageTotals[] }).tenants,
-      (tenants) => tenants.reduce((sum, t) => sum + Number(t.events), 0) > 0,
+      async () => ((await (await fetch(`${api}/v1/usage`, { headers: auth })).json()) as { data: TenantUsage[] }).data,
+      (tenants) => tenants.reduce((sum, t) => sum + Number(t.requests), 0) > 0,
       { what: 'sample traffic in ClickHouse', timeoutMs: 60_000, intervalMs: 500 },
     );
     expect(Date.now() - startedAt).toBeLessThan(60_000);
@@ -68,9 +69,9 @@ it('npm start: traffic visible within 60 s, ready, no WARN or ERROR; Ctrl-C to t
 
     // The CLI reads through the running fleet (the embedded ClickHouse is held by it).
     const cli = await run(process.execPath, ['--import', 'tsx', join(repoRoot(), 'apps/cli/src/main.ts'), 'usage', '--json'], { cwd: repoRoot(), env: { ...process.env, ...env, LOG_LEVEL: 'warn', METERLINE_API_KEY: adminKey } });
-    const viaCli = JSON.parse(cli.stdout) as { tenant_id: string; events: string }[];
+    const viaCli = JSON.parse(cli.stdout) as TenantUsage[];
     expect(viaCli.length).toBeGreaterThan(0);
-    expect(viaCli.every((t) => Number(t.events) > 0)).toBe(true);
+    expect(viaCli.every((t) => Number(t.requests) > 0)).toBe(true);
 
     // Outside tools read the embedded ClickHouse over HTTP while the fleet holds it (as curl would).
     const count = await fetch(`http://127.0.0.1:${clickhousePort}/?query=${encodeURIComponent('SELECT count() FROM meterline.usage_events')}`);
@@ -127,13 +128,13 @@ it('npm start: traffic visible within 60 s, ready, no WARN or ERROR; Ctrl-C to t
     // After a restart, every event sent before Ctrl-C is counted exactly once, raw and in rollups.
     restarted = await spawnApp('apps/cli/src/main.ts', ['start', '--data-dir', dataDir, '--no-traffic', '--clickhouse-port', '0'], env, 'fleet-restarted');
     const [expected] = reference.expectedTotals();
-    const raw = await waitFor(
-      async () => ((await (await fetch(`${api}/v1/usage?tenant=${tenant}`, { headers: auth }).catch(() => new Response('{"tenants":[]}'))).json()) as { tenants: TenantUsageTotals[] }).tenants,
-      (t) => t.length === 1 && t[0]!.events === expected!.events,
+    const lifetime = await waitFor(
+      async () => ((await (await fetch(`${api}/v1/usage?tenant=${tenant}`, { headers: auth }).catch(() => new Response('{"data":[]}'))).json()) as { data: TenantUsage[] }).data,
+      (t) => t.length === 1 && t[0]!.requests === expected!.events,
       { what: 'the in-flight events after the restart', timeoutMs: 120_000, intervalMs: 500 },
     );
-    const { tenant_id, events, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens } = raw[0]!;
-    expect({ tenant_id, events, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens }).toEqual(expected);
+    const { tenant: counted, requests, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens } = lifetime[0]!;
+    expect({ tenant_id: counted, events: requests, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens }).toEqual(expected);
     const from = new Date(Date.now() - 86_400_000).toISOString();
     const to = new Date(Date.now() + 3_600_000).toISOString();
     const report = await waitFor(

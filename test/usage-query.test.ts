@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { classifyError, formatScaled, statusClass, ERROR_TYPE_ALIASES, STATUS_CLASSES, type UsageEvent } from '@meterline/domain';
+import { classifyError, formatScaled, statusClass, tokenBuckets, ERROR_TYPE_ALIASES, STATUS_CLASSES, type UsageEvent } from '@meterline/domain';
 import { KeyBook, KeyStore } from '@meterline/access';
 import { buildApiServer, rollupCompleteness, type ApiServer } from '@meterline/api';
-import { UsageEventsTable, cleanDays, errorClassSql, queryUsage, quoteIdentifier, reconcileUsage, sealDays, type UsageQuery, type UsageQueryRow } from '@meterline/clickhouse';
+import { cleanDays, errorClassSql, lifetimeUsage, queryUsage, quoteIdentifier, reconcileUsage, sealDays, type UsageQuery, type UsageQueryRow } from '@meterline/clickhouse';
 import { accessTopics, ensureTopics } from '@meterline/kafka';
 import { Health } from '@meterline/platform';
 import { hashApiKey } from '@meterline/producer';
@@ -71,7 +71,7 @@ async function startApi(): Promise<void> {
   book = new KeyBook(rig.kafka, rig.redis, { topic, pepper: 'pepper', tokenSecret: undefined }, testLog);
   await book.start();
   api = await buildApiServer({
-    usage: new UsageEventsTable(rig.handle), clickhouse: rig.handle, quotas: new QuotaChecker(rig.redis), quotaStore: rig.quotaStore, reconcile: (t, f, to) => reconcileUsage(rig.handle, t, f, to),
+    clickhouse: rig.handle, quotas: new QuotaChecker(rig.redis), quotaStore: rig.quotaStore, reconcile: (t, f, to) => reconcileUsage(rig.handle, t, f, to),
     meter: rig.meter, health: new Health(), keys: book, keyStore: store, tokenSecret: undefined, log: testLog,
     clock: () => END, // the current billing period is November, 19.25 days in
     completeness: rollupCompleteness(rig.kafka, { usageEvents: rig.topics.usageEvents, usageRollups: rig.topics.usageRollups, rollupGroup: rig.groupId, rollupSinkGroup: p.rollupSinkGroup }),
@@ -199,6 +199,31 @@ describe('the usage query over HTTP', () => {
     expect((await get(`/v1/usage/periods?tenant=${tenants[1]}`, keys.acme)).status).toBe(403);
     const unnamed = await get('/v1/usage/periods', keys.reader);
     expect([unnamed.status, (JSON.parse(unnamed.body) as { code: string }).code]).toEqual([400, 'TENANT_REQUIRED']);
+  });
+
+  it('lifetime usage (GET /v1/usage, /v1/usage/{tenant}): the reference per tenant, money exact, total_tokens every bucket; a bound key its own only', async () => {
+    type Lifetime = { tenant: string; requests: string; total_tokens: string; cost_usd: string; charge_pico: string } & Record<string, string>;
+    const all = JSON.parse((await get('/v1/usage', keys.reader)).body) as { data: Lifetime[]; meta: { completeness: unknown } };
+    expect(all.meta.completeness).toMatchObject({ complete: true });
+    const expected = reference(distinct, (e) => e.tenant_id);
+    expect(all.data.map((r) => r.tenant)).toEqual([...tenants].sort());
+    for (const row of all.data) {
+      const ref = expected.get(row.tenant)!;
+      const events = distinct.filter((e) => e.tenant_id === row.tenant);
+      expect({ tenant: row.tenant, requests: row.requests, output: row.output_tokens, cost: row.cost_usd, charge: row.charge_pico, total: row.total_tokens }).toEqual({
+        tenant: row.tenant, requests: ref.requests!.toString(), output: ref.output_tokens!.toString(), cost: formatScaled(ref.cost_pico!, 12), charge: ref.charge_pico!.toString(),
+        total: events.reduce((sum, e) => sum + tokenBuckets.reduce((t, b) => t + BigInt(e[b]), 0n), 0n).toString(),
+      });
+    }
+    const one = JSON.parse((await get(`/v1/usage/${tenants[1]}`, keys.reader)).body) as { data: Lifetime };
+    expect(one.data).toEqual(all.data.find((r) => r.tenant === tenants[1]));
+    expect((await get('/v1/usage/no-such-tenant', keys.reader)).status).toBe(404);
+    const own = JSON.parse((await get('/v1/usage', keys.acme)).body) as { data: Lifetime[] };
+    expect(own.data.map((r) => r.tenant)).toEqual([tenants[0]]);
+    expect((await get(`/v1/usage/${tenants[1]}`, keys.acme)).status).toBe(403);
+    // A billing period's total_tokens counts every bucket too.
+    const periods = JSON.parse((await get(`/v1/usage/periods?tenant=${tenants[0]}&count=1`, keys.reader)).body) as { periods: { usage: Record<string, string> }[] };
+    expect(periods.periods[0]!.usage.total_tokens).toBe(all.data.find((r) => r.tenant === tenants[0])!.total_tokens);
   });
 
   it('dimension values: every model of the traffic; a tenant-bound key sees its tenant only', async () => {
@@ -340,6 +365,9 @@ describe('daily rollups: sealed days answer, a late change falls back to the hou
     expect(actual(wholeMonth.rows, (r) => `${utcDay(r.bucket_ms!)}|${r.dimensions.tenant}|${r.dimensions.model}`)).toEqual(reference(events, (e) => `2026-11-01|${e.tenant_id}|${e.model}`));
     const monthTotals = await queryUsage(rig.handle, base({ ...november, groupBy: ['provider'] }));
     expect(actual(monthTotals.rows, (r) => r.dimensions.provider!)).toEqual(reference(events, (e) => e.provider));
+    // Lifetime totals: every stored hour (month rows for a clean November, else days and hours).
+    expect(actual(await lifetimeUsage(rig.handle), (r) => r.dimensions.tenant!)).toEqual(reference(events, (e) => e.tenant_id));
+    expect(actual(await lifetimeUsage(rig.handle, tenants[1]), (r) => r.dimensions.tenant!)).toEqual(reference(events.filter((e) => e.tenant_id === tenants[1]), (e) => e.tenant_id));
   };
   const monthRowRequests = async (): Promise<string | undefined> => {
     const [row] = await (await rig.handle.client.query({ query: `SELECT toString(sum(requests)) AS requests FROM ${rig.handle.database}.usage_rollups_daily WHERE grain = 'month' AND tenant_id IN {t:Array(String)}`, query_params: { t: tenants }, format: 'JSONEachRow' })).json<{ requests: string }>();

@@ -1,5 +1,5 @@
 import { KeyBook, KeyStore } from '@meterline/access';
-import { UsageEventsTable, reconcileUsage } from '@meterline/clickhouse';
+import { reconcileUsage } from '@meterline/clickhouse';
 import { InvoiceQueue } from '@meterline/invoice-queue';
 import { accessTopics, rawPathTopics, streamTopics } from '@meterline/kafka';
 import { createMeter } from '@meterline/producer';
@@ -39,7 +39,6 @@ export const apiApp: App = {
     const invoiceClock = config.invoices.pinnedClockMs === undefined ? Date.now : () => config.invoices.pinnedClockMs as number;
     const api = await startHttpApi(
       {
-        usage: new UsageEventsTable(clickhouse),
         clickhouse,
         completeness: rollupCompleteness(kafka, { usageEvents: config.topics.usageEvents, usageRollups: config.topics.usageRollups, rollupGroup: config.rollups.groupId, rollupSinkGroup: config.rollups.sinkGroupId }),
         quotas: new QuotaChecker(redis),

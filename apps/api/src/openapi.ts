@@ -13,7 +13,7 @@ const notWhileDocumenting = new Proxy({}, {
  * running anything (`meterline openapi`; docs/openapi.json is this, checked by a test).
  */
 export async function openApiDocument(): Promise<unknown> {
-  const deps = { usage: notWhileDocumenting, clickhouse: notWhileDocumenting, quotas: notWhileDocumenting, quotaStore: notWhileDocumenting, reconcile: notWhileDocumenting, meter: notWhileDocumenting, keys: notWhileDocumenting, keyStore: notWhileDocumenting } as unknown as Omit<ApiDeps, 'health' | 'log' | 'tokenSecret'>;
+  const deps = { clickhouse: notWhileDocumenting, quotas: notWhileDocumenting, quotaStore: notWhileDocumenting, reconcile: notWhileDocumenting, meter: notWhileDocumenting, keys: notWhileDocumenting, keyStore: notWhileDocumenting } as unknown as Omit<ApiDeps, 'health' | 'log' | 'tokenSecret'>;
   const app = await buildApiServer({ ...deps, health: new Health(), log: silentLogger(), tokenSecret: undefined });
   try {
     return app.swagger();

@@ -4,7 +4,7 @@ import fastifySwagger from '@fastify/swagger';
 import type { Redis } from 'ioredis';
 import { createSerializerCompiler, jsonSchemaTransform, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { KeyBook, KeyStore } from '@meterline/access';
-import { InvoicesTable, type ClickHouseHandle, type ReconcileReport, type UsageEventsTable } from '@meterline/clickhouse';
+import { InvoicesTable, type ClickHouseHandle, type ReconcileReport } from '@meterline/clickhouse';
 import type { PriceBooks } from '@meterline/domain';
 import type { Health, Logger } from '@meterline/platform';
 import type { Meter } from '@meterline/producer';
@@ -25,7 +25,6 @@ import { usagePeriodRoutes } from './routes/usage-periods';
 import { usageQueryRoutes } from './routes/usage-query';
 
 export interface ApiDeps {
-  usage: UsageEventsTable;
   /** The rollups the usage query reads, and the alert history. */
   clickhouse: ClickHouseHandle;
   quotas: QuotaChecker;
@@ -99,8 +98,8 @@ export async function buildApiServer(deps: ApiDeps): Promise<ApiServer> {
   installAuth(app, deps.keys, clock);
   if (deps.rateLimit !== undefined) await installRateLimit(app, deps.rateLimit.redis, deps.rateLimit.perMinute);
   await app.register(healthRoutes(deps.health));
-  await app.register(usageRoutes({ usage: deps.usage, reconcile: deps.reconcile, clock }));
   const completeness = reportedCompleteness(deps.completeness, deps.log);
+  await app.register(usageRoutes({ clickhouse: () => deps.clickhouse, completeness, reconcile: deps.reconcile, clock }));
   await app.register(usageQueryRoutes({ clickhouse: () => deps.clickhouse, completeness, clock }));
   await app.register(usagePeriodRoutes({ clickhouse: () => deps.clickhouse, completeness, clock }));
   await app.register(quotaRoutes(deps.quotas, deps.quotaStore, clock));

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { UsageEventsTable, migrate, openClickHouse, reconcileUsage, type TenantUsageTotals } from '@meterline/clickhouse';
+import { lifetimeUsage, migrate, openClickHouse, reconcileUsage } from '@meterline/clickhouse';
 import { QuotaStore } from '@meterline/quotas';
 import { createKafka } from '@meterline/kafka';
 import { createMeter } from '@meterline/producer';
@@ -9,7 +9,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startClickHouseHttpServer } from '@meterline/local';
 import { runApp } from '@meterline/runtime';
-import { openApiDocument } from '@meterline/api';
+import { openApiDocument, tenantUsageToWire, type TenantUsage } from '@meterline/api';
 import { ADMIN_KEY_FILE, fleetApps, runFleet } from './fleet';
 import { keysCommand } from './keys-command';
 import { invoiceCommand } from './invoice-command';
@@ -347,19 +347,19 @@ async function viaFleetOr<T>(config: FleetConfig, url: string | undefined, path:
   }
 }
 
-async function readUsage(config: FleetConfig, tenant: string | undefined, url: string | undefined): Promise<TenantUsageTotals[]> {
+async function readUsage(config: FleetConfig, tenant: string | undefined, url: string | undefined): Promise<TenantUsage[]> {
   const base = url ?? `http://${config.http.host}:${config.http.port}`;
   const query = tenant === undefined ? '' : `?tenant=${encodeURIComponent(tenant)}`;
   try {
     const response = await fetch(`${base}/v1/usage${query}`, { signal: AbortSignal.timeout(5_000), headers: apiHeaders(config) });
     if (!response.ok) throw new Error(`${base} answered ${response.status}: ${await response.text()}`);
-    return ((await response.json()) as { tenants: TenantUsageTotals[] }).tenants;
+    return ((await response.json()) as { data: TenantUsage[] }).data;
   } catch (error) {
     if (url !== undefined) throw error;
     // No fleet running: read ClickHouse directly (the embedded directory is free then).
     const handle = openClickHouse(config.clickhouse);
     try {
-      return await new UsageEventsTable(handle).tenantTotals(tenant);
+      return (await lifetimeUsage(handle, tenant)).map(tenantUsageToWire);
     } catch (direct) {
       throw new Error(`could not read usage through ${base} (${errorMessage(error)}) nor from ClickHouse (${errorMessage(direct)})`);
     } finally {
@@ -368,12 +368,12 @@ async function readUsage(config: FleetConfig, tenant: string | undefined, url: s
   }
 }
 
-function printTotals(totals: TenantUsageTotals[], tenant: string | undefined): void {
+function printTotals(totals: TenantUsage[], tenant: string | undefined): void {
   if (totals.length === 0) {
     console.log(tenant === undefined ? 'no usage recorded yet' : `no usage recorded for tenant "${tenant}"`);
     return;
   }
-  const columns = ['tenant_id', 'events', 'input_tokens', 'cache_read_tokens', 'cache_write_tokens', 'output_tokens', 'reasoning_tokens', 'total_tokens', 'errors', 'last_event_at'] as const;
+  const columns = ['tenant', 'requests', 'input_tokens', 'cache_read_tokens', 'cache_write_tokens', 'output_tokens', 'reasoning_tokens', 'total_tokens', 'errors', 'cost_usd', 'charge_usd'] as const;
   const rows = [columns.map((c) => c.replace('_tokens', '')), ...totals.map((t) => columns.map((c) => t[c]))];
   const widths = columns.map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
   for (const row of rows) console.log(row.map((cell, i) => String(cell).padStart(i === 0 ? 0 : (widths[i] ?? 0)).padEnd(i === 0 ? (widths[i] ?? 0) : 0)).join('  '));

@@ -7,7 +7,7 @@ export { UsageRollupsTable, rollupRow, rollupLatencyMicros, type UsageRollupRow,
 export { reconcileUsage, type ReconcileReport, type ReconcileDifference } from './reconcile';
 export { InvoicesTable, type PeriodClose, type StoredInvoiceSummary, type StoredInvoiceRow, type InvoiceCursor, type InvoiceListQuery, type TenantInvoiceHistory } from './invoices-table';
 export { errorClassSql, statusClassSql } from './error-class-sql';
-export { queryUsage, dimensionValues, readsRawEvents, rawOnlyDimensions, usageDimensions, usageGranularities, type UsageQuery, type UsageQueryRow, type UsageQueryPage, type UsageDimension, type UsageGranularity, type DimensionFilter } from './usage-query';
+export { queryUsage, lifetimeUsage, dimensionValues, readsRawEvents, rawOnlyDimensions, usageDimensions, usageGranularities, type UsageQuery, type UsageQueryRow, type UsageQueryPage, type UsageDimension, type UsageGranularity, type DimensionFilter } from './usage-query';
 export { AlertsTable, InvalidAlertError, alertRow, alertKinds, type AlertKind, type AlertKey, type AlertListQuery, type AlertPage, type AlertRow, type AlertSource, type StoredAlert } from './alerts-table';
 export { sealDays, cleanDays, SEAL_MARGIN_SECONDS, type SealResult, type SealOptions } from './daily-rollups';
 export { insertError, clickhouseErrorCode } from './insert-error';

@@ -92,6 +92,36 @@ export async function queryUsage(handle: ClickHouseHandle, query: UsageQuery): P
   return { rows, next };
 }
 
+/**
+ * Each tenant's usage over every hour the rollups hold (one row per tenant, sorted): the usage
+ * query's totals from the first to the last stored hour, so sealed months and days are read from
+ * the daily table and only the rest from the hourly rows.
+ */
+export async function lifetimeUsage(handle: ClickHouseHandle, tenant?: string): Promise<UsageQueryRow[]> {
+  const span = await rollupSpan(handle, tenant);
+  if (span === undefined) return [];
+  const rows: UsageQueryRow[] = [];
+  let after: string[] | undefined;
+  do {
+    const page = await queryUsage(handle, { ...span, granularity: 'none', timeZone: 'UTC', groupBy: ['tenant'], filters: tenant === undefined ? {} : { tenant: { in: [tenant] } }, limit: 10_000, after });
+    rows.push(...page.rows);
+    after = page.next;
+  } while (after !== undefined);
+  return rows;
+}
+
+/** [first stored hour, last stored hour + 1 h) of the hourly rollups (of one tenant), or undefined when there are none. */
+async function rollupSpan(handle: ClickHouseHandle, tenant: string | undefined): Promise<{ fromMs: number; toMs: number } | undefined> {
+  const [span] = await (await handle.client.query({
+    query: `SELECT count() AS rows, toUnixTimestamp(min(hour)) AS first_s, toUnixTimestamp(max(hour)) AS last_s
+            FROM ${quoteIdentifier(handle.database)}.usage_rollups_hourly ${tenant === undefined ? '' : 'WHERE tenant_id = {tenant:String}'}`,
+    query_params: { tenant: tenant ?? '' },
+    format: 'JSONEachRow',
+  })).json<{ rows: string; first_s: number; last_s: number }>();
+  if (span === undefined || span.rows === '0') return undefined;
+  return { fromMs: span.first_s * 1000, toMs: span.last_s * 1000 + 3_600_000 };
+}
+
 /** Whether the query groups or filters by a dimension only the raw events have. */
 export function readsRawEvents(query: Pick<UsageQuery, 'groupBy' | 'filters'>): boolean {
   return rawOnlyDimensions.some((d) => query.groupBy.includes(d) || query.filters[d] !== undefined);

@@ -1,18 +1,17 @@
 import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { queryUsage, type ClickHouseHandle, type UsageQueryRow } from '@meterline/clickhouse';
-import { formatScaled, periodBounds, periodOf, previousPeriod, projectToPeriodEnd } from '@meterline/domain';
+import { formatScaled, periodBounds, periodOf, previousPeriod, projectToPeriodEnd, tokenBuckets } from '@meterline/domain';
 import { tenantOf } from '../auth';
 import type { RollupCompleteness } from '../completeness';
 import { HttpProblem } from '../problem';
 import { completenessSchema, signedDigits } from './wire';
 
 const usd = z.string().regex(/^-?\d+(\.\d+)?$/).describe('exact decimal USD');
-const TOKEN_BUCKETS = ['input_tokens', 'cache_read_tokens', 'cache_write_tokens', 'output_tokens', 'reasoning_tokens'] as const;
 
 const amounts = z.object({
-  requests: signedDigits, input_tokens: signedDigits, cache_read_tokens: signedDigits, cache_write_tokens: signedDigits, output_tokens: signedDigits, reasoning_tokens: signedDigits,
-  total_tokens: signedDigits, cost_usd: usd, cost_pico: signedDigits, charge_usd: usd, charge_pico: signedDigits,
+  requests: signedDigits, ...Object.fromEntries(tokenBuckets.map((b) => [b, signedDigits])) as Record<(typeof tokenBuckets)[number], typeof signedDigits>,
+  total_tokens: signedDigits.describe('every token bucket (they are disjoint)'), cost_usd: usd, cost_pico: signedDigits, charge_usd: usd, charge_pico: signedDigits,
 });
 const periodSchema = z.object({
   period: z.string().describe('billing month, YYYY-MM (UTC)'),
@@ -77,11 +76,11 @@ function lastPeriods(current: string, count: number): string[] {
 function periodAnswer(period: string, row: UsageQueryRow | undefined, now: number | undefined): z.infer<typeof periodSchema> {
   const bounds = periodBounds(period);
   const sums = (pick: (name: string) => bigint): z.infer<typeof amounts> => {
-    const tokens = TOKEN_BUCKETS.map((b) => pick(b));
+    const tokens = tokenBuckets.map((b) => pick(b));
     const money = (name: string) => ({ usd: formatScaled(pick(name), 12), pico: pick(name).toString() });
     return {
       requests: pick('requests').toString(),
-      ...Object.fromEntries(TOKEN_BUCKETS.map((b, i) => [b, tokens[i]!.toString()])) as Record<(typeof TOKEN_BUCKETS)[number], string>,
+      ...Object.fromEntries(tokenBuckets.map((b, i) => [b, tokens[i]!.toString()])) as Record<(typeof tokenBuckets)[number], string>,
       total_tokens: tokens.reduce((a, b) => a + b, 0n).toString(),
       cost_usd: money('cost_pico').usd, cost_pico: money('cost_pico').pico, charge_usd: money('charge_pico').usd, charge_pico: money('charge_pico').pico,
     };

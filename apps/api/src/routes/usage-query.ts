@@ -3,7 +3,7 @@ import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { completenessSchema, millisDecimal, signedDigits } from './wire';
 import { dimensionValues, queryUsage, readsRawEvents, usageDimensions, usageGranularities, type ClickHouseHandle, type UsageQuery, type UsageQueryRow } from '@meterline/clickhouse';
-import { AccessError, formatScaled, zoneFitsHours } from '@meterline/domain';
+import { AccessError, formatScaled, tokenBuckets, zoneFitsHours } from '@meterline/domain';
 import { tenantOf } from '../auth';
 import type { RollupCompleteness } from '../completeness';
 import { HttpProblem } from '../problem';
@@ -34,7 +34,8 @@ const getQuerySchema = z.strictObject({
   ...Object.fromEntries(usageDimensions.flatMap((d) => [[d, commaList.optional()], [`not_${d}`, commaList.optional()]])),
 });
 
-const row = z.object({
+/** One row of usage and money as the API answers it (the usage query, lifetime totals). */
+export const usageRow = z.object({
   bucket_start: z.string().nullable(),
   tenant: z.string().optional(), project: z.string().optional(), provider: z.string().optional(), model: z.string().optional(), operation: z.string().optional(),
   api_key_hash: z.string().optional().describe("hex SHA-256 of the caller's API key ('' when the event had none)"),
@@ -52,7 +53,7 @@ const row = z.object({
   units: z.record(z.string(), signedDigits).describe('per-request priced unit (web_search, ...) -> units'),
 });
 const answer = z.object({
-  data: z.array(row),
+  data: z.array(usageRow),
   meta: z.object({
     from: z.string(), to: z.string(), granularity: z.enum(usageGranularities), time_zone: z.string(),
     price_versions: z.object({ cost: z.array(z.string()), charge: z.array(z.string()) }).describe('every price version that priced the rows'),
@@ -83,7 +84,7 @@ export const usageQueryRoutes = ({ clickhouse, completeness, clock }: UsageQuery
     if (readsRawEvents(query) && query.filters.tenant?.in === undefined) throw new HttpProblem(400, 'TENANT_FILTER_REQUIRED', 'grouping or filtering by api_key_hash, status_class or error_class reads raw events: name the tenants (filters.tenant.in)');
     const measured = await completeness();
     const page = await queryUsage(clickhouse(), query);
-    const data = page.rows.map(toWire);
+    const data = page.rows.map(usageRowToWire);
     const nextCursor = page.next === undefined ? null : Buffer.from(JSON.stringify(page.next)).toString('base64url');
     if ((request.headers.accept ?? '').includes('text/csv')) {
       if (nextCursor !== null) void reply.header('x-next-cursor', nextCursor);
@@ -172,7 +173,8 @@ function decodeCursor(cursor: string | undefined): string[] | undefined {
   throw new HttpProblem(400, 'CURSOR_INVALID', 'the cursor is not one this API gave (pass meta.next_cursor of the previous page)');
 }
 
-function toWire(r: UsageQueryRow): z.infer<typeof row> {
+/** A usage row on the wire: exact decimal strings for counts and money, averages rounded to the microsecond. */
+export function usageRowToWire(r: UsageQueryRow): z.infer<typeof usageRow> {
   const s = r.sums;
   const money = (pico: bigint) => ({ usd: formatScaled(pico, 12), pico: pico.toString() });
   const cost = money(BigInt(s.cost_pico));
@@ -187,7 +189,7 @@ function toWire(r: UsageQueryRow): z.infer<typeof row> {
     const n = BigInt(count);
     return Number((2n * micros + n) / (2n * n)) / 1000;
   };
-  const tokens = ['input_tokens', 'cache_read_tokens', 'cache_write_tokens', 'cache_write_1h_tokens', 'output_tokens', 'reasoning_tokens', 'audio_input_tokens', 'audio_output_tokens', 'image_input_tokens', 'image_output_tokens'] as const;
+  const tokens = tokenBuckets;
   return {
     bucket_start: r.bucket_ms === null ? null : new Date(r.bucket_ms).toISOString(),
     ...r.dimensions,
@@ -207,9 +209,9 @@ function union(lists: readonly string[][]): string[] {
 const MAP_COLUMNS: readonly string[] = ['requests_by_status_class', 'errors_by_class', 'units'];
 
 /** CSV of the rows, one header line, values as they are in JSON (RFC 4180 quoting). */
-function toCsv(rows: readonly z.infer<typeof row>[], groupBy: readonly string[]): string {
+function toCsv(rows: readonly z.infer<typeof usageRow>[], groupBy: readonly string[]): string {
   // The per-class maps stay in JSON: a spreadsheet row holds scalars.
-  const columns = ['bucket_start', ...groupBy, ...Object.keys(row.shape).filter((c) => c !== 'bucket_start' && !(usageDimensions as readonly string[]).includes(c) && !MAP_COLUMNS.includes(c))];
+  const columns = ['bucket_start', ...groupBy, ...Object.keys(usageRow.shape).filter((c) => c !== 'bucket_start' && !(usageDimensions as readonly string[]).includes(c) && !MAP_COLUMNS.includes(c))];
   const cell = (value: string | number | null | undefined): string => {
     const text = value === null || value === undefined ? '' : String(value);
     return /[",\n\r]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;

@@ -1,21 +1,31 @@
 import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { decimalDigits } from './wire';
-import type { ReconcileReport, UsageEventsTable } from '@meterline/clickhouse';
+import { completenessSchema, decimalDigits } from './wire';
+import { lifetimeUsage, type ClickHouseHandle, type ReconcileReport, type UsageQueryRow } from '@meterline/clickhouse';
 import { tenantOf } from '../auth';
+import type { RollupCompleteness } from '../completeness';
 import { HttpProblem } from '../problem';
+import { usageRow, usageRowToWire } from './usage-query';
 
 export interface UsageRouteDeps {
-  usage: UsageEventsTable;
+  clickhouse: () => ClickHouseHandle;
+  completeness: () => Promise<RollupCompleteness | null>;
   reconcile: (tenantId: string, fromMs: number, toMs: number) => Promise<ReconcileReport>;
   clock: () => number;
 }
 
-const totals = z.object({
-  tenant_id: z.string(), events: decimalDigits, input_tokens: decimalDigits, cache_read_tokens: decimalDigits, cache_write_tokens: decimalDigits, cache_write_1h_tokens: decimalDigits,
-  output_tokens: decimalDigits, reasoning_tokens: decimalDigits, audio_input_tokens: decimalDigits, audio_output_tokens: decimalDigits, image_input_tokens: decimalDigits, image_output_tokens: decimalDigits,
-  total_tokens: decimalDigits.describe('every bucket (they are disjoint)'), errors: decimalDigits, first_event_at: z.string(), last_event_at: z.string(),
-});
+const tenantUsage = usageRow.omit({ bucket_start: true, project: true, provider: true, model: true, operation: true, api_key_hash: true, status_class: true, error_class: true })
+  .extend({ tenant: z.string() });
+/** A tenant's lifetime usage on the wire. */
+export type TenantUsage = z.infer<typeof tenantUsage>;
+
+/** A lifetime row (grouped by tenant) as the API answers it. */
+export function tenantUsageToWire(row: UsageQueryRow): TenantUsage {
+  const { bucket_start: _b, ...wire } = usageRowToWire(row);
+  return { ...wire, tenant: row.dimensions.tenant ?? '' };
+}
+
+const meta = z.object({ as_of: z.string(), completeness: completenessSchema });
 const tenantId = z.string().min(1).max(256);
 const reconcileReport = z.object({
   tenant_id: z.string(), from: z.string(), to: z.string(), groups: z.number(), raw_events: decimalDigits, rollup_requests: decimalDigits,
@@ -23,20 +33,34 @@ const reconcileReport = z.object({
 });
 const isoTime = z.iso.datetime({ offset: true });
 
-export const usageRoutes = ({ usage, reconcile, clock }: UsageRouteDeps): FastifyPluginCallbackZod => (app, _options, done) => {
+/**
+ * Lifetime usage and money per tenant, from the rollups (every stored hour; sealed months and
+ * days from the daily table), and the raw-against-rollups reconciliation.
+ */
+export const usageRoutes = ({ clickhouse, completeness, reconcile, clock }: UsageRouteDeps): FastifyPluginCallbackZod => (app, _options, done) => {
+  const lifetime = async (tenant: string | undefined) => {
+    const measured = await completeness();
+    const rows = await lifetimeUsage(clickhouse(), tenant);
+    return { data: rows.map(tenantUsageToWire), meta: { as_of: new Date(clock()).toISOString(), completeness: measured } };
+  };
+
   app.get('/v1/usage', {
     config: { scope: 'usage:read' },
-    schema: { tags: ['usage'], summary: 'Lifetime totals per tenant (a tenant-bound key sees its own tenant only)', querystring: z.strictObject({ tenant: tenantId.optional() }), response: { 200: z.object({ tenants: z.array(totals) }) } },
-  }, async (request) => ({ tenants: await usage.tenantTotals(tenantOf(request, request.query.tenant, clock())) }));
+    schema: {
+      tags: ['usage'], summary: 'Lifetime usage and money per tenant (a tenant-bound key sees its own tenant only)',
+      description: 'Totals over every hour the rollups hold, sorted by tenant. For ranges, buckets and groups, use /v1/usage/query.',
+      querystring: z.strictObject({ tenant: tenantId.optional() }), response: { 200: z.object({ data: z.array(tenantUsage), meta }) },
+    },
+  }, async (request) => lifetime(tenantOf(request, request.query.tenant, clock())));
 
   app.get('/v1/usage/:tenant', {
     config: { scope: 'usage:read' },
-    schema: { tags: ['usage'], summary: "One tenant's lifetime totals", params: z.object({ tenant: tenantId }), response: { 200: totals } },
+    schema: { tags: ['usage'], summary: "One tenant's lifetime usage and money", params: z.object({ tenant: tenantId }), response: { 200: z.object({ data: tenantUsage, meta }) } },
   }, async (request) => {
     const tenant = tenantOf(request, request.params.tenant, clock()) as string;
-    const [found] = await usage.tenantTotals(tenant);
-    if (!found) throw new HttpProblem(404, 'TENANT_NOT_FOUND', `no usage recorded for tenant "${tenant}"`);
-    return found;
+    const { data: [found], meta: measured } = await lifetime(tenant);
+    if (found === undefined) throw new HttpProblem(404, 'TENANT_NOT_FOUND', `no usage recorded for tenant "${tenant}"`);
+    return { data: found, meta: measured };
   });
 
   app.get('/v1/reconcile', {
