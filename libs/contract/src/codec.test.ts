@@ -224,3 +224,52 @@ describe('usage-rollup versions (v2 added money, v3 price versions, v4 the usage
     expect(v3Reader.decode(bytes)).toEqual({ ...base, ...money, ...versions, latency_ms_sum: 0, latency_ms_max: 0, ttft_ms_sum: 0, ttft_ms_max: 0 });
   });
 });
+
+describe('a corrupt block count is a malformed body, never a stall', () => {
+  // avsc reads past the end of a buffer without throwing, so before the bounded walk a count of
+  // 2^31 or 2^53 had it loop that many times on one message (found by test/fuzz/avro-decoder).
+  const zigzag = (n: bigint): Buffer => {
+    let z = n >= 0n ? n << 1n : (-n << 1n) - 1n;
+    const out: number[] = [];
+    for (; z > 0x7fn; z >>= 7n) out.push(Number(z & 0x7fn) | 0x80);
+    return Buffer.from([...out, Number(z)]);
+  };
+  const decodeFailure = (decode: () => unknown): DecodeError | undefined => {
+    try {
+      decode();
+    } catch (error) {
+      if (error instanceof DecodeError) return error;
+      throw error;
+    }
+    return undefined;
+  };
+  const event = { ...readFixture('v2-full'), metadata: {} };
+  const rollup = {
+    kind: 'cumulative', tenant_id: 'acme', project_id: '', provider: 'openai', model: 'gpt-4o', operation: 'chat', hour_start: 0, source_partition: 0, correction_offset: -1, version: 1,
+    requests: 1, input_tokens: 0, cache_read_tokens: 0, cache_write_tokens: 0, cache_write_1h_tokens: 0, output_tokens: 0, reasoning_tokens: 0, audio_input_tokens: 0, audio_output_tokens: 0,
+    image_input_tokens: 0, image_output_tokens: 0, units: {}, errors: 0, errors_by_class: {}, requests_by_status_class: {}, latency_ms_sum: 0, latency_ms_max: 0, latency_count: 0, ttft_ms_sum: 0,
+    ttft_ms_max: 0, ttft_count: 0, latency_us_sum: 0, latency_us_max: 0, ttft_us_sum: 0, ttft_us_max: 0, late_events: 0, cost_pico: '0', charge_pico: '0', cache_savings_pico: '0',
+    unpriced_cost_events: 0, unpriced_charge_events: 0, cost_price_versions: [], charge_price_versions: [],
+  } as UsageRollupRecord;
+
+  it.each<[string, bigint]>([
+    ['2^31 - 1', 2n ** 31n - 1n],
+    ['2^53', 2n ** 53n],
+    ['-2^40 (a negative count, then a block size)', -(2n ** 40n)],
+  ])('usage-event metadata map (the last field) with a block count of %s', (_name, count) => {
+    const codec = usageEventCodec();
+    const good = Buffer.from(codec.encode(event));
+    expect(good.at(-1)).toBe(0); // the empty map's end marker
+    const bad = Buffer.concat([good.subarray(0, -1), zigzag(count), Buffer.from([0x02])]);
+    expect(decodeFailure(() => codec.decode(bad))).toMatchObject({ reason: 'malformed_body', message: expect.stringContaining('block of') as string });
+  });
+
+  it('usage-rollup charge_price_versions array (the last field) with a block count of 2^31 - 1', () => {
+    const codec = usageRollupCodec();
+    const good = Buffer.from(codec.encode(rollup));
+    expect(good.at(-1)).toBe(0);
+    const bad = Buffer.concat([good.subarray(0, -1), zigzag(2n ** 31n - 1n), Buffer.from([0x02, 0x61])]);
+    expect(decodeFailure(() => codec.decode(bad))).toMatchObject({ reason: 'malformed_body', message: expect.stringContaining('block of 2147483647 items') as string });
+    expect(codec.decode(good)).toEqual(rollup);
+  });
+});

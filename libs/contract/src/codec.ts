@@ -1,5 +1,6 @@
 import type avro from 'avsc';
 import { MeterlineError } from '@meterline/platform';
+import { bodyProblem } from './bounded-body';
 import { CANONICAL, SINGLE_OBJECT_HEADER_BYTES, type FingerprintMatch, type RegisteredSchema, type SchemaRegistry } from './schema-registry';
 
 export type DecodeFailure = 'not_single_object_encoding' | 'unknown_schema_fingerprint' | 'wrong_record' | 'malformed_body';
@@ -697,8 +698,13 @@ export class AvroCodec<T> {
     return true;
   }
 
-  /** The body after the header, as avsc's fromBuffer reads it (same errors), without a copy of the view. */
+  /**
+   * The body after the header, as avsc's fromBuffer reads it (same errors), without a copy of
+   * the view; first walked with bounds (avsc would loop on a corrupt block count).
+   */
   #read(bytes: Buffer, writer: RegisteredSchema, resolver: avro.Resolver | null): T {
+    const problem = bodyProblem(writer.type, bytes, SINGLE_OBJECT_HEADER_BYTES);
+    if (problem !== undefined) throw new DecodeError('malformed_body', `malformed ${this.record} v${writer.version} body: ${problem}`);
     try {
       const decoded: { value: unknown; offset: number } = resolver === null ? this.reader.type.decode(bytes, SINGLE_OBJECT_HEADER_BYTES) : this.reader.type.decode(bytes, SINGLE_OBJECT_HEADER_BYTES, resolver);
       if (decoded.offset < 0) throw new Error('truncated buffer');
