@@ -79,6 +79,18 @@ describe('validateUsageEvent', () => {
     expect(validateUsageEvent({ ...valid, occurred_at: NOW + defaultEventLimits.maxFutureMs }, NOW)).toEqual([]);
   });
 
+  // Past Date's range (±8.64e15 ms) toISOString throws: an event or a Kafka timestamp out there
+  // threw a RangeError from the validator and stopped a sink batch (found by test/fuzz).
+  it.each<[string, number, number, string]>([
+    ['occurred_at past the last Date', Number.MAX_SAFE_INTEGER, NOW, 'max_future'],
+    ['occurred_at before the first Date', -Number.MAX_SAFE_INTEGER, NOW, 'max_past'],
+    ['a reference time (Kafka timestamp) past the last Date', NOW, 8_640_000_000_000_001, 'max_past'],
+    ['a reference time before the first Date', NOW, -8_640_000_000_000_001, 'max_future'],
+  ])('%s is a violation, not a throw', (_name, occurredAt, referenceTime, rule) => {
+    const violations = validateUsageEvent({ ...valid, occurred_at: occurredAt }, referenceTime);
+    expect(violations).toEqual([{ field: 'occurred_at', rule, message: expect.stringContaining('ms since the epoch') as string }]);
+  });
+
   it('lists every violation at once', () => {
     const violations = validateUsageEvent({ ...valid, tenant_id: '', input_tokens: -1, output_tokens: 0.5 }, NOW);
     expect(violations.map((v) => v.field)).toEqual(['tenant_id', 'input_tokens', 'output_tokens']);

@@ -62,9 +62,9 @@ export function validateUsageEvent(event: UsageEvent, referenceTime: number, lim
   if (!Number.isSafeInteger(event.occurred_at)) {
     add(violations, 'occurred_at', 'epoch_millis', `occurred_at must be an integer number of epoch milliseconds, got ${String(event.occurred_at)}`);
   } else if (event.occurred_at < referenceTime - limits.maxPastMs) {
-    add(violations, 'occurred_at', 'max_past', `occurred_at ${new Date(event.occurred_at).toISOString()} is more than ${limits.maxPastMs} ms before ${new Date(referenceTime).toISOString()}`);
+    add(violations, 'occurred_at', 'max_past', `occurred_at ${instant(event.occurred_at)} is more than ${limits.maxPastMs} ms before ${instant(referenceTime)}`);
   } else if (event.occurred_at > referenceTime + limits.maxFutureMs) {
-    add(violations, 'occurred_at', 'max_future', `occurred_at ${new Date(event.occurred_at).toISOString()} is more than ${limits.maxFutureMs} ms after ${new Date(referenceTime).toISOString()}`);
+    add(violations, 'occurred_at', 'max_future', `occurred_at ${instant(event.occurred_at)} is more than ${limits.maxFutureMs} ms after ${instant(referenceTime)}`);
   }
 
   for (const bucket of tokenBuckets) nonNegativeInteger(violations, event[bucket], bucket, false);
@@ -180,6 +180,15 @@ function nonNegativeInteger(violations: Violation[], value: unknown, field: stri
   } else if (value < 0) {
     add(violations, field, 'non_negative_integer', `${field} must be a non-negative integer, got ${value}`);
   }
+}
+
+/**
+ * ISO 8601 for the message; epoch ms past Date's range (±8.64e15 ms), where toISOString
+ * throws: a safe-integer occurred_at or a Kafka timestamp can be out there.
+ */
+function instant(ms: number): string {
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? `${ms} ms since the epoch` : date.toISOString();
 }
 
 function formatValue(value: unknown): string {
