@@ -1,4 +1,4 @@
-import { isRetriable } from '@meterline/platform';
+import { MeterlineError } from '@meterline/platform';
 
 /** Rows `[start, end)` of a flush that ClickHouse rejected, and its error. */
 export interface RejectedRows {
@@ -45,7 +45,8 @@ export async function insertIsolatingRejected(
     try {
       await write(start, end, rangeToken);
     } catch (error) {
-      if (isRetriable(error)) throw error;
+      // Only the fleet's non-retriable errors reject rows; anything else (unclassified) is retried.
+      if (!(error instanceof MeterlineError) || error.retriable) throw error;
       if (end - start === 1 || inserts >= maxInserts) {
         rejected.push({ start, end, error, isolated: end - start === 1 });
         return;

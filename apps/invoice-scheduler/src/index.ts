@@ -1,5 +1,5 @@
 export { InvoiceJobs, PeriodNotClosableYet, ReconciliationFailed, EarlierPeriodOpen, EarlierInvoicePending, PeriodOutOfOrder, type InvoiceJobsDeps, type InvoiceStore, type InvoiceDocuments, type InvoiceAnnouncer } from './invoice-jobs';
-export { InvoiceScheduler, type InvoiceSchedulerOptions } from './scheduler';
+export { InvoiceScheduler, unrecoverableUnlessRetriable, type InvoiceSchedulerOptions, type InvoiceJobRunner } from './scheduler';
 // The queue's jobs and ids live in libs/invoice-queue (the API queues runs too); re-exported for the CLI and tests.
 export {
   invoiceJobId,

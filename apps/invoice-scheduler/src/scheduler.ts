@@ -15,12 +15,15 @@ import {
   type ReviseInvoiceData,
   type TenantInvoiceOutcome,
 } from '@meterline/invoice-queue';
-import { errorMessage, isRetriable, type Logger } from '@meterline/platform';
+import { MeterlineError, errorMessage, type Logger } from '@meterline/platform';
 import { EarlierInvoicePending, EarlierPeriodOpen, PeriodNotClosableYet, type InvoiceJobs } from './invoice-jobs';
 
 /** How often a job waiting for an earlier month (its close, or a tenant's invoice) looks again. */
 const ORDER_RECHECK_MS = 2_000;
 const finished = (state: JobState | 'unknown'): boolean => state === 'completed' || state === 'failed';
+
+/** What the worker runs (InvoiceJobs). */
+export type InvoiceJobRunner = Pick<InvoiceJobs, 'closePeriod' | 'invoiceTenant' | 'reviseInvoice'>;
 
 export interface InvoiceSchedulerOptions {
   queue: string;
@@ -48,7 +51,7 @@ export class InvoiceScheduler {
 
   constructor(
     private readonly connection: ConnectionOptions,
-    private readonly jobs: InvoiceJobs,
+    private readonly jobs: InvoiceJobRunner,
     private readonly options: InvoiceSchedulerOptions,
     log: Logger,
   ) {
@@ -129,11 +132,7 @@ export class InvoiceScheduler {
         await this.#failWithEarlier(invoiceJobId(error.tenantId, error.earlier), `the ${error.earlier} invoice of ${error.tenantId}`, error.period);
         await this.#waitForEarlier(job, token, `the ${error.earlier} invoice of ${error.tenantId}`);
       }
-      // Our non-retriable errors (a reconciliation mismatch, a period not closed) fail at once.
-      if (!isRetriable(error) && !(error instanceof BullUnrecoverableError) && error instanceof Error && 'retriable' in error) {
-        throw new BullUnrecoverableError(errorMessage(error));
-      }
-      throw error;
+      throw unrecoverableUnlessRetriable(error);
     }
   }
 
@@ -162,4 +161,18 @@ export class InvoiceScheduler {
     await this.#worker?.close();
     await this.invoices.close();
   }
+}
+
+/**
+ * The error BullMQ sees: the fleet's non-retriable errors (a reconciliation mismatch, a period
+ * not closed, invalid billing terms or invoice input) fail the job at once, as BullMQ's
+ * UnrecoverableError keeping the code and cause; they can never pass. Everything else (the
+ * fleet's retriable errors, and errors outside the family such as a dropped connection)
+ * uses the job's attempts.
+ */
+export function unrecoverableUnlessRetriable(error: unknown): unknown {
+  if (!(error instanceof MeterlineError) || error.retriable) return error;
+  const unrecoverable = new BullUnrecoverableError(errorMessage(error));
+  unrecoverable.cause = error;
+  return unrecoverable;
 }

@@ -29,6 +29,7 @@ export {
   type Violation,
   type TelemetryWarning,
 } from './usage-event/validate';
+export { MeterlineError } from './errors';
 export * from './pricing';
 export * from './windows';
 export * from './quotas';

@@ -1,19 +1,7 @@
-/**
- * One error family for the whole fleet (after KafkaJS): every error says whether retrying
- * can help (`retriable`) and keeps what caused it (`cause`). Retriers branch on `retriable`,
- * never on message text.
- */
-export class MeterlineError extends Error {
-  readonly code: string;
-  readonly retriable: boolean;
+import { MeterlineError } from '@meterline/domain';
 
-  constructor(code: string, message: string, options: { retriable?: boolean; cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = new.target.name;
-    this.code = code;
-    this.retriable = options.retriable ?? false;
-  }
-}
+// The family's base lives in the pure domain library, whose errors are members too.
+export { MeterlineError };
 
 /** A dependency (Kafka, ClickHouse, Redis) failed in a way that may pass: retry with backoff. */
 export class InfrastructureError extends MeterlineError {

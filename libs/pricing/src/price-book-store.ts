@@ -16,8 +16,9 @@ export class PriceBooksError extends MeterlineError {
   constructor(
     message: string,
     readonly problems: readonly string[],
+    cause?: unknown,
   ) {
-    super('PRICE_BOOKS_INVALID', message, { retriable: false });
+    super('PRICE_BOOKS_INVALID', message, { retriable: false, cause });
   }
 }
 

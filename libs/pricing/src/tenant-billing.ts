@@ -18,12 +18,12 @@ export function loadTenantBilling(dir: string): TenantBillingBook {
   try {
     json = JSON.parse(readFileSync(path, 'utf8'));
   } catch (error) {
-    throw new PriceBooksError(`${path}: not JSON: ${errorMessage(error)}`, [`${path}: not JSON: ${errorMessage(error)}`]);
+    throw new PriceBooksError(`${path}: not JSON: ${errorMessage(error)}`, [`${path}: not JSON: ${errorMessage(error)}`], error);
   }
   try {
     return parseTenantBilling(json, path);
   } catch (error) {
-    if (error instanceof BillingTermsError) throw new PriceBooksError(error.message, error.problems.map((p) => `${path}: ${p}`));
+    if (error instanceof BillingTermsError) throw new PriceBooksError(error.message, error.problems.map((p) => `${path}: ${p}`), error);
     throw error;
   }
 }

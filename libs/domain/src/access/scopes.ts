@@ -3,6 +3,7 @@
  * (it would reach other tenants).
  */
 export const SCOPES = ['admin', 'usage:read', 'events:write', 'quotas:read', 'quotas:write', 'invoices:read'] as const;
+import { MeterlineError } from '../errors';
 
 export type Scope = (typeof SCOPES)[number];
 
@@ -32,13 +33,10 @@ export type AccessErrorCode =
   | 'TOKEN_EXPIRED';
 
 /** Why a caller may not do something; `status` is the HTTP answer (401 who are you, 403 not allowed). */
-export class AccessError extends Error {
-  constructor(
-    readonly code: AccessErrorCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'AccessError';
+export class AccessError extends MeterlineError {
+  declare readonly code: AccessErrorCode;
+  constructor(code: AccessErrorCode, message: string) {
+    super(code, message);
   }
 
   get status(): 400 | 401 | 403 {

@@ -126,7 +126,7 @@ export function checkAggregate(a: PricedUsageAggregate, field: string): void {
     try {
       if (parseExactDecimal(a.unit_price).units < 0n) throw new InvoiceInputError(`${field}.unit_price`, `must be >= 0, got ${JSON.stringify(a.unit_price)}`);
     } catch (error) {
-      if (error instanceof DecimalError) throw new InvoiceInputError(`${field}.unit_price`, error.message);
+      if (error instanceof DecimalError) throw new InvoiceInputError(`${field}.unit_price`, error.message, error);
       throw error;
     }
   }

@@ -3,6 +3,7 @@ import { DecimalError, parseExactDecimal } from '../pricing/money';
 import { currencyMinorUnit, DEFAULT_CURRENCY, parseExchangeRate } from './currency';
 import { InvoiceInputError } from './errors';
 import type { BillingTerms } from './types';
+import { MeterlineError } from '../errors';
 
 /**
  * Per-tenant billing terms (`pricing/tenants/billing.json`, format `meterline.tenant-billing/v1`):
@@ -32,14 +33,12 @@ export interface TenantBillingBook {
 }
 
 /** Every problem of the file, one per line, each naming the tenant and the field. */
-export class BillingTermsError extends Error {
-  readonly code = 'BILLING_TERMS_INVALID';
+export class BillingTermsError extends MeterlineError {
   constructor(
     readonly source: string,
     readonly problems: readonly string[],
   ) {
-    super(`${source}: ${problems.length} problem${problems.length === 1 ? '' : 's'} in the billing terms:\n  ${problems.join('\n  ')}`);
-    this.name = 'BillingTermsError';
+    super('BILLING_TERMS_INVALID', `${source}: ${problems.length} problem${problems.length === 1 ? '' : 's'} in the billing terms:\n  ${problems.join('\n  ')}`);
   }
 }
 

@@ -166,7 +166,7 @@ function checkTerms(terms: BillingTerms): CheckedTerms {
     try {
       value = parseExactDecimal(text);
     } catch (error) {
-      throw new InvoiceInputError('terms.discount_percent', error instanceof DecimalError ? error.message : String(error));
+      throw new InvoiceInputError('terms.discount_percent', error instanceof DecimalError ? error.message : String(error), error);
     }
     if (value.units < 0n || value.units > 100n * 10n ** BigInt(value.scale)) {
       throw new InvoiceInputError('terms.discount_percent', `must be from 0 to 100, got ${JSON.stringify(text)}`);

@@ -60,7 +60,7 @@ export function parseExchangeRate(currency: string, text: string | undefined): E
     value = parseExactDecimal(text);
   } catch (error) {
     const detail = error instanceof DecimalError ? error.message : String(error);
-    throw new InvoiceInputError('exchange_rate', detail);
+    throw new InvoiceInputError('exchange_rate', detail, error);
   }
   if (value.units <= 0n) throw new InvoiceInputError('exchange_rate', `exchange_rate must be positive, got ${JSON.stringify(text)}`);
   if (currency === 'USD' && (value.units !== 1n || value.scale !== 0)) {

@@ -30,7 +30,7 @@ export function decodeInvoice(text: string, source = 'stored invoice'): Invoice 
   try {
     raw = JSON.parse(text);
   } catch (error) {
-    throw new InvoiceInputError(source, `is not JSON: ${error instanceof Error ? error.message : String(error)}`);
+    throw new InvoiceInputError(source, `is not JSON: ${error instanceof Error ? error.message : String(error)}`, error);
   }
   if (typeof raw !== 'object' || raw === null) throw new InvoiceInputError(source, 'is not an object');
   const doc = raw as Record<string, unknown>;

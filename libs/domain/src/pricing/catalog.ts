@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DecimalError, parseDecimal } from './money';
+import { MeterlineError } from '../errors';
 
 /**
  * Price catalogs: the provider cost book and the customer rate card share one file format
@@ -178,14 +179,12 @@ export function describeProblem(p: CatalogProblem): string {
 }
 
 /** A price file is invalid; `problems` lists every problem found, not only the first. */
-export class CatalogError extends Error {
-  readonly code = 'CATALOG_INVALID';
+export class CatalogError extends MeterlineError {
   readonly problems: readonly CatalogProblem[];
 
   constructor(source: string, problems: readonly CatalogProblem[]) {
     const n = problems.length;
-    super(`invalid price file ${source}: ${n} problem${n === 1 ? '' : 's'}:\n${problems.map((p) => `  - ${describeProblem(p)}`).join('\n')}`);
-    this.name = 'CatalogError';
+    super('CATALOG_INVALID', `invalid price file ${source}: ${n} problem${n === 1 ? '' : 's'}:\n${problems.map((p) => `  - ${describeProblem(p)}`).join('\n')}`);
     this.problems = problems;
   }
 }

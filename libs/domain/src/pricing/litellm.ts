@@ -9,6 +9,7 @@ import {
   type TierDocument,
 } from './catalog';
 import { DecimalError, parseDecimal, shiftDecimal } from './money';
+import { MeterlineError } from '../errors';
 
 /**
  * Imports LiteLLM's `model_prices_and_context_window.json` into the catalog format.
@@ -95,7 +96,12 @@ function mappedField(key: string): boolean {
   return false;
 }
 
-class SkipEntry extends Error {}
+/** An entry the import leaves out (the reason is reported); caught within this file. */
+class SkipEntry extends MeterlineError {
+  constructor(message: string) {
+    super('LITELLM_ENTRY_SKIPPED', message);
+  }
+}
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

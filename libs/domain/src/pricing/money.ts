@@ -8,6 +8,7 @@
 
 /** One US dollar in pico-USD. */
 export const PICO_PER_USD = 1_000_000_000_000n;
+import { MeterlineError } from '../errors';
 /** Digits after the point of a pico-USD amount written in USD. */
 export const PICO_DECIMALS = 12;
 
@@ -16,14 +17,13 @@ const MAX_EXPONENT = 400;
 const DECIMAL = /^(-)?(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/;
 
 /** A decimal string was malformed or cannot be represented exactly at the requested scale. */
-export class DecimalError extends Error {
+export class DecimalError extends MeterlineError {
   readonly input: unknown;
   /** `syntax` (not a decimal number) or `precision` (more decimal places than the scale allows). */
   readonly reason: 'syntax' | 'precision' | 'range';
 
   constructor(input: unknown, reason: 'syntax' | 'precision' | 'range', message: string) {
-    super(message);
-    this.name = 'DecimalError';
+    super('DECIMAL_INVALID', message);
     this.input = input;
     this.reason = reason;
   }

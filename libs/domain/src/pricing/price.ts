@@ -1,6 +1,7 @@
 import type { TokenBucket } from '../usage-event/usage-event';
 import { STANDARD_TIER_NAMES, type Catalog, type PricePlan, type RateSet } from './catalog';
 import { findEntry, versionAt, type MatchKind } from './resolve';
+import { MeterlineError } from '../errors';
 
 /**
  * What is priced: an event's identity, time, tier, disjoint token buckets and units. The v2
@@ -72,11 +73,9 @@ export interface Unpriced {
 }
 
 /** The usage to price is itself invalid (negative or fractional tokens, bad time). A bug upstream. */
-export class PricingInputError extends Error {
-  readonly code = 'PRICING_INPUT_INVALID';
+export class PricingInputError extends MeterlineError {
   constructor(message: string) {
-    super(message);
-    this.name = 'PricingInputError';
+    super('PRICING_INPUT_INVALID', message);
   }
 }
 

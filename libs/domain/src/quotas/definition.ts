@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { isValidTimeZone, quotaPeriodKinds, type QuotaPeriodKind } from './period';
+import { MeterlineError } from '../errors';
 
 /**
  * Quota definitions: a limit on one metric of a tenant's usage (optionally narrowed to a project,
@@ -85,15 +86,13 @@ const QUOTA_ID = /^[A-Za-z0-9_.:-]*$/;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 /** A quota definition is invalid; `problems` names every field and rule at fault. */
-export class QuotaDefinitionError extends Error {
-  readonly code = 'QUOTA_DEFINITION_INVALID';
+export class QuotaDefinitionError extends MeterlineError {
   /** One line per problem: `field: message [rule]`. */
   readonly problems: readonly string[];
 
   constructor(problems: readonly string[], label = 'quota definition') {
     const n = problems.length;
-    super(`invalid ${label}: ${n} problem${n === 1 ? '' : 's'}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'QuotaDefinitionError';
+    super('QUOTA_DEFINITION_INVALID', `invalid ${label}: ${n} problem${n === 1 ? '' : 's'}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
     this.problems = problems;
   }
 }
