@@ -91,6 +91,18 @@ describe('validateUsageEvent', () => {
     expect(violations).toEqual([{ field: 'occurred_at', rule, message: expect.stringContaining('ms since the epoch') as string }]);
   });
 
+  // An embedding service's own objects reach the shim's validator: String() threw a TypeError
+  // for these instead of a violation (found by test/fuzz).
+  it.each<[string, unknown, keyof UsageEvent, string]>([
+    ['a bucket without a prototype', Object.create(null), 'input_tokens', 'non_negative_integer'],
+    ['occurred_at without a prototype', Object.create(null), 'occurred_at', 'epoch_millis'],
+    ['a bucket whose toString throws', { toString: () => { throw new Error('no'); } }, 'output_tokens', 'non_negative_integer'],
+  ])('%s is a violation, not a throw', (_name, value, field, rule) => {
+    const violations = validateUsageEvent({ ...valid, [field]: value }, NOW);
+    expect(violations.map((v) => [v.field, v.rule])).toEqual([[field, rule]]);
+    expect(describeViolations(violations)).toContain('[object Object]');
+  });
+
   it('lists every violation at once', () => {
     const violations = validateUsageEvent({ ...valid, tenant_id: '', input_tokens: -1, output_tokens: 0.5 }, NOW);
     expect(violations.map((v) => v.field)).toEqual(['tenant_id', 'input_tokens', 'output_tokens']);

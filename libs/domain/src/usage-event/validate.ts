@@ -60,7 +60,7 @@ export function validateUsageEvent(event: UsageEvent, referenceTime: number, lim
   }
 
   if (!Number.isSafeInteger(event.occurred_at)) {
-    add(violations, 'occurred_at', 'epoch_millis', `occurred_at must be an integer number of epoch milliseconds, got ${String(event.occurred_at)}`);
+    add(violations, 'occurred_at', 'epoch_millis', `occurred_at must be an integer number of epoch milliseconds, got ${formatValue(event.occurred_at)}`);
   } else if (event.occurred_at < referenceTime - limits.maxPastMs) {
     add(violations, 'occurred_at', 'max_past', `occurred_at ${instant(event.occurred_at)} is more than ${limits.maxPastMs} ms before ${instant(referenceTime)}`);
   } else if (event.occurred_at > referenceTime + limits.maxFutureMs) {
@@ -191,9 +191,14 @@ function instant(ms: number): string {
   return Number.isNaN(date.getTime()) ? `${ms} ms since the epoch` : date.toISOString();
 }
 
+/** The value for a message; never throws (String() does for an object without a prototype or with a throwing toString). */
 function formatValue(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
-  return String(value);
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
 }
 
 /** One line per violation, for error messages and DLQ headers. */
