@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { parseQuotaDefinition, type QuotaDefinition } from '@meterline/domain';
 import { CompactedTopicTable } from '@meterline/kafka';
 import { execChecked, redisKeys } from '@meterline/redis';
-import { errorMessage, type Logger } from '@meterline/platform';
+import { errorMessage, retry, type Logger } from '@meterline/platform';
 import { serializeQuota } from './quota-store';
 
 /**
@@ -21,6 +21,12 @@ export function mirrorQuota(redis: Redis, definition: QuotaDefinition): Promise<
 export class QuotaBook {
   readonly #byTenant = new Map<string, Map<string, QuotaDefinition>>();
   readonly #table: CompactedTopicTable;
+  /** Mirror writes of single changes not yet settled. */
+  readonly #updates = new Set<Promise<void>>();
+  /** A full re-mirror after a failed update, retried until Redis takes it (or stop()). */
+  #repair: Promise<void> | undefined;
+  readonly #stopping = new AbortController();
+  #mirrorFailures = 0;
 
   constructor(
     kafka: Kafka,
@@ -40,6 +46,21 @@ export class QuotaBook {
 
   async stop(): Promise<void> {
     await this.#table.stop();
+    this.#stopping.abort();
+    await this.mirrored();
+  }
+
+  /** Mirror updates that failed (each one starts a full re-mirror, retried until it succeeds). */
+  get mirrorFailures(): number {
+    return this.#mirrorFailures;
+  }
+
+  /** Resolves when every change seen so far is in the mirror (or stop() gave up on a repair). */
+  async mirrored(): Promise<void> {
+    while (this.#updates.size > 0 || this.#repair !== undefined) {
+      await Promise.all(this.#updates);
+      await this.#repair;
+    }
   }
 
   forTenant(tenantId: string): readonly QuotaDefinition[] {
@@ -67,15 +88,49 @@ export class QuotaBook {
     if (!definitions) this.#byTenant.set(tenantId, (definitions = new Map<string, QuotaDefinition>()));
     if (value === null) {
       definitions.delete(quotaId);
-      void this.redis.hdel(redisKeys.quotaDefinitions(tenantId), quotaId).catch((error: unknown) => this.log.warn({ err: errorMessage(error) }, 'quota mirror update failed'));
+      this.#mirror(() => this.redis.hdel(redisKeys.quotaDefinitions(tenantId), quotaId), tenantId, quotaId);
       return;
     }
     try {
       const definition = parseQuotaDefinition(JSON.parse(value.toString()));
       definitions.set(quotaId, definition);
-      void mirrorQuota(this.redis, definition).catch((error: unknown) => this.log.warn({ err: errorMessage(error) }, 'quota mirror update failed'));
+      this.#mirror(() => mirrorQuota(this.redis, definition), tenantId, quotaId);
     } catch (error) {
       this.log.error({ tenant: tenantId, quota: quotaId, err: errorMessage(error) }, 'stored quota definition is invalid; ignored');
+    }
+  }
+
+  /**
+   * Writes one change to the mirror without holding up the topic's tail. A failed write is not
+   * dropped: checkQuota would read a stale definition until the next restart, so the whole book
+   * (the tail's state, which is authoritative) is mirrored again, retried until Redis takes it.
+   */
+  #mirror(write: () => Promise<unknown>, tenantId: string, quotaId: string): void {
+    const update = write().then(
+      () => undefined,
+      (error: unknown) => {
+        this.#mirrorFailures++;
+        this.log.error({ tenant: tenantId, quota: quotaId, err: errorMessage(error), failures: this.#mirrorFailures }, 'quota mirror update failed; mirroring every definition again until Redis takes it');
+        this.#repair ??= this.#remirror().finally(() => {
+          this.#repair = undefined;
+        });
+      },
+    );
+    this.#updates.add(update);
+    void update.finally(() => this.#updates.delete(update));
+  }
+
+  async #remirror(): Promise<void> {
+    try {
+      await retry(() => this.mirrorAll(), {
+        policy: { initialMs: 200, maxMs: 10_000, multiplier: 2 },
+        retriable: () => true,
+        signal: this.#stopping.signal,
+        onRetry: (error, attempt) => this.log.error({ err: errorMessage(error), attempt }, 'quota mirror repair failed; retrying'),
+      });
+      this.log.info({ failures: this.#mirrorFailures }, 'quota mirror repaired');
+    } catch (error) {
+      this.log.error({ err: errorMessage(error) }, 'quota mirror not repaired before stop: it is mirrored again at the next start');
     }
   }
 }
