@@ -106,6 +106,8 @@ export interface StreamRig {
   brokers: string[];
   topics: { usageEvents: string; usageEventsPartitions: number; usageRollups: string; quotaAlerts: string; quotaDefinitions: string; pricingAlerts: string };
   groupId: string;
+  /** The group startRollupSink uses by default (the rebuild waits for it). */
+  rollupSinkGroupId: string;
   redisServer: RedisServer;
   redis: ScriptedRedis;
   handle: ClickHouseHandle;
@@ -146,6 +148,7 @@ export async function streamRig(brokers: string[], partitions = 6, options: { pr
   const quotaStore = new QuotaStore(kafka, topics.quotaDefinitions, testLog);
   const meter = createMeter({ kafka, topic: topics.usageEvents, spoolDir: mkdtempSync(join(tmpdir(), 'meterline-spool-')), log: testLog, batchSize: 5_000 });
   const groupId = uniqueName('rollups');
+  const rollupSinkGroupId = `${groupId}-sink`;
   const consumerConfig: RollupConsumerConfig = {
     groupId,
     topic: topics.usageEvents,
@@ -158,7 +161,7 @@ export async function streamRig(brokers: string[], partitions = 6, options: { pr
   };
   const stops: (() => Promise<void>)[] = [];
   const rig: StreamRig = {
-    kafka, brokers, topics, groupId, redisServer, redis, handle, rollups, quotaStore, meter, consumerConfig, pricingDir, prices,
+    kafka, brokers, topics, groupId, rollupSinkGroupId, redisServer, redis, handle, rollups, quotaStore, meter, consumerConfig, pricingDir, prices,
     async startConsumer(rawSinkGroupId?: string) {
       const book = new QuotaBook(kafka, topics.quotaDefinitions, redis, testLog);
       await book.start();
@@ -167,6 +170,7 @@ export async function streamRig(brokers: string[], partitions = 6, options: { pr
         rebuildState: async () => {
           await rebuildStreamState({
             kafka, redis, clickhouse: handle, log: testLog, topic: topics.usageEvents, groupId, rawSinkGroupId: rawSinkGroupId ?? 'none', alertsTopic: topics.quotaAlerts,
+            rollupsTopic: topics.usageRollups, rollupSinkGroupId,
             allowedLatenessMs: ALLOWED_LATENESS_MS, dedupWindowSeconds: 86_400, quotas: () => book.all(), price: (event) => prices.price(event),
           });
           await book.mirrorAll();
@@ -177,7 +181,7 @@ export async function streamRig(brokers: string[], partitions = 6, options: { pr
       return consumer;
     },
     async startRollupSink(groupId?: string) {
-      const sink = new ClickHouseSink(kafka, usageRollupsStream(rollups), { groupId: groupId ?? uniqueName('rollup-sink'), topic: topics.usageRollups, dlqTopic: `${topics.usageRollups}.dlq`, flushRows: 5_000, flushMs: 200, sessionTimeoutMs: 10_000 }, testLog);
+      const sink = new ClickHouseSink(kafka, usageRollupsStream(rollups), { groupId: groupId ?? rollupSinkGroupId, topic: topics.usageRollups, dlqTopic: `${topics.usageRollups}.dlq`, flushRows: 5_000, flushMs: 200, sessionTimeoutMs: 10_000 }, testLog);
       await sink.start();
       stops.push(() => sink.stop());
       return sink;
@@ -194,6 +198,7 @@ export async function streamRig(brokers: string[], partitions = 6, options: { pr
         METERLINE_TOPIC_PRICING_ALERTS: topics.pricingAlerts,
         METERLINE_PRICING_DIR: pricingDir,
         METERLINE_ROLLUP_GROUP: groupId,
+        METERLINE_ROLLUP_SINK_GROUP: rollupSinkGroupId,
         METERLINE_ALLOWED_LATENESS: `${ALLOWED_LATENESS_MS}ms`,
         // The child's own embedded ClickHouse (read only for a state rebuild).
         METERLINE_CHDB_PATH: mkdtempSync(join(tmpdir(), 'meterline-rollup-chdb-')),

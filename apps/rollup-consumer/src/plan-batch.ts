@@ -235,7 +235,13 @@ export function planTenantBatch(
   partition: number,
   events: readonly OffsetEvent[],
   quotas: readonly QuotaDefinition[],
-  options: { allowedLatenessMs: number; dedupWindowSeconds: number; price: (event: UsageEvent) => EventMoney },
+  options: {
+    allowedLatenessMs: number;
+    dedupWindowSeconds: number;
+    price: (event: UsageEvent) => EventMoney;
+    /** The key whose presence lets the script apply (default the state epoch; a rebuild gives its lease). */
+    stateKey?: string;
+  },
 ): TenantBatchPlan {
   // Rollup groups by hour, then by dimensions (no per-event key string beyond the dims one).
   const groups = new Map<number, Map<string, number>>();
@@ -411,7 +417,7 @@ export function planTenantBatch(
       partition,
       options.allowedLatenessMs,
       options.dedupWindowSeconds,
-      redisKeys.epoch(),
+      options.stateKey ?? redisKeys.epoch(),
       groupList.length,
       ...groupList.flatMap(({ hour, dims, sums }) => [hour, dims, sums.pack()]),
       slots.size,

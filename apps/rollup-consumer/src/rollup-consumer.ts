@@ -1,10 +1,10 @@
 import { Partitioners, type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
 import { createHash } from 'node:crypto';
-import { defaultEventLimits, screenTelemetry, validateUsageEvent, type EventLimits, type EventMoney, type UsageEvent } from '@meterline/domain';
-import { pricingAlertCodec, quotaAlertCodec, usageEventCodec, usageRollupCodec, type AvroCodec, type PricingAlertRecord, type QuotaAlertRecord, type UsageRollupRecord } from '@meterline/contract';
+import { defaultEventLimits, describeViolations, screenTelemetry, validateUsageEvent, type EventLimits, type EventMoney, type UsageEvent } from '@meterline/domain';
+import { DecodeError, pricingAlertCodec, quotaAlertCodec, usageEventCodec, usageRollupCodec, type AvroCodec, type PricingAlertRecord, type QuotaAlertRecord, type UsageRollupRecord } from '@meterline/contract';
 import { execChecked, redisKeys, type ScriptedRedis } from '@meterline/redis';
-import { GroupMembership } from '@meterline/kafka';
-import { errorMessage, retry, type Logger } from '@meterline/platform';
+import { GroupMembership, toDeadLetterMessage, type DeadLetter } from '@meterline/kafka';
+import { SampledWarnings, errorMessage, retry, type Logger } from '@meterline/platform';
 import { decodeOutbox, markAlertsSending, trimOutboxes } from './outbox';
 import { planTenantBatch, type OffsetEvent, type TenantBatchPlan } from './plan-batch';
 import type { QuotaBook } from '@meterline/quotas';
@@ -20,6 +20,13 @@ export interface RollupConsumerConfig {
   allowedLatenessMs: number;
   dedupWindowSeconds: number;
   limits?: Partial<EventLimits>;
+  /**
+   * Where events the consumer cannot count (undecodable, breaking the contract) are
+   * dead-lettered with the reason (the usage events DLQ: the raw sink sends its own verdict
+   * there too, told apart by the `meterline-dlq-app` header). Without one they are counted and
+   * logged only.
+   */
+  deadLetterTopic?: string;
   sessionTimeoutMs?: number;
   /**
    * Rebuilds the Redis state when it is found missing (Redis restarted without persistence, or
@@ -34,7 +41,9 @@ export interface RollupConsumerStats {
   replayed: number;
   corrections: number;
   late: number;
+  /** Events skipped as undecodable or breaking the contract (each logged by sample, dead-lettered when a topic is set). */
   invalid: number;
+  deadLettered: number;
   /** Events whose bad latency/ttft/status code was dropped (set to null); their usage is counted. */
   telemetryDropped: number;
   /** Events (replays included) that a price book could not price: counted, flagged, never $0 silently. */
@@ -72,6 +81,9 @@ interface OutboxRef {
   tenantId: string;
 }
 
+/** Attempts at a state rebuild before its error fails the section (retriable errors only). */
+const REBUILD_ATTEMPTS = 5;
+
 /** Events per script call: 8–25 ms of Redis time (docs/benchmarks.md), which bounds how long a call blocks checkQuota. */
 const SCRIPT_CHUNK_EVENTS = 1_000;
 
@@ -93,7 +105,7 @@ export class RollupConsumer {
   /** Unpriced models this process has announced (or found announced), by provider/model. */
   readonly #unpricedAnnounced = new Set<string>();
   readonly #limits: EventLimits;
-  readonly #stats: RollupConsumerStats = { applied: 0, duplicates: 0, replayed: 0, corrections: 0, late: 0, invalid: 0, telemetryDropped: 0, unpriced: 0, rollupsPublished: 0, alertsPublished: 0, pricingAlertsPublished: 0, batches: 0, sections: 0, rebuilds: 0 };
+  readonly #stats: RollupConsumerStats = { applied: 0, duplicates: 0, replayed: 0, corrections: 0, late: 0, invalid: 0, deadLettered: 0, telemetryDropped: 0, unpriced: 0, rollupsPublished: 0, alertsPublished: 0, pricingAlertsPublished: 0, batches: 0, sections: 0, rebuilds: 0 };
   // Sections in flight (#shared); a rebuild waits for none to be left (#rebuild).
   #inFlight = 0;
   #drained: (() => void)[] = [];
@@ -105,6 +117,7 @@ export class RollupConsumer {
   #waiting: SectionBatch[] = [];
   #sectionScheduled = false;
   #sectionRunning = false;
+  readonly #skipped: SampledWarnings;
 
   constructor(
     private readonly kafka: Kafka,
@@ -120,6 +133,7 @@ export class RollupConsumer {
     this.#alertCodec = quotaAlertCodec();
     this.#pricingAlertCodec = pricingAlertCodec();
     this.#limits = { ...defaultEventLimits, ...config.limits };
+    this.#skipped = new SampledWarnings(this.#log, 'event skipped: it cannot be counted');
   }
 
   async start(): Promise<void> {
@@ -180,13 +194,18 @@ export class RollupConsumer {
     const { batch } = payload;
     if (batch.messages.length === 0) return;
     const byTenant = new Map<string, OffsetEvent[]>();
+    const skipped: DeadLetter[] = [];
     for (const message of batch.messages) {
       const event = this.#decode(message.value, Number(message.timestamp));
-      if (event === undefined) continue; // the raw sink dead-letters it with the reason
+      if (!('event_id' in event)) {
+        skipped.push({ ...event, detail: `${batch.topic}[${batch.partition}]@${message.offset}: ${event.detail}`, topic: batch.topic, partition: batch.partition, message });
+        continue;
+      }
       let list = byTenant.get(event.tenant_id);
       if (!list) byTenant.set(event.tenant_id, (list = []));
       list.push({ offset: message.offset, event });
     }
+    if (skipped.length > 0) await this.#deadLetter(skipped);
     const unpriced = new Map<string, { event: UsageEvent; money: EventMoney }>();
     const price = (event: UsageEvent): EventMoney => {
       const money = this.pricer.price(event);
@@ -249,7 +268,7 @@ export class RollupConsumer {
     const unpriced = new Map<string, { event: UsageEvent; money: EventMoney }>();
     for (const member of members) for (const [key, value] of member.unpriced) if (!unpriced.has(key)) unpriced.set(key, value);
     for (;;) {
-      await this.#rebuilding;
+      await this.#whileHeartbeating(members, this.#rebuilding);
       try {
         await this.#shared(async () => {
           const results = await this.#apply(plans);
@@ -283,6 +302,23 @@ export class RollupConsumer {
     }
     this.#stats.batches += members.length;
     this.#stats.sections++;
+  }
+
+  /**
+   * Waits for a state rebuild (tens of seconds at scale) while the batches waiting on it keep
+   * their group membership: without heartbeats the group would drop this member after its
+   * session timeout and the section's commit would fail.
+   */
+  async #whileHeartbeating(members: readonly SectionBatch[], work: Promise<void> | undefined): Promise<void> {
+    if (work === undefined) return;
+    const beat = setInterval(() => {
+      for (const { payload } of members) payload.heartbeat().catch(() => undefined); // a rebalance is noticed at commit
+    }, 1_000);
+    try {
+      await work;
+    } finally {
+      clearInterval(beat);
+    }
   }
 
   /** One round trip: every tenant's script. */
@@ -320,24 +356,40 @@ export class RollupConsumer {
   async #rebuild(): Promise<void> {
     if (this.#inFlight > 0) await new Promise<void>((resolve) => this.#drained.push(resolve));
     if (!this.config.rebuildState) throw new Error('Redis stream state is missing and no rebuild is configured: refusing to count on empty state');
-    await retry(() => this.config.rebuildState!(), { retriable: () => true, onRetry: (error) => this.#log.error({ err: errorMessage(error) }, 'state rebuild failed; retrying') });
+    // A retriable failure (a sink behind, a lease lost, ClickHouse unreachable) is retried a few
+    // times; past that, or on any other error, the section fails loudly and is replayed.
+    await retry(() => this.config.rebuildState!(), {
+      maxAttempts: REBUILD_ATTEMPTS,
+      onRetry: (error, attempt) => this.#log.error({ err: errorMessage(error), attempt, of: REBUILD_ATTEMPTS }, 'state rebuild failed; retrying'),
+    });
     this.#stats.rebuilds++;
   }
 
-  #decode(value: Buffer | null, recordedAt: number): UsageEvent | undefined {
-    if (value === null) return undefined;
+  /** The event, or why it cannot be counted (the raw sink's reasons, from the same checks). */
+  #decode(value: Buffer | null, recordedAt: number): UsageEvent | { reason: string; detail: string } {
+    if (value === null) return { reason: 'empty_value', detail: 'message has no value (tombstone?)' };
+    let event: UsageEvent;
     try {
-      const event = this.#eventCodec.decode(value);
-      if (validateUsageEvent(event, recordedAt > 0 ? recordedAt : Date.now(), this.#limits).length > 0) {
-        this.#stats.invalid++;
-        return undefined;
-      }
-      if (screenTelemetry(event, this.#limits).length > 0) this.#stats.telemetryDropped++;
-      return event;
-    } catch {
-      this.#stats.invalid++;
-      return undefined;
+      event = this.#eventCodec.decode(value);
+    } catch (error) {
+      return { reason: error instanceof DecodeError ? error.reason : 'decode_failed', detail: errorMessage(error) };
     }
+    const violations = validateUsageEvent(event, recordedAt > 0 ? recordedAt : Date.now(), this.#limits);
+    if (violations.length > 0) return { reason: 'invalid_event', detail: `event ${event.event_id}: ${describeViolations(violations)}` };
+    if (screenTelemetry(event, this.#limits).length > 0) this.#stats.telemetryDropped++;
+    return event;
+  }
+
+  /** Counts, samples to the log and dead-letters (before the batch is committed) what cannot be counted. */
+  async #deadLetter(letters: readonly DeadLetter[]): Promise<void> {
+    this.#stats.invalid += letters.length;
+    for (const letter of letters) this.#skipped.note(letter.reason, { detail: letter.detail });
+    const topic = this.config.deadLetterTopic;
+    if (topic === undefined) return;
+    const now = Date.now();
+    const messages = letters.map((letter) => toDeadLetterMessage(letter, 'rollup-consumer', now));
+    await retry(() => (this.#producer as Producer).send({ topic, acks: -1, messages }), { onRetry: (error) => this.#log.warn({ err: errorMessage(error), topic }, 'dead-lettering failed; retrying') });
+    this.#stats.deadLettered += letters.length;
   }
 
   /**

@@ -1,0 +1,185 @@
+import type { TokenBucket } from '@meterline/domain';
+import { quoteIdentifier, type ClickHouseHandle } from '@meterline/clickhouse';
+
+/**
+ * What a state rebuild reads from ClickHouse, each bounded by time and by the cut: partition ->
+ * the first offset not below it (the rollup group's committed offset). Rows come as a stream
+ * in batches (`resultSet.stream()`), never as one array of a whole result.
+ */
+export type Cut = ReadonlyMap<number, bigint>;
+
+/** Rows per batch handed to the caller (the client's chunks are regrouped to this). */
+const BATCH_ROWS = 5_000;
+
+/** SQL true for a row whose `column` (an offset) is below the cut of its source partition. */
+export function belowCutSql(cut: Cut, column: string): string {
+  const parts = [...cut].filter(([, offset]) => offset > 0n).map(([partition, offset]) => `(source_partition = ${partition} AND ${column} < ${offset})`);
+  return parts.length === 0 ? 'false' : `(${parts.join(' OR ')})`;
+}
+
+/** Streams a query's JSONEachRow result in batches of at most BATCH_ROWS rows. */
+async function* streamRows<T>(handle: ClickHouseHandle, query: string, params: Record<string, unknown>): AsyncGenerator<T[]> {
+  const result = await handle.client.query({ query, query_params: params, format: 'JSONEachRow' });
+  let batch: T[] = [];
+  for await (const rows of result.stream<T>()) {
+    for (const row of rows) {
+      batch.push(row.json());
+      if (batch.length >= BATCH_ROWS) {
+        yield batch;
+        batch = [];
+      }
+    }
+  }
+  if (batch.length > 0) yield batch;
+}
+
+const at = (column: string): string => `fromUnixTimestamp64Milli({${column}:Int64}, 'UTC')`;
+
+/**
+ * The latest event time of each tenant in each partition below the cut, from `fromMs` on (a
+ * watermark older than the oldest event the stream accepts changes none of its decisions).
+ * Every copy but the first of an event is left out (FINAL), as the stream counted it.
+ */
+export async function readWatermarks(handle: ClickHouseHandle, cut: Cut, fromMs: number): Promise<{ tenant_id: string; source_partition: number; maxts: string }[]> {
+  const db = quoteIdentifier(handle.database);
+  const rows: { tenant_id: string; source_partition: number; maxts: string }[] = [];
+  const query = `SELECT tenant_id, source_partition, toString(max(toUnixTimestamp64Milli(occurred_at))) AS maxts
+                 FROM ${db}.usage_events FINAL WHERE occurred_at >= ${at('from')} AND ${belowCutSql(cut, 'source_offset')}
+                 GROUP BY tenant_id, source_partition`;
+  for await (const batch of streamRows<(typeof rows)[number]>(handle, query, { from: fromMs })) rows.push(...batch);
+  return rows;
+}
+
+/** A raw row as the rebuild replays it through the apply script. */
+export interface RawEventRow {
+  event_id: string;
+  occurred_at: string;
+  tenant_id: string;
+  project_id: string | null;
+  api_key_hash: string | null;
+  provider: string;
+  model: string;
+  operation: string;
+  input_tokens: string;
+  cache_read_tokens: string;
+  cache_write_tokens: string;
+  cache_write_1h_tokens: string;
+  output_tokens: string;
+  reasoning_tokens: string;
+  audio_input_tokens: string;
+  audio_output_tokens: string;
+  image_input_tokens: string;
+  image_output_tokens: string;
+  units: Record<string, string | number>;
+  service_tier: string | null;
+  latency_ms: number | null;
+  ttft_ms: number | null;
+  status_code: number | null;
+  error_type: string | null;
+  metadata: Record<string, string>;
+  source_partition: number;
+  source_offset: string;
+  /** The end of the minute it was ingested in (stored to the minute), epoch ms. */
+  ingested_at: string;
+}
+
+/**
+ * Raw events below the cut of each tenant from its own bound on (`fromByTenant`: tenants
+ * grouped by the start of their oldest open hour), by tenant and the table's key order.
+ */
+export function streamOpenHourEvents(handle: ClickHouseHandle, cut: Cut, fromByTenant: ReadonlyMap<number, readonly string[]>): AsyncGenerator<RawEventRow[]> {
+  const params: Record<string, unknown> = {};
+  const bounds = [...fromByTenant].map(([fromMs, tenants], i) => {
+    params[`from${i}`] = fromMs;
+    params[`tenants${i}`] = tenants;
+    return `(tenant_id IN {tenants${i}:Array(String)} AND occurred_at >= ${at(`from${i}`)})`;
+  });
+  const db = quoteIdentifier(handle.database);
+  const query = `SELECT event_id, toUnixTimestamp64Milli(occurred_at) AS occurred_at, tenant_id, project_id, api_key_hash, provider, model, operation,
+                        input_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens,
+                        audio_input_tokens, audio_output_tokens, image_input_tokens, image_output_tokens, units, service_tier,
+                        toFloat64(latency_ms) AS latency_ms, toFloat64(ttft_ms) AS ttft_ms, status_code, error_type, metadata,
+                        source_partition, source_offset, (toUnixTimestamp(ingested_at) + 60) * 1000 AS ingested_at
+                 FROM ${db}.usage_events FINAL
+                 WHERE (${bounds.length === 0 ? 'false' : bounds.join(' OR ')}) AND ${belowCutSql(cut, 'source_offset')}
+                 ORDER BY tenant_id`;
+  return streamRows<RawEventRow>(handle, query, params);
+}
+
+/**
+ * (tenant, hour, event id) of every event below the cut ingested since `ingestedFromMs`: what
+ * the stream's dedup sets hold. `occurredFromMs` bounds the scan by the table's partitions
+ * (nothing older is accepted by the stream).
+ */
+export function streamDedupIds(handle: ClickHouseHandle, cut: Cut, ingestedFromMs: number, occurredFromMs: number): AsyncGenerator<{ tenant_id: string; hour: string; event_id: string }[]> {
+  const db = quoteIdentifier(handle.database);
+  // ingested_at is stored to the minute: its minute's end is the latest it can have been.
+  const query = `SELECT tenant_id, toUnixTimestamp(toStartOfHour(occurred_at)) * 1000 AS hour, event_id
+                 FROM ${db}.usage_events FINAL
+                 WHERE occurred_at >= ${at('occurredFrom')} AND (toUnixTimestamp(ingested_at) + 60) * 1000 > {ingestedFrom:Int64}
+                   AND ${belowCutSql(cut, 'source_offset')}`;
+  return streamRows(handle, query, { occurredFrom: occurredFromMs, ingestedFrom: ingestedFromMs });
+}
+
+/** Sums a quota can be computed from: requests, every token bucket, money (pico-USD). */
+export type Totals = Record<TokenBucket | 'requests' | 'cost_pico' | 'charge_pico', string>;
+
+const TOTALS_SQL = `sum(requests) AS requests, sum(input_tokens) AS input_tokens, sum(cache_read_tokens) AS cache_read_tokens,
+  sum(cache_write_tokens) AS cache_write_tokens, sum(cache_write_1h_tokens) AS cache_write_1h_tokens, sum(output_tokens) AS output_tokens,
+  sum(reasoning_tokens) AS reasoning_tokens, sum(audio_input_tokens) AS audio_input_tokens, sum(audio_output_tokens) AS audio_output_tokens,
+  sum(image_input_tokens) AS image_input_tokens, sum(image_output_tokens) AS image_output_tokens,
+  toString(sum(cost_pico)) AS cost_pico, toString(sum(charge_pico)) AS charge_pico`;
+
+/** A slot of one tenant's usage in one partition, narrowed to the dimensions its quotas scope by. */
+export interface SlotTotals extends Totals {
+  tenant_id: string;
+  source_partition: number;
+  /** The slot's start, epoch ms (an hour for rollups, a quarter hour for raw events). */
+  at: string;
+  project_id: string;
+  model: string;
+  api_key_hash: string | null;
+}
+
+/** Tenants whose quotas narrow by project, by model: only those tenants' rows are split by it. */
+export interface ScopedTenants {
+  byProject: readonly string[];
+  byModel: readonly string[];
+}
+
+/**
+ * Per tenant, partition and hour from `fromMs` on: the rollups' sums, FINAL (each cumulative
+ * row's last version) plus the corrections below the cut. The caller keeps only closed hours:
+ * their cumulative rows hold events below the cut alone (an event past the cut in an hour
+ * closed at the cut was a correction, as it is when it is consumed again).
+ */
+export function streamRollupHourTotals(handle: ClickHouseHandle, cut: Cut, tenants: readonly string[], scoped: ScopedTenants, fromMs: number): AsyncGenerator<SlotTotals[]> {
+  const db = quoteIdentifier(handle.database);
+  const query = `SELECT tenant_id, source_partition, toString(toUnixTimestamp(hour) * 1000) AS at,
+                        if(has({byProject:Array(String)}, tenant_id), project_id, '') AS project_id, if(has({byModel:Array(String)}, tenant_id), model, '') AS model,
+                        NULL AS api_key_hash, ${TOTALS_SQL}
+                 FROM ${db}.usage_rollups_hourly FINAL
+                 WHERE tenant_id IN {tenants:Array(String)} AND hour >= toDateTime(intDiv({from:Int64}, 1000), 'UTC')
+                   AND (kind = 'cumulative' OR ${belowCutSql(cut, 'correction_offset')})
+                 GROUP BY tenant_id, source_partition, at, project_id, model`;
+  return streamRows<SlotTotals>(handle, query, { tenants, byProject: scoped.byProject, byModel: scoped.byModel, from: fromMs });
+}
+
+/** The span of a raw slot: every IANA zone's offset is a multiple of 15 minutes today. */
+export const RAW_SLOT_MS = 15 * 60_000;
+
+/**
+ * Per tenant, partition, quarter hour and API key from `fromMs` on: sums of the raw events below
+ * the cut (FINAL). For the quotas the rollups cannot answer: by API key (not a rollup
+ * dimension), or with periods that do not start on a UTC hour.
+ */
+export function streamRawSlotTotals(handle: ClickHouseHandle, cut: Cut, tenants: readonly string[], scoped: ScopedTenants, fromMs: number): AsyncGenerator<SlotTotals[]> {
+  const db = quoteIdentifier(handle.database);
+  const query = `SELECT tenant_id, source_partition, toString(toUnixTimestamp(toStartOfFifteenMinutes(occurred_at)) * 1000) AS at,
+                        if(has({byProject:Array(String)}, tenant_id), ifNull(project_id, ''), '') AS project_id, if(has({byModel:Array(String)}, tenant_id), model, '') AS model,
+                        api_key_hash, ${TOTALS_SQL.replace('sum(requests)', 'count()')}
+                 FROM ${db}.usage_events FINAL
+                 WHERE tenant_id IN {tenants:Array(String)} AND occurred_at >= ${at('from')} AND ${belowCutSql(cut, 'source_offset')}
+                 GROUP BY tenant_id, source_partition, at, project_id, model, api_key_hash`;
+  return streamRows<SlotTotals>(handle, query, { tenants, byProject: scoped.byProject, byModel: scoped.byModel, from: fromMs });
+}
