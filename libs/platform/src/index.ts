@@ -5,3 +5,4 @@ export { Lifecycle, type StopFn } from './lifecycle';
 export { parseConfig, loadConfigOrExit, parseDurationMs } from './config';
 export { fleetConfigSchema, type FleetConfig } from './fleet-config';
 export { Health, serveHealthRoute, startHealthServer, type ReadinessCheck, type Readiness, type CheckResult, type HealthServer } from './health';
+export { SampledWarnings } from './sampled-log';
