@@ -4,7 +4,7 @@ import { InvalidEventError } from '@meterline/contract';
 import type { Meter, UsageRecord } from '@meterline/producer';
 import { errorMessage } from '@meterline/platform';
 import { tenantOf } from '../auth';
-import { problemSchema } from '../problem';
+import { HttpProblem, problemSchema } from '../problem';
 
 export const MAX_EVENTS_PER_REQUEST = 10_000;
 
@@ -13,7 +13,10 @@ const rejection = z.object({ index: z.number(), code: z.string(), error: z.strin
 const answer = z.object({ accepted: z.array(z.string()).describe('event ids'), rejected: z.array(rejection) });
 
 /**
- * JSON ingest through the producer shim: 202 all accepted, 207 some, 400 none. A tenant-bound
+ * JSON ingest through the producer shim: 202 all accepted, 207 some, 400 none. The answer
+ * comes once every accepted event is in Kafka or in the spool on disk (a crash of this process
+ * after it loses none); 503 when the meter could not put them there (it keeps retrying them,
+ * and the caller sends them again with the same ids: the stream counts an id once). A tenant-bound
  * key writes its own tenant only; `api_key_hash` is the server's to compute (send `api_key`),
  * so a caller cannot book usage on another key's hash.
  */
@@ -25,7 +28,12 @@ export const eventRoutes = (meter: Meter, clock: () => number): FastifyPluginCal
       tags: ['events'],
       summary: 'Record usage events (one object or an array)',
       body: z.union([record, z.array(record).max(MAX_EVENTS_PER_REQUEST)]),
-      response: { 202: answer, 207: answer, 400: z.union([answer, problemSchema]).describe('every event rejected (each with its reason), or a request that is not an event list') },
+      response: {
+        202: answer,
+        207: answer,
+        400: z.union([answer, problemSchema]).describe('every event rejected (each with its reason), or a request that is not an event list'),
+        503: problemSchema.describe('EVENTS_NOT_DURABLE: the events reached neither Kafka nor the spool yet; send them again (same event ids)'),
+      },
     },
   }, async (request, reply) => {
     const records = Array.isArray(request.body) ? request.body : [request.body];
@@ -45,6 +53,13 @@ export const eventRoutes = (meter: Meter, clock: () => number): FastifyPluginCal
         rejected.push({ index, code, error: errorMessage(error), ...(error instanceof InvalidEventError ? { violations: [...error.violations] } : {}) });
       }
     });
+    if (accepted.length > 0) {
+      try {
+        await meter.flush();
+      } catch (error) {
+        throw new HttpProblem(503, 'EVENTS_NOT_DURABLE', `the events reached neither Kafka nor the spool yet (the server retries them); send them again with the same event ids: ${errorMessage(error)}`);
+      }
+    }
     return reply.code(rejected.length === 0 ? 202 : accepted.length === 0 ? 400 : 207).send({ accepted, rejected });
   });
   done();
