@@ -17,19 +17,31 @@ export class OpenApiCheck {
   constructor(document: Document) {
     this.#routes = Object.entries(document.paths).map(([template, methods]) => ({
       template,
-      pattern: new RegExp(`^${template.replace(/\{[^}]+\}/g, '[^/]+')}$`),
+      // An empty parameter (`/v1/usage/`) reaches its route too (and is refused there).
+      pattern: new RegExp(`^${template.replace(/\{[^}]+\}/g, '[^/]*')}$`),
       methods,
     }));
+  }
+
+  /** Whether the document has an operation for this method and URL (false: the router's 404 or a body refused before routing). */
+  documents(method: string, url: string): boolean {
+    const route = this.#route(url);
+    return route !== undefined && route.methods[method.toLowerCase()] !== undefined;
+  }
+
+  #route(url: string) {
+    const path = url.split('?')[0] ?? url;
+    // The most literal template wins: "/v1/usage/query" over "/v1/usage/{tenant}",
+    // "/v1/quotas/{tenant}/check" over "/v1/quotas/{tenant}/{quota_id}".
+    const params = (template: string): number => template.split('{').length;
+    return this.#routes.filter((r) => r.pattern.test(path)).sort((a, b) => params(a.template) - params(b.template))[0];
   }
 
   /** Throws naming the route, status and schema errors when the answer does not match. */
   check(method: string, url: string, status: number, body: unknown): void {
     const path = url.split('?')[0] ?? url;
     if (path === '/openapi.json') return; // the document itself
-    // The most literal template wins: "/v1/usage/query" over "/v1/usage/{tenant}",
-    // "/v1/quotas/{tenant}/check" over "/v1/quotas/{tenant}/{quota_id}".
-    const params = (template: string): number => template.split('{').length;
-    const route = this.#routes.filter((r) => r.pattern.test(path)).sort((a, b) => params(a.template) - params(b.template))[0];
+    const route = this.#route(url);
     if (route === undefined) {
       if (status === 404) return;
       throw new Error(`${method} ${path}: no route in the document answers it (got ${status})`);
