@@ -1,4 +1,4 @@
-import { runInNewContext } from 'node:vm';
+import { Script, createContext } from 'node:vm';
 import fc from 'fast-check';
 
 /**
@@ -67,14 +67,19 @@ export async function fuzz<Ts extends [unknown, ...unknown[]]>(name: string, pro
 /** A case that runs this long has stalled (a decode takes microseconds): it fails instead of hanging the suite. */
 export const STALL_MS = 5_000;
 
+// One context and one compiled call, reused: a new context per case costs milliseconds.
+const guard = createContext({ fn: undefined as (() => unknown) | undefined });
+const callFn = new Script('fn()');
+
 /**
  * Calls `fn` under a watchdog (node:vm's timeout, which interrupts synchronous code too): past
  * STALL_MS it throws `<what> stalled`, so an endless loop on a poison input is a failed case
  * with its seed, not a hung run.
  */
 export function withoutStall<T>(what: string, fn: () => T): T {
+  guard.fn = fn;
   try {
-    return runInNewContext('fn()', { fn }, { timeout: STALL_MS }) as T;
+    return callFn.runInContext(guard, { timeout: STALL_MS }) as T;
   } catch (error) {
     if ((error as { code?: unknown }).code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') throw new Error(`${what} stalled: still running after ${STALL_MS} ms`);
     throw error;
