@@ -23,7 +23,7 @@ describe('raw path: shim -> Kafka -> sink -> ClickHouse', () => {
       }
       await meter.flush();
       expect(meter.stats()).toMatchObject({ recorded: 100_000, sent: 100_000, spooled: 0, rejected: 0 });
-      await waitFor(() => path.table.counts(), (c) => c.finalRows >= 100_000, { what: '100,000 rows', timeoutMs: 120_000 });
+      await waitFor(() => path.sinkLag(), (lag) => lag === 0, { what: 'the sink to commit all 100,000', timeoutMs: 120_000, intervalMs: 250 });
       const totals = await path.table.tenantTotals();
       expect(totals).toHaveLength(20);
       expect(totals.map(({ tenant_id, events, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens }) => ({ tenant_id, events, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens }))).toEqual(reference.expectedTotals());
@@ -37,7 +37,7 @@ describe('raw path: shim -> Kafka -> sink -> ClickHouse', () => {
   it('counts 1,000 events recorded twice with the same event_ids once', async () => {
     const path = await rawPath(brokers, { partitions: 4 });
     try {
-      await path.startSink({ flushMs: 200 });
+      const sink = await path.startSink({ flushMs: 200 });
       const meter = path.newMeter();
       const next = usageGenerator({ seed: 7, idPrefix: 'twice' });
       const events = Array.from({ length: 1_000 }, () => next());
@@ -50,8 +50,10 @@ describe('raw path: shim -> Kafka -> sink -> ClickHouse', () => {
       // The retry arrives later, in other batches, as a client retry would.
       for (const event of events) meter.record(event);
       await meter.flush();
-      await waitFor(() => path.table.counts(), (c) => c.rows >= 2_000 || c.distinctEvents >= 1_000, { what: 'both copies consumed' });
-      await new Promise((r) => setTimeout(r, 1_500));
+      // Every message committed, so both copies went through the sink (the second 1,000 are the duplicates).
+      expect(meter.stats()).toMatchObject({ recorded: 2_000, sent: 2_000 });
+      await waitFor(() => path.sinkLag(), (lag) => lag === 0, { what: 'the sink to commit both copies', timeoutMs: 120_000, intervalMs: 200 });
+      expect(sink.stats().rowsWritten).toBe(2_000);
       const counts = await path.table.counts();
       expect(counts.finalRows).toBe(1_000);
       expect(counts.distinctEvents).toBe(1_000);

@@ -7,6 +7,7 @@ import { consumerGroupLag, createKafka, ensureTopics } from '@meterline/kafka';
 import { createMeter } from '@meterline/producer';
 import { UsageReference, uniqueIdentifier, uniqueName, usageGenerator, waitFor, type ManagedProcess } from '@meterline/testing';
 import { spawnApp } from './support/child-app';
+import { faultRandom } from './support/fault-seed';
 import { testLog } from './support/raw-path';
 
 const brokers = inject('kafkaBrokers');
@@ -33,6 +34,7 @@ it('keeps totals exact when the sink process is SIGKILLed mid-stream and restart
   const reference = new UsageReference();
   let sink: ManagedProcess = await spawnApp('apps/clickhouse-sink/src/main.ts', [], env, 'sink');
   const kills: number[] = [];
+  const faults = faultRandom('sink-crash');
   try {
     for (let round = 0; round < 8; round++) {
       for (let i = 0; i < 5_000; i++) {
@@ -43,7 +45,7 @@ it('keeps totals exact when the sink process is SIGKILLed mid-stream and restart
       await meter.flush();
       if (round % 2 === 1) {
         // Let it get busy with this round, then kill it without warning.
-        await new Promise((r) => setTimeout(r, 300 + Math.floor(Math.random() * 700)));
+        await new Promise((r) => setTimeout(r, faults.between(300, 1_000)));
         await sink.kill();
         kills.push(round);
         sink = await spawnApp('apps/clickhouse-sink/src/main.ts', [], env, 'sink');

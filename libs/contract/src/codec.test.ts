@@ -35,7 +35,9 @@ describe('usage-event codec', () => {
     const writer = new AvroCodec<UsageEvent>(registry, 'usage-event', { writerVersion: version, readerVersion: version });
     const encoded = writer.encode(event);
     // UPDATE_GOLDEN=1 rewrites the files after an intended contract change (review the diff).
-    if (process.env.UPDATE_GOLDEN === '1' || !existsSync(golden)) writeFileSync(golden, encoded);
+    // A missing file fails: writing it would make the test pass against whatever it produced.
+    if (process.env.UPDATE_GOLDEN === '1') writeFileSync(golden, encoded);
+    if (!existsSync(golden)) throw new Error(`golden file ${golden} is missing: create it with UPDATE_GOLDEN=1 and review it`);
     expect(encoded.equals(readFileSync(golden))).toBe(true);
     // A v1 writer resolves to the v2 reader: the new buckets 0, no units, no tier; whole-ms latency as a double.
     expect(codec.decode(readFileSync(golden))).toEqual(version === 1 ? { ...usageEventV2Defaults(), ...event } : event);
