@@ -212,6 +212,7 @@ describe('Redis state rebuild', () => {
       expect(both.filter((s) => s === undefined)).toHaveLength(1);
       const summary = both.find((s) => s !== undefined)!;
       expect(summary.openHourEvents).toBe(openEvents);
+      expect(summary.openHourRowsRead).toBe(openEvents); // each tenant's read starts at its first open hour
       expect(summary.dedupIds).toBe(inWindow);
       expect(summary.openHourEvents + summary.dedupIds).toBeLessThan(events / 10);
       expect(await rig.redis.exists(redisKeys.quotaCounter('tenant-0', 'daily', 0))).toBe(0);

@@ -2,6 +2,6 @@ export { RollupConsumer, type RollupConsumerConfig, type RollupConsumerStats } f
 export { planTenantBatch, eventIdHash, thresholdTrigger, type OffsetEvent, type TenantBatchPlan } from './plan-batch';
 export { decodeOutbox } from './outbox';
 export { findPublishedAlertIds } from './published-alerts';
-export { rebuildStreamState, type RebuildDeps } from './state-rebuild';
+export { rebuildStreamState, defaultRebuildTimeouts, type RebuildDeps, type RebuildSummary, type RebuildTimeouts } from './state-rebuild';
 export { rollupConsumerFromConfig } from './wire';
 export { rollupConsumerApp } from './app';

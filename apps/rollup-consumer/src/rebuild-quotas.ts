@@ -2,9 +2,10 @@ import { MAX_QUOTA_LIMIT, matchesQuota, quotaAmountOfTotals, quotaPeriod, type Q
 import { UnrecoverableError } from '@meterline/platform';
 import { redisKeys } from '@meterline/redis';
 import { COUNTER_GRACE_MS } from './plan-batch';
-import type { ScopedTenants, SlotTotals } from './rebuild-sources';
+import type { SlotShape, SlotTotals } from './rebuild-sources';
 
 const HOUR = 3_600_000;
+const DAY = 86_400_000;
 
 /** Every period of a quota whose counter the stream can still read: its end + grace is after now. */
 export function periodsInForce(definition: QuotaDefinition, now: number): QuotaPeriod[] {
@@ -30,11 +31,17 @@ export function routeQuotas(definitions: readonly QuotaDefinition[], now: number
   return { fromRollups, fromRaw, horizonMs };
 }
 
-/** The tenants whose quotas narrow by project, by model (their rows must keep that dimension). */
-export function scopedTenants(definitions: readonly QuotaDefinition[]): ScopedTenants {
+/**
+ * How to slice these quotas' usage: tenants with a quota narrowing by project, by model keep that
+ * dimension; tenants whose every quota's periods in force start and end on a UTC day get day
+ * slots (a UTC day or month quota), the others the read's finest.
+ */
+export function slotShape(definitions: readonly QuotaDefinition[], now: number): SlotShape {
+  const offDay = new Set(definitions.filter((d) => periodsInForce(d, now).some((p) => p.start % DAY !== 0 || p.end % DAY !== 0)).map((d) => d.tenant_id));
   return {
     byProject: [...new Set(definitions.filter((d) => d.scope.project_id !== undefined).map((d) => d.tenant_id))],
     byModel: [...new Set(definitions.filter((d) => d.scope.model !== undefined).map((d) => d.tenant_id))],
+    byDay: [...new Set(definitions.map((d) => d.tenant_id))].filter((tenant) => !offDay.has(tenant)),
   };
 }
 
@@ -60,6 +67,8 @@ function exactNumber(text: string, what: string): number {
 export class QuotaCounterSums {
   readonly #byTenant = new Map<string, QuotaDefinition[]>();
   readonly #counters = new Map<string, RebuiltCounter>();
+  /** quotaPeriod by (kind, zone, slot start): slots come in no time order, and a period costs a zone lookup. */
+  readonly #periods = new Map<string, QuotaPeriod>();
 
   constructor(
     definitions: readonly QuotaDefinition[],
@@ -76,17 +85,18 @@ export class QuotaCounterSums {
     return [...this.#byTenant.keys()];
   }
 
-  /** Adds one slot of `spanMs` (it must lie within one period of each quota it counts for). */
-  add(slot: SlotTotals, spanMs: number): void {
+  /** Adds one slot (it must lie within one period of each quota it counts for). */
+  add(slot: SlotTotals): void {
     const definitions = this.#byTenant.get(slot.tenant_id);
     if (definitions === undefined) return;
     const start = Number(slot.at);
+    const spanMs = Number(slot.span);
     const scope = { tenant_id: slot.tenant_id, project_id: slot.project_id === '' ? null : slot.project_id, model: slot.model, api_key_hash: slot.api_key_hash };
     let totals: (Record<TokenBucket, number> & { requests: number }) | undefined;
     let money: { costPico: bigint; chargePico: bigint } | undefined;
     for (const definition of definitions) {
       if (!matchesQuota(definition, scope)) continue;
-      const period = quotaPeriod(definition, start);
+      const period = this.#period(definition, start);
       if (period.end + COUNTER_GRACE_MS <= this.now) continue;
       if (start + spanMs > period.end) throw new UnrecoverableError('REBUILD_PERIOD_UNALIGNED', `quota ${definition.quota_id} of ${definition.tenant_id}: its period ${period.label} ends within a ${spanMs} ms slot starting ${new Date(start).toISOString()}`);
       totals ??= { requests: exactNumber(slot.requests, 'requests'), ...(Object.fromEntries(BUCKETS.map((b) => [b, exactNumber(slot[b], b)])) as Record<TokenBucket, number>) };
@@ -96,6 +106,13 @@ export class QuotaCounterSums {
       if (counter === undefined) this.#counters.set(key, (counter = { key, definition, period, used: 0n }));
       counter.used += quotaAmountOfTotals(definition, totals, money);
     }
+  }
+
+  #period(definition: QuotaDefinition, start: number): QuotaPeriod {
+    const key = `${definition.period}|${definition.time_zone}|${start}`;
+    let period = this.#periods.get(key);
+    if (period === undefined) this.#periods.set(key, (period = quotaPeriod(definition, start)));
+    return period;
   }
 
   /** The counters, each stopped at 2^63 - 1 as the script stops them (a Redis int64). */

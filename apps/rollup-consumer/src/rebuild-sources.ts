@@ -53,7 +53,8 @@ export async function readWatermarks(handle: ClickHouseHandle, cut: Cut, fromMs:
 /** A raw row as the rebuild replays it through the apply script. */
 export interface RawEventRow {
   event_id: string;
-  occurred_at: string;
+  /** Epoch ms (named apart from the column: an alias of a column's name would replace it in WHERE). */
+  occurred_ms: string;
   tenant_id: string;
   project_id: string | null;
   api_key_hash: string | null;
@@ -80,7 +81,7 @@ export interface RawEventRow {
   source_partition: number;
   source_offset: string;
   /** The end of the minute it was ingested in (stored to the minute), epoch ms. */
-  ingested_at: string;
+  ingested_ms: string;
 }
 
 /**
@@ -95,11 +96,11 @@ export function streamOpenHourEvents(handle: ClickHouseHandle, cut: Cut, fromByT
     return `(tenant_id IN {tenants${i}:Array(String)} AND occurred_at >= ${at(`from${i}`)})`;
   });
   const db = quoteIdentifier(handle.database);
-  const query = `SELECT event_id, toUnixTimestamp64Milli(occurred_at) AS occurred_at, tenant_id, project_id, api_key_hash, provider, model, operation,
+  const query = `SELECT event_id, toUnixTimestamp64Milli(occurred_at) AS occurred_ms, tenant_id, project_id, api_key_hash, provider, model, operation,
                         input_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens,
                         audio_input_tokens, audio_output_tokens, image_input_tokens, image_output_tokens, units, service_tier,
                         toFloat64(latency_ms) AS latency_ms, toFloat64(ttft_ms) AS ttft_ms, status_code, error_type, metadata,
-                        source_partition, source_offset, (toUnixTimestamp(ingested_at) + 60) * 1000 AS ingested_at
+                        source_partition, source_offset, (toUnixTimestamp(ingested_at) + 60) * 1000 AS ingested_ms
                  FROM ${db}.usage_events FINAL
                  WHERE (${bounds.length === 0 ? 'false' : bounds.join(' OR ')}) AND ${belowCutSql(cut, 'source_offset')}
                  ORDER BY tenant_id`;
@@ -130,56 +131,69 @@ const TOTALS_SQL = `sum(requests) AS requests, sum(input_tokens) AS input_tokens
   sum(image_input_tokens) AS image_input_tokens, sum(image_output_tokens) AS image_output_tokens,
   toString(sum(cost_pico)) AS cost_pico, toString(sum(charge_pico)) AS charge_pico`;
 
-/** A slot of one tenant's usage in one partition, narrowed to the dimensions its quotas scope by. */
+/** A slot of one tenant's usage, narrowed to the dimensions its quotas scope by. */
 export interface SlotTotals extends Totals {
   tenant_id: string;
-  source_partition: number;
-  /** The slot's start, epoch ms (an hour for rollups, a quarter hour for raw events). */
+  /** The slot's start and length, epoch ms and ms. */
   at: string;
+  span: string;
   project_id: string;
   model: string;
   api_key_hash: string | null;
 }
 
-/** Tenants whose quotas narrow by project, by model: only those tenants' rows are split by it. */
-export interface ScopedTenants {
+/**
+ * How a read narrows and slices: tenants whose quotas narrow by project, by model (only their
+ * rows keep that dimension), and those whose quotas' periods all start on a UTC day (their
+ * slots are days, the others' the read's finest slot).
+ */
+export interface SlotShape {
   byProject: readonly string[];
   byModel: readonly string[];
+  byDay: readonly string[];
 }
 
+const DAY_MS = 86_400_000;
+const shapeParams = (shape: SlotShape): Record<string, unknown> => ({ byProject: shape.byProject, byModel: shape.byModel, byDay: shape.byDay });
+const slotSql = (time: string, finest: string, finestMs: number): string =>
+  `if(has({byDay:Array(String)}, tenant_id), toStartOfDay(${time}), ${finest}) AS slot, toString(toUnixTimestamp(slot) * 1000) AS at,
+   toString(if(has({byDay:Array(String)}, tenant_id), ${DAY_MS}, ${finestMs})) AS span`;
+
 /**
- * Per tenant, partition and hour from `fromMs` on: the rollups' sums, FINAL (each cumulative
- * row's last version) plus the corrections below the cut. The caller keeps only closed hours:
- * their cumulative rows hold events below the cut alone (an event past the cut in an hour
- * closed at the cut was a correction, as it is when it is consumed again).
+ * Sums of the hourly rollups from `fromMs` on, over the hours closed per tenant and partition
+ * (`closedBefore`: `<partition>|<tenant>` -> the first open hour): each cumulative row's last
+ * version (FINAL) plus the corrections below the cut. A closed hour's cumulative rows hold events
+ * below the cut alone (an event past the cut in an hour closed at the cut was a correction, as it
+ * is again when consumed again); a tenant and partition without a watermark has nothing below it.
  */
-export function streamRollupHourTotals(handle: ClickHouseHandle, cut: Cut, tenants: readonly string[], scoped: ScopedTenants, fromMs: number): AsyncGenerator<SlotTotals[]> {
+export function streamRollupTotals(handle: ClickHouseHandle, cut: Cut, tenants: readonly string[], shape: SlotShape, fromMs: number, closedBefore: ReadonlyMap<string, number>): AsyncGenerator<SlotTotals[]> {
   const db = quoteIdentifier(handle.database);
-  const query = `SELECT tenant_id, source_partition, toString(toUnixTimestamp(hour) * 1000) AS at,
+  const query = `SELECT tenant_id, ${slotSql('hour', 'hour', 3_600_000)},
                         if(has({byProject:Array(String)}, tenant_id), project_id, '') AS project_id, if(has({byModel:Array(String)}, tenant_id), model, '') AS model,
                         NULL AS api_key_hash, ${TOTALS_SQL}
                  FROM ${db}.usage_rollups_hourly FINAL
                  WHERE tenant_id IN {tenants:Array(String)} AND hour >= toDateTime(intDiv({from:Int64}, 1000), 'UTC')
+                   AND toUnixTimestamp(hour) * 1000 < arrayElement({openFrom:Array(Int64)}, indexOf({wmKeys:Array(String)}, concat(toString(source_partition), '|', tenant_id)))
                    AND (kind = 'cumulative' OR ${belowCutSql(cut, 'correction_offset')})
-                 GROUP BY tenant_id, source_partition, at, project_id, model`;
-  return streamRows<SlotTotals>(handle, query, { tenants, byProject: scoped.byProject, byModel: scoped.byModel, from: fromMs });
+                 GROUP BY tenant_id, slot, project_id, model`;
+  return streamRows<SlotTotals>(handle, query, { tenants, ...shapeParams(shape), from: fromMs, wmKeys: [...closedBefore.keys()], openFrom: [...closedBefore.values()] });
 }
 
 /** The span of a raw slot: every IANA zone's offset is a multiple of 15 minutes today. */
 export const RAW_SLOT_MS = 15 * 60_000;
 
 /**
- * Per tenant, partition, quarter hour and API key from `fromMs` on: sums of the raw events below
+ * Per tenant, quarter hour (or day, see SlotShape) and API key from `fromMs` on: sums of the raw events below
  * the cut (FINAL). For the quotas the rollups cannot answer: by API key (not a rollup
  * dimension), or with periods that do not start on a UTC hour.
  */
-export function streamRawSlotTotals(handle: ClickHouseHandle, cut: Cut, tenants: readonly string[], scoped: ScopedTenants, fromMs: number): AsyncGenerator<SlotTotals[]> {
+export function streamRawSlotTotals(handle: ClickHouseHandle, cut: Cut, tenants: readonly string[], shape: SlotShape, fromMs: number): AsyncGenerator<SlotTotals[]> {
   const db = quoteIdentifier(handle.database);
-  const query = `SELECT tenant_id, source_partition, toString(toUnixTimestamp(toStartOfFifteenMinutes(occurred_at)) * 1000) AS at,
+  const query = `SELECT tenant_id, ${slotSql('occurred_at', 'toStartOfFifteenMinutes(occurred_at)', RAW_SLOT_MS)},
                         if(has({byProject:Array(String)}, tenant_id), ifNull(project_id, ''), '') AS project_id, if(has({byModel:Array(String)}, tenant_id), model, '') AS model,
                         api_key_hash, ${TOTALS_SQL.replace('sum(requests)', 'count()')}
                  FROM ${db}.usage_events FINAL
                  WHERE tenant_id IN {tenants:Array(String)} AND occurred_at >= ${at('from')} AND ${belowCutSql(cut, 'source_offset')}
-                 GROUP BY tenant_id, source_partition, at, project_id, model, api_key_hash`;
-  return streamRows<SlotTotals>(handle, query, { tenants, byProject: scoped.byProject, byModel: scoped.byModel, from: fromMs });
+                 GROUP BY tenant_id, slot, project_id, model, api_key_hash`;
+  return streamRows<SlotTotals>(handle, query, { tenants, ...shapeParams(shape), from: fromMs });
 }

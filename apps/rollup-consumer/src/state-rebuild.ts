@@ -5,8 +5,8 @@ import { KEY_ROOT, Lease, LeaseLostError, execChecked, redisKeys, streamLayout, 
 import { MeterlineError, errorMessage, sleep, type Logger } from '@meterline/platform';
 import { COUNTER_GRACE_MS, eventIdHash, planTenantBatch, thresholdTrigger, type OffsetEvent } from './plan-batch';
 import { readAlertsSince } from './published-alerts';
-import { QuotaCounterSums, routeQuotas, scopedTenants, type RebuiltCounter } from './rebuild-quotas';
-import { RAW_SLOT_MS, readWatermarks, streamDedupIds, streamOpenHourEvents, streamRawSlotTotals, streamRollupHourTotals, type Cut, type RawEventRow } from './rebuild-sources';
+import { QuotaCounterSums, routeQuotas, slotShape, type RebuiltCounter } from './rebuild-quotas';
+import { readWatermarks, streamDedupIds, streamOpenHourEvents, streamRawSlotTotals, streamRollupTotals, type Cut, type RawEventRow } from './rebuild-sources';
 
 export interface RebuildTimeouts {
   /** How long the raw and rollup sinks may take to commit past the cut before the rebuild fails. */
@@ -49,18 +49,21 @@ export interface RebuildDeps {
 /** What a rebuild wrote and how many rows it read for it. */
 export interface RebuildSummary {
   watermarks: number;
-  /** Raw events of open hours replayed through the apply script. */
+  /** Raw events of open hours replayed through the apply script, and raw rows read for them. */
   openHourEvents: number;
+  openHourRowsRead: number;
   /** Event ids read for the dedup sets. */
   dedupIds: number;
   /** Hourly rollup slots and raw quarter-hour slots summed into quota counters. */
   rollupSlots: number;
   rawSlots: number;
   counters: number;
+  /** Wall time of each step, ms. */
+  phasesMs: Record<'sinks' | 'watermarks' | 'counters' | 'openHours' | 'dedup' | 'finish', number>;
 }
 
 const HOUR = 3_600_000;
-const EMPTY: RebuildSummary = { watermarks: 0, openHourEvents: 0, dedupIds: 0, rollupSlots: 0, rawSlots: 0, counters: 0 };
+const EMPTY: RebuildSummary = { watermarks: 0, openHourEvents: 0, openHourRowsRead: 0, dedupIds: 0, rollupSlots: 0, rawSlots: 0, counters: 0, phasesMs: { sinks: 0, watermarks: 0, counters: 0, openHours: 0, dedup: 0, finish: 0 } };
 /** Commands per pipeline when writing rebuilt state. */
 const PIPELINE_COMMANDS = 5_000;
 /** Script calls per pipeline when replaying open hours. */
@@ -156,25 +159,32 @@ async function rebuildHolding(deps: RebuildDeps, lease: Lease, timeouts: Rebuild
   }
   log.warn({ cut: Object.fromEntries([...cut].map(([p, o]) => [p, o.toString()])) }, 'Redis stream state missing: rebuilding from ClickHouse up to the committed offsets');
   const started = Date.now();
+  let phaseStart = started;
+  const phase = (): number => -phaseStart + (phaseStart = Date.now());
   await waitForGroup(deps, 'raw sink', deps.rawSinkGroupId, deps.topic, cut, timeouts);
   // Every rollup of a batch below the cut was published before that batch was committed.
   await waitForGroup(deps, 'rollup sink', deps.rollupSinkGroupId, deps.rollupsTopic, await endOffsets(deps.kafka, deps.rollupsTopic), timeouts);
   await deleteStreamKeys(deps.redis, lease);
-
+  const sinksMs = phase();
   const watermarks = await writeWatermarks(deps, lease, cut, now);
+  const watermarksMs = phase();
   const counters = await writeQuotaCounters(deps, lease, cut, watermarks, now);
   // Flags first: the script then adds open hours to a counter without walking its events for thresholds already alerted.
   await writeAlertFlags(deps, lease, counters.all);
+  const countersMs = phase();
   const replay = new OpenHourReplay(deps, lease, watermarks, counters.scriptQuotas, now);
   for await (const rows of streamOpenHourEvents(deps.clickhouse, cut, openFromByTenant(watermarks.values(), deps.allowedLatenessMs))) {
     for (const row of rows) await replay.add(row);
   }
   await replay.finish();
+  const openHoursMs = phase();
   const dedupIds = await writeDedupSets(deps, lease, cut, now);
+  const dedupMs = phase();
   await restoreWatermarkOffsets(deps, lease, cut, watermarks.values());
   await lease.confirm();
   await deps.redis.set(redisKeys.epoch(), String(now));
-  const summary: RebuildSummary = { watermarks: watermarks.size, openHourEvents: replay.events, dedupIds, rollupSlots: counters.rollupSlots, rawSlots: counters.rawSlots, counters: counters.all.length };
+  const phasesMs = { sinks: sinksMs, watermarks: watermarksMs, counters: countersMs, openHours: openHoursMs, dedup: dedupMs, finish: phase() };
+  const summary: RebuildSummary = { watermarks: watermarks.size, openHourEvents: replay.events, openHourRowsRead: replay.rowsRead, dedupIds, rollupSlots: counters.rollupSlots, rawSlots: counters.rawSlots, counters: counters.all.length, phasesMs };
   log.warn({ ...summary, ms: Date.now() - started }, 'Redis stream state rebuilt');
   return summary;
 }
@@ -273,21 +283,18 @@ async function writeQuotaCounters(deps: RebuildDeps, lease: Lease, cut: Cut, wat
   const hourly = new QuotaCounterSums(fromRollups, now);
   let rollupSlots = 0;
   if (fromRollups.length > 0) {
-    for await (const slots of streamRollupHourTotals(deps.clickhouse, cut, hourly.tenants(), scopedTenants(fromRollups), fromMs)) {
-      for (const slot of slots) {
-        const wm = watermarks.get(watermarkId(slot.tenant_id, slot.source_partition));
-        // No watermark: nothing of this tenant and partition below the cut (the row is newer).
-        if (wm === undefined || isOpen(Number(slot.at), wm, deps.allowedLatenessMs)) continue;
-        hourly.add(slot, HOUR);
-        rollupSlots++;
-      }
+    // Open hours are left to the apply script; closed ones are read from the rollups.
+    const closedBefore = new Map([...watermarks].map(([id, wm]) => [id, firstOpenHour(wm, deps.allowedLatenessMs)]));
+    for await (const slots of streamRollupTotals(deps.clickhouse, cut, hourly.tenants(), slotShape(fromRollups, now), fromMs, closedBefore)) {
+      for (const slot of slots) hourly.add(slot);
+      rollupSlots += slots.length;
     }
   }
   const raw = new QuotaCounterSums(fromRaw, now);
   let rawSlots = 0;
   if (fromRaw.length > 0) {
-    for await (const slots of streamRawSlotTotals(deps.clickhouse, cut, raw.tenants(), scopedTenants(fromRaw), fromMs)) {
-      for (const slot of slots) raw.add(slot, RAW_SLOT_MS);
+    for await (const slots of streamRawSlotTotals(deps.clickhouse, cut, raw.tenants(), slotShape(fromRaw, now), fromMs)) {
+      for (const slot of slots) raw.add(slot);
       rawSlots += slots.length;
     }
   }
@@ -306,7 +313,7 @@ async function writeQuotaCounters(deps: RebuildDeps, lease: Lease, cut: Cut, wat
 function usageEventOf(row: RawEventRow): UsageEvent {
   return {
     event_id: row.event_id,
-    occurred_at: Number(row.occurred_at),
+    occurred_at: Number(row.occurred_ms),
     tenant_id: row.tenant_id,
     project_id: row.project_id,
     api_key_hash: row.api_key_hash,
@@ -345,6 +352,7 @@ function usageEventOf(row: RawEventRow): UsageEvent {
  */
 class OpenHourReplay {
   events = 0;
+  rowsRead = 0;
   #tenant: string | undefined;
   readonly #buffers = new Map<number, OffsetEvent[]>();
   #pipeline;
@@ -365,6 +373,7 @@ class OpenHourReplay {
   }
 
   async add(row: RawEventRow): Promise<void> {
+    this.rowsRead++;
     const wm = this.watermarks.get(watermarkId(row.tenant_id, row.source_partition));
     const event = usageEventOf(row);
     // The read is bounded per tenant; an hour closed in this partition was published whole.
@@ -374,7 +383,7 @@ class OpenHourReplay {
     const buffer = this.#buffers.get(row.source_partition) ?? [];
     this.#buffers.set(row.source_partition, buffer);
     const item = { offset: row.source_offset, event };
-    this.#ingestedAt.set(item, Number(row.ingested_at));
+    this.#ingestedAt.set(item, Number(row.ingested_ms));
     buffer.push(item);
     this.events++;
     if (buffer.length >= CALL_EVENTS) await this.#call(row.tenant_id, row.source_partition, this.#buffers.get(row.source_partition)!.splice(0));
