@@ -80,7 +80,9 @@ export async function buildApiServer(deps: ApiDeps): Promise<ApiServer> {
   app.addHook('onRoute', (route) => {
     if (route.schema === undefined || route.schema.hide === true) return;
     const secured = route.config?.scope !== undefined;
-    const problems = Object.fromEntries([400, 404, 500, ...(secured ? [401, 403, 429] : [])].map((status) => [status, problemSchema]));
+    // Fastify's own refusals too: a URL too long (414), and for a route with a body one too large (413) or of another media type (415).
+    const withBody = (route.schema as { body?: unknown }).body !== undefined;
+    const problems = Object.fromEntries([400, 404, 414, 500, ...(withBody ? [413, 415] : []), ...(secured ? [401, 403, 429] : [])].map((status) => [status, problemSchema]));
     route.schema = {
       ...route.schema,
       response: { ...problems, ...(route.schema.response as object | undefined) },
