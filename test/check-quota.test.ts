@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseQuotaDefinition, quotaPeriod, type QuotaDefinition } from '@meterline/domain';
-import { redisKeys } from '@meterline/redis';
+import { redisKeys, streamLayout } from '@meterline/redis';
 import { startRedis, uniqueName, type RedisServer } from '@meterline/testing';
 import { QuotaChecker, mirrorQuota } from '@meterline/quotas';
 
@@ -31,7 +31,7 @@ async function store(definitions: readonly QuotaDefinition[], used: ReadonlyMap<
   for (const d of definitions) {
     await mirrorQuota(redis, d);
     const counter = used.get(d.quota_id);
-    if (counter !== undefined) await redis.hset(redisKeys.quotaCounter(d.tenant_id, d.quota_id, quotaPeriod(d, NOW).start), 'used', counter);
+    if (counter !== undefined) await redis.hset(redisKeys.quotaCounter(d.tenant_id, d.quota_id, quotaPeriod(d, NOW).start), streamLayout.quotaCounter.used, counter);
   }
 }
 

@@ -6,7 +6,7 @@ import { ClickHouseSink, usageEventsStream } from '@meterline/clickhouse-sink';
 import { UsageEventsTable, quoteIdentifier, rawEventsPage, type RawEventRow } from '@meterline/clickhouse';
 import { pricingAlertCodec } from '@meterline/contract';
 import { listUnpriced, loadPriceBooks, rerateReportCsv, rerateUsage } from '@meterline/pricing';
-import { redisKeys } from '@meterline/redis';
+import { redisKeys, streamLayout } from '@meterline/redis';
 import { uniqueName, usageGenerator, waitFor } from '@meterline/testing';
 import { testLog } from './support/raw-path';
 import { ReferencePrices } from './support/reference-prices';
@@ -99,7 +99,7 @@ describe('pricing in the stream', () => {
         if (m.cost !== null && m.cost > 0n) counters.set(day, (counters.get(day) ?? 0n) + m.cost);
       }
       const keys = [...counters.keys()];
-      const used = await Promise.all(keys.map((key) => rig.redis.hget(key, 'used')));
+      const used = await Promise.all(keys.map((key) => rig.redis.hget(key, streamLayout.quotaCounter.used)));
       expect(Object.fromEntries(keys.map((key, i) => [key, used[i]]))).toEqual(Object.fromEntries(keys.map((key) => [key, counters.get(key)!.toString()])));
     } finally {
       await rig.close();

@@ -5,7 +5,7 @@ vi.setConfig({ testTimeout: 360_000 });
 import { usageEventV2Defaults, type UsageEvent } from '@meterline/domain';
 import { alertId, quotaPeriod } from '@meterline/domain';
 import { QuotaChecker } from '@meterline/quotas';
-import { redisKeys } from '@meterline/redis';
+import { redisKeys, streamLayout } from '@meterline/redis';
 import { waitFor, type ManagedProcess } from '@meterline/testing';
 import { ClickHouseSink, usageEventsStream } from '@meterline/clickhouse-sink';
 import { UsageEventsTable, reconcileUsage } from '@meterline/clickhouse';
@@ -87,7 +87,7 @@ async function expectExact(rig: StreamRig, distinct: readonly UsageEvent[]): Pro
     }
   }
   const keys = [...counters.keys()];
-  const used = await Promise.all(keys.map((key) => rig.redis.hget(key, 'used')));
+  const used = await Promise.all(keys.map((key) => rig.redis.hget(key, streamLayout.quotaCounter.used)));
   expect(Object.fromEntries(keys.map((key, i) => [key, used[i]]))).toEqual(Object.fromEntries(keys.map((key) => [key, counters.get(key)!.toString()])));
 }
 

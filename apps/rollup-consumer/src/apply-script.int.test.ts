@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { usageEventV2Defaults, parseQuotaDefinition, quotaPeriod, type EventMoney, type QuotaDefinition, type UsageEvent } from '@meterline/domain';
-import { redisKeys, tenantPrefix, withScripts, type ScriptedRedis } from '@meterline/redis';
+import { redisKeys, streamLayout, tenantPrefix, withScripts, type ScriptedRedis } from '@meterline/redis';
 import { startRedis, type RedisServer } from '@meterline/testing';
 import { planTenantBatch, type OffsetEvent } from './plan-batch';
 
@@ -59,7 +59,7 @@ async function apply(tenant: string, batch: OffsetEvent[]): Promise<number[]> {
 /** The rollup hash of the default dims at an hour, and the requests counter of that month. */
 async function state(tenant: string, hour = HOUR_START): Promise<{ rollup: Record<string, string>; requests: string | null }> {
   const rollup = await redis.hgetall(`${tenantPrefix(tenant)}r:0:${hour}:${JSON.stringify(['', 'openai', 'gpt-4o', 'chat'])}`);
-  const requests = await redis.hget(redisKeys.quotaCounter(tenant, 'requests', quotaPeriod(requestsQuota(tenant), HOUR_START).start), 'used');
+  const requests = await redis.hget(redisKeys.quotaCounter(tenant, 'requests', quotaPeriod(requestsQuota(tenant), HOUR_START).start), streamLayout.quotaCounter.used);
   return { rollup, requests };
 }
 

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { usageEventV2Defaults, parseQuotaDefinition, quotaPeriod, type EventMoney, type QuotaDefinition, type UsageEvent } from '@meterline/domain';
-import { redisKeys, withScripts, type ScriptedRedis } from '@meterline/redis';
+import { redisKeys, streamLayout, withScripts, type ScriptedRedis } from '@meterline/redis';
 import { startRedis, type RedisServer } from '@meterline/testing';
 import { planTenantBatch, type OffsetEvent } from './plan-batch';
 
@@ -64,7 +64,7 @@ async function apply(tenant: string, def: QuotaDefinition, amounts: readonly big
   }
   const outbox = await redis.lrange(redisKeys.outbox(tenant, 0), 0, -1);
   const alerts = outbox.map((raw) => JSON.parse(raw) as { t: string } & AlertEntry).filter((entry) => entry.t === 'a').map(({ th, u, o }) => ({ th, u, o }));
-  const used = await redis.hget(redisKeys.quotaCounter(tenant, def.quota_id, quotaPeriod(def, NOW).start), 'used');
+  const used = await redis.hget(redisKeys.quotaCounter(tenant, def.quota_id, quotaPeriod(def, NOW).start), streamLayout.quotaCounter.used);
   return { applied, alerts, used };
 }
 
@@ -134,11 +134,11 @@ describe('apply-usage-batch-2.lua: money thresholds at and beyond 2^53', () => {
     expect(used).toBe(max.toString());
     expect(alerts).toEqual([{ th: '100', u: max.toString(), o: '1' }]);
     const [rollup] = await redis.keys(`${redisKeys.outbox(tenant, 0).replace(/outbox:0$/, '')}r:0:*`);
-    expect(await redis.hget(rollup!, 'req')).toBe('3');
+    expect(await redis.hget(rollup!, streamLayout.rollup.requests)).toBe('3');
     // The next call applies normally.
     const next = planTenantBatch(tenant, 0, [{ offset: '3', event: event(tenant, 3) }], [def], { allowedLatenessMs: 7_200_000, dedupWindowSeconds: 86_400, price: () => ({ costPico: 0n, chargePico: 1n, cacheSavingsPico: 0n, costPriced: true, chargePriced: true, costVersion: 'c', chargeVersion: 'h', unpriced: null }) });
     expect((await redis.applyUsageBatch([...next.keys, ...next.args]))[0]).toBe(1);
-    expect(await redis.hget(redisKeys.quotaCounter(tenant, def.quota_id, quotaPeriod(def, NOW).start), 'used')).toBe(max.toString());
+    expect(await redis.hget(redisKeys.quotaCounter(tenant, def.quota_id, quotaPeriod(def, NOW).start), streamLayout.quotaCounter.used)).toBe(max.toString());
   });
 
   it('a threshold alerts once per period: replaying the same events (same offsets) changes nothing', async () => {
