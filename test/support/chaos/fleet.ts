@@ -51,7 +51,8 @@ export class ChaosFleet {
     readonly kafka: Kafka,
     readonly spool: SpoolDisk,
     readonly apiUrl: string,
-    readonly sinkHealthPort: number,
+    /** /readyz of each worker but the API (whose own port serves it). */
+    readonly healthPorts: Record<Exclude<Worker, 'api'>, number>,
     readonly clickhousePort: number,
   ) {}
 
@@ -59,7 +60,8 @@ export class ChaosFleet {
     const root = mkdtempSync(join(tmpdir(), 'meterline-chaos-'));
     const broker = await startKafka({ dataDir: join(root, 'kafka'), heapMb: 512 });
     const redis = await startRedis({ dir: join(root, 'redis') });
-    const [clickhousePort, apiPort, sinkHealthPort] = [await freePort(), await freePort(), await freePort()];
+    const [clickhousePort, apiPort] = [await freePort(), await freePort()];
+    const healthPorts = { 'clickhouse-sink': await freePort(), 'rollup-consumer': await freePort(), 'invoice-scheduler': await freePort() };
     const pricingDir = join(root, 'pricing');
     cpSync(shippedPricingDir, pricingDir, { recursive: true });
     const spool = SpoolDisk.create(join(root, 'spool'), options.spoolBytes ?? 8 * 1024 * 1024);
@@ -84,7 +86,7 @@ export class ChaosFleet {
     };
     const config = fleetConfigSchema.parse(env);
     const kafka = createKafka({ brokers: broker.brokers, clientId: 'chaos-harness' }, testLog);
-    const fleet = new ChaosFleet(root, broker, redis, env, config, kafka, spool, `http://127.0.0.1:${apiPort}`, sinkHealthPort, clickhousePort);
+    const fleet = new ChaosFleet(root, broker, redis, env, config, kafka, spool, `http://127.0.0.1:${apiPort}`, healthPorts, clickhousePort);
     await fleet.startClickHouse();
     const migrate = await spawnApp('apps/cli/src/main.ts', ['migrate'], env, 'migrate');
     const migrated = await migrate.exited;
@@ -113,13 +115,13 @@ export class ChaosFleet {
     return (JSON.parse(keys.outputTail().trim().split('\n').at(-1)!) as { token: string }).token;
   }
 
+  /** Starts a worker and waits until it is ready: the next fault never lands on a worker still starting. */
   async startWorker(worker: Worker): Promise<void> {
     const { entry, args } = entries[worker];
-    const env = worker === 'clickhouse-sink' ? { ...this.env, METERLINE_HEALTH_PORT: String(this.sinkHealthPort) } : this.env;
+    const env = worker === 'api' ? this.env : { ...this.env, METERLINE_HEALTH_PORT: String(this.healthPorts[worker]) };
     const child = await spawnApp(entry, args, env, worker);
     this.#track(worker, child);
-    if (worker === 'api') await this.#ready(`${this.apiUrl}/readyz`, child);
-    if (worker === 'clickhouse-sink') await this.#ready(`http://127.0.0.1:${this.sinkHealthPort}/readyz`, child);
+    await this.#ready(worker === 'api' ? `${this.apiUrl}/readyz` : `http://127.0.0.1:${this.healthPorts[worker]}/readyz`, child);
   }
 
   /** kill -9: no drain, no commit, no flush. */
