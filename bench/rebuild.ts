@@ -50,7 +50,7 @@ const PARTITIONS = 12;
 const LATENESS_MS = 2 * HOUR;
 const WINDOW_S = 86_400;
 const CHUNK = 5_000_000;
-const log = createLogger({ level: 'error', format: 'json', name: 'bench-rebuild' });
+const log = createLogger({ level: process.env.BENCH_LOG_LEVEL ?? 'error', format: 'json', name: 'bench-rebuild' });
 const tenantName = (rank: number) => `tenant-${String(rank).padStart(4, '0')}`;
 const keyHashSql = (rank: string, key: string) => `lower(hex(SHA256(concat(toString(${rank}), '/', toString(${key})))))`;
 
@@ -230,7 +230,7 @@ async function verify(handle: ClickHouseHandle, redis: Redis, quotas: QuotaDefin
 
 async function parent(): Promise<void> {
   const dir = process.env.BENCH_DIR ?? mkdtempSync(join(tmpdir(), 'meterline-bench-rebuild-'));
-  const server = await startClickHouseHttpServer({ chdbPath: dir });
+  const server = await startClickHouseHttpServer({ chdbPath: dir, log });
   // Seeding inserts run for minutes: past the client's default 30 s request timeout.
   const client = createClient({ url: server.url, request_timeout: 3_600_000, clickhouse_settings: { output_format_json_quote_64bit_integers: 1 } });
   const handle: ClickHouseHandle = { client, database: 'bench', embedded: false, close: () => client.close() };
@@ -266,11 +266,13 @@ async function parent(): Promise<void> {
     await redis.flushall();
     const config: ChildConfig = { clickhouseUrl: server.url, redisUrl: redisServer.url, brokers: broker.brokers, topics, groups, quotas: quotasFile };
     type ChildResult = { ms: number; peakRss: number; startRss: number; summary: RebuildSummary };
+    // TMPDIR of its own: tsx's loader connects to `<tmpdir>/tsx-<uid>/<parent pid>.pipe`, and on this
+    // shared machine a socket found there reset the connection and crashed the child.
     const result = await new Promise<ChildResult>((resolve, reject) => {
-      const proc = spawn(process.execPath, ['--import', 'tsx', 'bench/rebuild.ts', '--child', JSON.stringify(config)], { cwd: repoRoot(), stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, BENCH_REBUILD_NOW: String(NOW) } });
+      const proc = spawn(process.execPath, ['--import', 'tsx', 'bench/rebuild.ts', '--child', JSON.stringify(config)], { cwd: repoRoot(), stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, BENCH_REBUILD_NOW: String(NOW), TMPDIR: mkdtempSync(join(tmpdir(), 'meterline-rebuild-child-')) } });
       let out = '';
       proc.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-      proc.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').at(-1)!) as ChildResult) : reject(new Error(`the rebuilding process exited ${code}: ${out}`))));
+      proc.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.split('\n').findLast((line) => line.includes('"peakRss"'))!) as ChildResult) : reject(new Error(`the rebuilding process exited ${code}: ${out}`))));
     });
     const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
     console.log(`raw events: ${Number(events).toLocaleString('en-US')} over ${TENANTS} tenants, ${quotas.length.toLocaleString('en-US')} quotas`);

@@ -19,7 +19,8 @@ export function belowCutSql(cut: Cut, column: string): string {
 
 /** Streams a query's JSONEachRow result in batches of at most BATCH_ROWS rows. */
 async function* streamRows<T>(handle: ClickHouseHandle, query: string, params: Record<string, unknown>): AsyncGenerator<T[]> {
-  const result = await handle.client.query({ query, query_params: params, format: 'JSONEachRow' });
+  // Tenant lists and watermarks can pass a URL's limit (16 KiB on Node's HTTP server): sent in the body then.
+  const result = await handle.client.query({ query, query_params: params, format: 'JSONEachRow', use_multipart_params_auto: true });
   let batch: T[] = [];
   for await (const rows of result.stream<T>()) {
     for (const row of rows) {
@@ -84,27 +85,27 @@ export interface RawEventRow {
   ingested_ms: string;
 }
 
+/** Which tenants a raw read covers: these only, or all but these. */
+export type TenantFilter = { only: readonly string[] } | { except: readonly string[] };
+
 /**
- * Raw events below the cut of each tenant from its own bound on (`fromByTenant`: tenants
- * grouped by the start of their oldest open hour), by tenant and the table's key order.
+ * Raw events below the cut from `fromMs` on, of the tenants the filter lets through, by tenant
+ * in the table's key order. A plain time bound: per-tenant bounds OR-ed together made the read
+ * of 80k rows take 17 s at 20M events (1 s with one bound); the caller drops rows before a
+ * tenant's own bound.
  */
-export function streamOpenHourEvents(handle: ClickHouseHandle, cut: Cut, fromByTenant: ReadonlyMap<number, readonly string[]>): AsyncGenerator<RawEventRow[]> {
-  const params: Record<string, unknown> = {};
-  const bounds = [...fromByTenant].map(([fromMs, tenants], i) => {
-    params[`from${i}`] = fromMs;
-    params[`tenants${i}`] = tenants;
-    return `(tenant_id IN {tenants${i}:Array(String)} AND occurred_at >= ${at(`from${i}`)})`;
-  });
+export function streamOpenHourEvents(handle: ClickHouseHandle, cut: Cut, fromMs: number, tenants: TenantFilter): AsyncGenerator<RawEventRow[]> {
   const db = quoteIdentifier(handle.database);
+  const filter = 'only' in tenants ? 'tenant_id IN {tenants:Array(String)}' : 'NOT has({tenants:Array(String)}, tenant_id)';
   const query = `SELECT event_id, toUnixTimestamp64Milli(occurred_at) AS occurred_ms, tenant_id, project_id, api_key_hash, provider, model, operation,
                         input_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens,
                         audio_input_tokens, audio_output_tokens, image_input_tokens, image_output_tokens, units, service_tier,
                         toFloat64(latency_ms) AS latency_ms, toFloat64(ttft_ms) AS ttft_ms, status_code, error_type, metadata,
                         source_partition, source_offset, (toUnixTimestamp(ingested_at) + 60) * 1000 AS ingested_ms
                  FROM ${db}.usage_events FINAL
-                 WHERE (${bounds.length === 0 ? 'false' : bounds.join(' OR ')}) AND ${belowCutSql(cut, 'source_offset')}
+                 WHERE occurred_at >= ${at('from')} AND ${filter} AND ${belowCutSql(cut, 'source_offset')}
                  ORDER BY tenant_id`;
-  return streamRows<RawEventRow>(handle, query, params);
+  return streamRows<RawEventRow>(handle, query, { from: fromMs, tenants: 'only' in tenants ? tenants.only : tenants.except });
 }
 
 /**
@@ -161,7 +162,8 @@ const slotSql = (time: string, finest: string, finestMs: number): string =>
 
 /**
  * Sums of the hourly rollups from `fromMs` on, over the hours closed per tenant and partition
- * (`closedBefore`: `<partition>|<tenant>` -> the first open hour): each cumulative row's last
+ * (`closedBefore`: `<partition>|<tenant>` -> the first open hour, looked up by `transform`, a hash
+ * table: `indexOf` on the array took 55 s at 6M rows): each cumulative row's last
  * version (FINAL) plus the corrections below the cut. A closed hour's cumulative rows hold events
  * below the cut alone (an event past the cut in an hour closed at the cut was a correction, as it
  * is again when consumed again); a tenant and partition without a watermark has nothing below it.
@@ -173,7 +175,7 @@ export function streamRollupTotals(handle: ClickHouseHandle, cut: Cut, tenants: 
                         NULL AS api_key_hash, ${TOTALS_SQL}
                  FROM ${db}.usage_rollups_hourly FINAL
                  WHERE tenant_id IN {tenants:Array(String)} AND hour >= toDateTime(intDiv({from:Int64}, 1000), 'UTC')
-                   AND toUnixTimestamp(hour) * 1000 < arrayElement({openFrom:Array(Int64)}, indexOf({wmKeys:Array(String)}, concat(toString(source_partition), '|', tenant_id)))
+                   AND toUnixTimestamp(hour) * 1000 < transform(concat(toString(source_partition), '|', tenant_id), {wmKeys:Array(String)}, {openFrom:Array(Int64)}, toInt64(0))
                    AND (kind = 'cumulative' OR ${belowCutSql(cut, 'correction_offset')})
                  GROUP BY tenant_id, slot, project_id, model`;
   return streamRows<SlotTotals>(handle, query, { tenants, ...shapeParams(shape), from: fromMs, wmKeys: [...closedBefore.keys()], openFrom: [...closedBefore.values()] });

@@ -6,7 +6,7 @@ import { MeterlineError, errorMessage, sleep, type Logger } from '@meterline/pla
 import { COUNTER_GRACE_MS, eventIdHash, planTenantBatch, thresholdTrigger, type OffsetEvent } from './plan-batch';
 import { readAlertsSince } from './published-alerts';
 import { QuotaCounterSums, routeQuotas, slotShape, type RebuiltCounter } from './rebuild-quotas';
-import { readWatermarks, streamDedupIds, streamOpenHourEvents, streamRawSlotTotals, streamRollupTotals, type Cut, type RawEventRow } from './rebuild-sources';
+import { readWatermarks, streamDedupIds, streamOpenHourEvents, streamRawSlotTotals, streamRollupTotals, type Cut, type RawEventRow, type TenantFilter } from './rebuild-sources';
 
 export interface RebuildTimeouts {
   /** How long the raw and rollup sinks may take to commit past the cut before the rebuild fails. */
@@ -63,6 +63,7 @@ export interface RebuildSummary {
 }
 
 const HOUR = 3_600_000;
+const DAY = 86_400_000;
 const EMPTY: RebuildSummary = { watermarks: 0, openHourEvents: 0, openHourRowsRead: 0, dedupIds: 0, rollupSlots: 0, rawSlots: 0, counters: 0, phasesMs: { sinks: 0, watermarks: 0, counters: 0, openHours: 0, dedup: 0, finish: 0 } };
 /** Commands per pipeline when writing rebuilt state. */
 const PIPELINE_COMMANDS = 5_000;
@@ -173,8 +174,10 @@ async function rebuildHolding(deps: RebuildDeps, lease: Lease, timeouts: Rebuild
   await writeAlertFlags(deps, lease, counters.all);
   const countersMs = phase();
   const replay = new OpenHourReplay(deps, lease, watermarks, counters.scriptQuotas, now);
-  for await (const rows of streamOpenHourEvents(deps.clickhouse, cut, openFromByTenant(watermarks.values(), deps.allowedLatenessMs))) {
-    for (const row of rows) await replay.add(row);
+  for (const { fromMs, tenants } of openHourReads(watermarks.values(), deps.allowedLatenessMs)) {
+    for await (const rows of streamOpenHourEvents(deps.clickhouse, cut, fromMs, tenants)) {
+      for (const row of rows) await replay.add(row);
+    }
   }
   await replay.finish();
   const openHoursMs = phase();
@@ -263,13 +266,24 @@ async function restoreWatermarkOffsets(deps: RebuildDeps, lease: Lease, cut: Cut
 const isOpen = (hour: number, wm: Watermark, latenessMs: number): boolean => hour + HOUR + latenessMs > wm.maxts;
 const firstOpenHour = (wm: Watermark, latenessMs: number): number => hourStart(wm.maxts - latenessMs - HOUR) + HOUR;
 
-/** Tenants grouped by the first hour open in any of their partitions (the raw read's bounds). */
-function openFromByTenant(watermarks: Iterable<Watermark>, latenessMs: number): Map<number, string[]> {
+/**
+ * The raw reads of open hours: one from the earliest first open hour among tenants active within
+ * a day of the latest, for all but the others; one per first open hour of the others (tenants
+ * idle for longer, whose open hours are older), so an idle tenant does not pull days into the read.
+ */
+function openHourReads(watermarks: Iterable<Watermark>, latenessMs: number): { fromMs: number; tenants: TenantFilter }[] {
   const fromByTenant = new Map<string, number>();
   for (const wm of watermarks) fromByTenant.set(wm.tenant, Math.min(fromByTenant.get(wm.tenant) ?? Number.POSITIVE_INFINITY, firstOpenHour(wm, latenessMs)));
-  const byFrom = new Map<number, string[]>();
-  for (const [tenant, from] of fromByTenant) byFrom.set(from, [...(byFrom.get(from) ?? []), tenant]);
-  return byFrom;
+  if (fromByTenant.size === 0) return [];
+  const recentFrom = Math.max(...fromByTenant.values()) - DAY;
+  const idle = new Map<number, string[]>();
+  let activeFrom = Number.POSITIVE_INFINITY;
+  for (const [tenant, from] of fromByTenant) {
+    if (from >= recentFrom) activeFrom = Math.min(activeFrom, from);
+    else idle.set(from, [...(idle.get(from) ?? []), tenant]);
+  }
+  const except = [...idle.values()].flat();
+  return [{ fromMs: activeFrom, tenants: { except } }, ...[...idle].map(([fromMs, only]) => ({ fromMs, tenants: { only } }))];
 }
 
 /**
