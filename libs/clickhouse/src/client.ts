@@ -13,6 +13,11 @@ export interface ClickHouseConfig {
   password?: string | undefined;
   database: string;
   chdbPath: string;
+  /**
+   * How long a request to a server may take before it is abandoned (default 5 min). Some
+   * fronts answer only once the whole result is ready, so this bounds a query's run time.
+   */
+  requestTimeoutMs?: number | undefined;
 }
 
 /** Rows already serialised in `format`, for {@link insertFormatted}. */
@@ -68,6 +73,7 @@ export function openClickHouse(config: ClickHouseConfig): ClickHouseHandle {
       ...(config.username === undefined ? {} : { username: config.username }),
       ...(config.password === undefined ? {} : { password: config.password }),
       clickhouse_settings: readSettings,
+      request_timeout: config.requestTimeoutMs ?? 300_000,
       // Its own logger writes unstructured ERROR text to stderr for every failed request; the
       // callers report failures (retries, readiness, the sink's pause) in the fleet's log.
       log: { level: ClickHouseLogLevel.OFF },

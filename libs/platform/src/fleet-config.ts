@@ -86,6 +86,8 @@ export const fleetConfigSchema = z
     CLICKHOUSE_PASSWORD: z.string().optional(),
     CLICKHOUSE_DATABASE: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a plain identifier').default('meterline'),
     METERLINE_CHDB_PATH: z.string().min(1).default('.data/chdb'),
+    // A ClickHouse server's answer may take this long (a state rebuild's reads, large inserts).
+    METERLINE_CLICKHOUSE_REQUEST_TIMEOUT: duration('5m'),
     METERLINE_RAW_TTL_MONTHS: positiveInt(36),
     REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').default('redis://127.0.0.1:6379'),
     METERLINE_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
@@ -157,6 +159,7 @@ export const fleetConfigSchema = z
       password: env.CLICKHOUSE_PASSWORD,
       database: env.CLICKHOUSE_DATABASE,
       chdbPath: env.METERLINE_CHDB_PATH,
+      requestTimeoutMs: env.METERLINE_CLICKHOUSE_REQUEST_TIMEOUT,
       rawTtlMonths: env.METERLINE_RAW_TTL_MONTHS,
     },
     redis: { url: env.REDIS_URL },
