@@ -1,10 +1,11 @@
 // npm run bench:query: the read side on a month of 100M raw events over 1,000 tenants (issue 14).
 // Not a test: it prints figures (docs/benchmarks.md).
 //
-//   node --import tsx bench/query.ts [--events 100000000] [--tenants 1000] [--runs 50] [--api-seconds 20]
+//   node --import tsx bench/query.ts [--events 100000000] [--tenants 1000] [--runs 50] [--api-seconds 20] [--only <text>]
 //
 // BENCH_DIR=<dir> keeps the embedded ClickHouse's data there; a later run with the same BENCH_DIR
 // and --reuse measures again without seeding (seeding 100M events takes 20-30 min here).
+// --only times only the figures whose name contains the text (e.g. --only 'raw events').
 //
 // Seeded inside the embedded ClickHouse, as the pipeline would leave it after a month:
 // - usage_events: --events events of November 2026 through the raw table's insert columns (UUIDv7
@@ -33,7 +34,7 @@ import { createMeter } from '@meterline/producer';
 import { QuotaChecker, QuotaStore } from '@meterline/quotas';
 import { startKafka, startRedis, uniqueName } from '@meterline/testing';
 
-const { values: args } = parseArgs({ options: { reuse: { type: 'boolean', default: false }, events: { type: 'string', default: '100000000' }, tenants: { type: 'string', default: '1000' }, runs: { type: 'string', default: '50' }, 'api-seconds': { type: 'string', default: '20' } } });
+const { values: args } = parseArgs({ options: { reuse: { type: 'boolean', default: false }, events: { type: 'string', default: '100000000' }, tenants: { type: 'string', default: '1000' }, runs: { type: 'string', default: '50' }, 'api-seconds': { type: 'string', default: '20' }, only: { type: 'string' } } });
 const EVENTS = Number(args.events);
 const TENANTS = Number(args.tenants);
 const RUNS = Number(args.runs);
@@ -109,6 +110,7 @@ function stats(ms: number[]): string {
 }
 
 async function timed(what: string, run: () => Promise<unknown>): Promise<void> {
+  if (args.only !== undefined && !what.includes(args.only)) return;
   // Steady state: the first queries of a shape load marks and caches (the first took 90-140 ms
   // where the rest took 25-40 on the largest tenant).
   for (let i = 0; i < 5; i++) await run();
