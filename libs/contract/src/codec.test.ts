@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { usageEventV2Defaults, type UsageEvent } from '@meterline/domain';
+import { MAX_EVENT_INTEGER, usageEventV2Defaults, type UsageEvent } from '@meterline/domain';
 import { crc64Avro } from './crc64-avro';
 import { AvroCodec, DecodeError } from './codec';
 import { SchemaRegistry, defaultSchemasDir } from './schema-registry';
@@ -49,6 +49,11 @@ describe('usage-event codec', () => {
     expect(encoded.subarray(0, 2).toString('hex')).toBe('c301');
     expect(encoded.subarray(2, 10).toString('hex')).toBe(registry.version('usage-event', 2).fingerprintHex);
     expect(encoded.subarray(2, 10).toString('hex')).not.toBe(registry.version('usage-event', 1).fingerprintHex);
+  });
+
+  it('carries the largest count the validator accepts exactly (MAX_EVENT_INTEGER), in a bucket and a unit', () => {
+    const event = { ...readFixture('v2-full'), output_tokens: MAX_EVENT_INTEGER, units: { web_search: MAX_EVENT_INTEGER } };
+    expect(codec.decode(codec.encode(event))).toEqual(event);
   });
 
   it('keeps sub-millisecond telemetry exactly and reads v1 whole milliseconds (long promoted to double)', () => {

@@ -19,6 +19,7 @@ export {
 } from './usage-event/usage-event';
 export {
   validateUsageEvent,
+  MAX_EVENT_INTEGER,
   describeViolations,
   defaultEventLimits,
   screenTelemetry,

@@ -43,6 +43,7 @@ describe('validateUsageEvent', () => {
     ['fractional output tokens', { output_tokens: 1.5 }, 'output_tokens', 'non_negative_integer'],
     ['string tokens', { cache_read_tokens: '12' }, 'cache_read_tokens', 'non_negative_integer'],
     ['NaN reasoning', { reasoning_tokens: Number.NaN }, 'reasoning_tokens', 'non_negative_integer'],
+    ['tokens past what an Avro long carries exactly', { output_tokens: Number.MAX_SAFE_INTEGER }, 'output_tokens', 'non_negative_integer'],
     ['too far in the past', { occurred_at: NOW - defaultEventLimits.maxPastMs - 1 }, 'occurred_at', 'max_past'],
     ['too far in the future', { occurred_at: NOW + defaultEventLimits.maxFutureMs + 1 }, 'occurred_at', 'max_future'],
     ['fractional timestamp', { occurred_at: NOW + 0.5 }, 'occurred_at', 'epoch_millis'],

@@ -173,12 +173,17 @@ function requiredString(violations: Violation[], limits: EventLimits, value: unk
   else if (value.length > limits.maxStringLength) add(violations, field, 'max_length', `${field} is ${value.length} characters, over the limit of ${limits.maxStringLength}`);
 }
 
+/** The largest count the wire carries: avsc encodes an Avro long exactly up to 2^53 - 2. */
+export const MAX_EVENT_INTEGER = 9_007_199_254_740_990;
+
 function nonNegativeInteger(violations: Violation[], value: unknown, field: string, nullable: boolean): void {
   if (nullable && (value === null || value === undefined)) return;
   if (typeof value !== 'number' || !Number.isSafeInteger(value)) {
     add(violations, field, 'non_negative_integer', `${field} must be a non-negative integer, got ${formatValue(value)}`);
   } else if (value < 0) {
     add(violations, field, 'non_negative_integer', `${field} must be a non-negative integer, got ${value}`);
+  } else if (value > MAX_EVENT_INTEGER) {
+    add(violations, field, 'non_negative_integer', `${field} must be at most ${MAX_EVENT_INTEGER} (the largest integer an Avro long carries exactly here), got ${value}`);
   }
 }
 
