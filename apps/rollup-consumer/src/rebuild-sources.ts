@@ -1,5 +1,5 @@
 import type { TokenBucket } from '@meterline/domain';
-import { quoteIdentifier, type ClickHouseHandle } from '@meterline/clickhouse';
+import { quoteIdentifier, type ClickHouseHandle, type RawEventRow as StoredRawEventRow } from '@meterline/clickhouse';
 
 /**
  * What a state rebuild reads from ClickHouse, each bounded by time and by the cut: partition ->
@@ -51,39 +51,14 @@ export async function readWatermarks(handle: ClickHouseHandle, cut: Cut, fromMs:
   return rows;
 }
 
-/** A raw row as the rebuild replays it through the apply script. */
-export interface RawEventRow {
-  event_id: string;
-  /** Epoch ms (named apart from the column: an alias of a column's name would replace it in WHERE). */
-  occurred_ms: string;
-  tenant_id: string;
-  project_id: string | null;
-  api_key_hash: string | null;
-  provider: string;
-  model: string;
-  operation: string;
-  input_tokens: string;
-  cache_read_tokens: string;
-  cache_write_tokens: string;
-  cache_write_1h_tokens: string;
-  output_tokens: string;
-  reasoning_tokens: string;
-  audio_input_tokens: string;
-  audio_output_tokens: string;
-  image_input_tokens: string;
-  image_output_tokens: string;
-  units: Record<string, string | number>;
-  service_tier: string | null;
-  latency_ms: number | null;
-  ttft_ms: number | null;
-  status_code: number | null;
-  error_type: string | null;
-  metadata: Record<string, string>;
-  source_partition: number;
-  source_offset: string;
-  /** The end of the minute it was ingested in (stored to the minute), epoch ms. */
+/**
+ * A raw row as the rebuild replays it through the apply script: the columns a raw events page
+ * reads (the one row shape of usage_events), less the money and where it came from, plus the
+ * minute it was ingested in (epoch ms) for the dedup window.
+ */
+export type RawEventRow = Omit<StoredRawEventRow, 'client_id' | 'user_id' | 'trace_id' | 'endpoint_id' | 'cost_pico' | 'charge_pico' | 'cost_price_version' | 'charge_price_version'> & {
   ingested_ms: string;
-}
+};
 
 /** Which tenants a raw read covers: these only, or all but these. */
 export type TenantFilter = { only: readonly string[] } | { except: readonly string[] };
